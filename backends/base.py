@@ -1,0 +1,86 @@
+"""The contract every backend fulfils.
+
+A backend takes IR (and, where it must resolve selectors to addresses, the cluster
+snapshot) and returns text. It declares its capabilities, whether it needs a snapshot, and a
+frozen options type; it never reads files or the frontend's data.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from npc.capabilities import Capability
+from npc.errors import Code, Diagnostic, Severity, UnsupportedError
+from npc.ir import PolicySet
+from npc.snapshot import Snapshot
+
+__all__ = ["Backend", "BackendOptions", "Emitted"]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """Options common to all targets (none yet); each backend subclasses this."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """A backend's output: the text and any (cosmetic) warnings."""
+
+    text: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+class Backend(abc.ABC):
+    """Base class of all backends; instances are stateless."""
+
+    #: Target name, as in ``--target``.
+    name: ClassVar[str]
+    #: One line for ``npc targets`` and ``--help``.
+    description: ClassVar[str]
+    #: What this target can express.
+    capabilities: ClassVar[frozenset[Capability]]
+    #: True when selectors must be resolved against a cluster snapshot.
+    needs_snapshot: ClassVar[bool] = False
+    #: File suffix for ``-o`` defaults and golden files (``nft``, ``calico.yaml``...).
+    suffix: ClassVar[str] = "txt"
+    #: The frozen options type this backend takes.
+    options_type: ClassVar[type[BackendOptions]] = BackendOptions
+
+    @abc.abstractmethod
+    def emit(
+        self, policies: PolicySet, snapshot: Snapshot | None, options: BackendOptions
+    ) -> Emitted:
+        """Render the policies. ``snapshot`` is not None when ``needs_snapshot`` is set."""
+
+    @classmethod
+    def make_options(cls, settings: Mapping[str, Any]) -> BackendOptions:
+        """Build this backend's options from ``name -> value`` settings (None = unset).
+
+        Settings the backend does not take are an error, so a flag is never silently ignored.
+        """
+        fields = {f.name for f in dataclasses.fields(cls.options_type)}
+        given = {k: v for k, v in settings.items() if v is not None}
+        unknown = sorted(set(given) - fields)
+        if unknown:
+            raise UnsupportedError(
+                [
+                    Diagnostic(
+                        Code.UNSUPPORTED,
+                        Severity.ERROR,
+                        f"option --{k.replace('_', '-')} does not apply to target {cls.name}",
+                        hint=(
+                            f"target {cls.name} takes: "
+                            + (
+                                ", ".join(f"--{f.replace('_', '-')}" for f in sorted(fields))
+                                or "no options"
+                            )
+                        ),
+                    )
+                    for k in unknown
+                ]
+            )
+        return cls.options_type(**given)

@@ -1,0 +1,53 @@
+"""npc: a compiler for Kubernetes NetworkPolicy.
+
+Reads NetworkPolicy YAML exactly as the API server would, turns it into one typed IR, and
+emits it for several enforcement points (nftables, iptables, Calico, Alibaba ECS).
+
+Library use::
+
+    import npc
+    sources = npc.read_sources(["policies/", "cluster.yaml"])   # the only helper doing I/O
+    bundle = npc.load(sources)            # raises npc.NpcError with every diagnostic
+    artifact = npc.compile(bundle, target="ir")
+    print(artifact.text)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from npc.api import Artifact, compile, load
+from npc.errors import (
+    BackendError,
+    Diagnostic,
+    InputError,
+    NpcError,
+    Severity,
+    UnsupportedError,
+    ValidationError,
+)
+from npc.frontend import Bundle
+from npc.inputs import read_sources
+from npc.source import Source
+
+try:
+    __version__ = version("npc")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Artifact",
+    "BackendError",
+    "Bundle",
+    "Diagnostic",
+    "InputError",
+    "NpcError",
+    "Severity",
+    "Source",
+    "UnsupportedError",
+    "ValidationError",
+    "__version__",
+    "compile",
+    "load",
+    "read_sources",
+]

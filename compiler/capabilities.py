@@ -1,0 +1,137 @@
+"""What a target can express, and what a set of policies needs.
+
+Each backend declares a frozenset of :class:`Capability`. Before emitting, :func:`check` scans
+the (unoptimized) IR for the features it uses, each with the policy and field path that uses
+it, and refuses in one error listing *every* use the target cannot express. Dropping a port
+restriction or an ``except`` would widen access, so there is no "warn and continue" here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from npc import ir
+from npc.errors import Code, Diagnostic, Path, Severity, UnsupportedError, format_path
+
+__all__ = ["Capability", "FeatureUse", "check", "feature_uses"]
+
+
+class Capability(enum.Enum):
+    """A NetworkPolicy feature a target may or may not be able to express."""
+
+    INGRESS = "ingress rules"
+    EGRESS = "egress rules"
+    POD_SELECTOR_PEERS = "podSelector peers"
+    NAMESPACE_SELECTOR_PEERS = "namespaceSelector peers"
+    IP_BLOCK = "ipBlock peers"
+    IP_BLOCK_EXCEPT = "ipBlock except"
+    IPV4 = "IPv4 addresses"
+    IPV6 = "IPv6 addresses"
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+    PORT_RANGES = "port ranges (endPort)"
+    NAMED_PORTS = "named ports"
+    ALL_PROTOCOLS = "rules without ports (every protocol, ICMP included)"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureUse:
+    """One place where a policy uses a feature."""
+
+    capability: Capability
+    policy: ir.Policy
+    path: Path
+
+
+def _rule_uses(
+    policy: ir.Policy, direction: str, index: int, rule: ir.Rule
+) -> Iterator[FeatureUse]:
+    base: Path = ("spec", direction, index)
+    peer_field = "from" if direction == "ingress" else "to"
+    if isinstance(rule.peers, tuple):
+        for i, peer in enumerate(rule.peers):
+            path: Path = (*base, peer_field, i)
+            if isinstance(peer, ir.AddressPeer):
+                yield FeatureUse(Capability.IP_BLOCK, policy, (*path, "ipBlock"))
+                if peer.excepts:
+                    yield FeatureUse(
+                        Capability.IP_BLOCK_EXCEPT, policy, (*path, "ipBlock", "except")
+                    )
+                versions = {peer.cidr.version} if peer.cidr is not None else peer.addresses.versions
+                for v in sorted(versions):
+                    cap = Capability.IPV4 if v == 4 else Capability.IPV6
+                    yield FeatureUse(cap, policy, (*path, "ipBlock", "cidr"))
+            else:
+                if isinstance(peer.namespaces, ir.LabelSelector):
+                    yield FeatureUse(
+                        Capability.NAMESPACE_SELECTOR_PEERS, policy, (*path, "namespaceSelector")
+                    )
+                if not peer.pods.is_everything or isinstance(peer.namespaces, ir.SameNamespace):
+                    yield FeatureUse(Capability.POD_SELECTOR_PEERS, policy, (*path, "podSelector"))
+    if isinstance(rule.ports, ir.AnyPort):
+        yield FeatureUse(Capability.ALL_PROTOCOLS, policy, base)
+        return
+    for entry in rule.ports.entries:
+        path = (*base, "ports")
+        yield FeatureUse(Capability[entry.protocol.name], policy, path)
+        if entry.named:
+            yield FeatureUse(Capability.NAMED_PORTS, policy, path)
+        if any(r.start != r.end and r != ir.ALL_PORTS for r in entry.ranges):
+            yield FeatureUse(Capability.PORT_RANGES, policy, path)
+
+
+def feature_uses(policies: ir.PolicySet) -> Iterator[FeatureUse]:
+    """Every feature every policy uses, with the field path of the use."""
+    for policy in policies:
+        for direction in ("ingress", "egress"):
+            rules = policy.rules(direction)
+            if rules is None:
+                continue
+            cap = Capability.INGRESS if direction == "ingress" else Capability.EGRESS
+            yield FeatureUse(cap, policy, ("spec", "policyTypes"))
+            for i, rule in enumerate(rules):
+                yield from _rule_uses(policy, direction, i, rule)
+
+
+def check(
+    policies: ir.PolicySet,
+    capabilities: frozenset[Capability],
+    target: str,
+    locate: object = None,
+) -> None:
+    """Raise :class:`UnsupportedError` listing every use of a feature ``target`` lacks.
+
+    ``locate``, when given, maps an :class:`~npc.ir.Origin` to a file position."""
+    problems: list[Diagnostic] = []
+    seen: set[tuple[Capability, str, Path]] = set()
+    for use in feature_uses(policies):
+        if use.capability in capabilities:
+            continue
+        key = (use.capability, use.policy.key, use.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        location = None
+        if callable(locate) and use.policy.origin is not None:
+            origin = ir.Origin(
+                use.policy.origin.source,
+                use.policy.origin.document,
+                (*use.policy.origin.path, *use.path),
+            )
+            location = locate(origin)
+        problems.append(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"NetworkPolicy {use.policy.key}: target {target} cannot express "
+                f"{use.capability.value}",
+                format_path(use.path),
+                location,
+                "nothing was emitted: dropping it would allow traffic the policy denies",
+            )
+        )
+    if problems:
+        raise UnsupportedError(problems)

@@ -1,0 +1,159 @@
+"""The click application: the command group, shared options, and diagnostic printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from npc import __version__
+from npc.errors import Diagnostic, NpcError, Severity, sort_diagnostics
+from npc.frontend import Bundle, load
+from npc.inputs import read_sources
+
+__all__ = ["Settings", "cli", "input_options", "load_inputs", "print_diagnostics", "write_output"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXAMPLES = """\b
+Examples:
+  npc validate -f policies/
+  npc compile --target ir -f policies/
+  npc compile --target nft -f policies/ -f cluster.yaml -o ruleset.nft
+  kubectl get ns,pods -A -o yaml > cluster.yaml && npc validate -f policies/ -f cluster.yaml
+  kubectl npc validate -f policies/            (installed as a kubectl plugin)
+"""
+
+_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "magenta", Severity.INFO: "cyan"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Global options, passed to every command through the click context."""
+
+    colour: bool
+    verbose: bool
+    json_diagnostics: bool
+
+
+def _use_colour(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stderr.isatty()
+
+
+class _Group(click.Group):
+    """Prints npc's diagnostics inside the click context (so global options apply) and
+    exits with the error's status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NpcError as exc:
+            print_diagnostics(exc.diagnostics)
+            ctx.exit(exc.exit_status)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXAMPLES,
+)
+@click.version_option(__version__, "--version", prog_name="npc")
+@click.option(
+    "--color",
+    "colour",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour diagnostics.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also print notes (skipped objects).")
+@click.option(
+    "--diagnostics",
+    "diag_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Print diagnostics as text or as JSON lines.",
+)
+@click.pass_context
+def cli(ctx: click.Context, colour: str, verbose: bool, diag_format: str) -> None:
+    """npc compiles Kubernetes NetworkPolicy into enforceable rulesets.
+
+    It reads policies exactly as the API server would (strictly: typos are errors), and
+    emits them for a target enforcement point.
+    """
+    ctx.obj = Settings(_use_colour(colour), verbose, diag_format == "json")
+
+
+def input_options(func: F) -> F:
+    """``-f PATH`` (repeatable): files, directories, or ``-`` for stdin."""
+    return click.option(
+        "-f",
+        "--filename",
+        "paths",
+        multiple=True,
+        required=True,
+        metavar="PATH",
+        help="File, directory (recursive: *.yaml, *.yml, *.json) or - for stdin. Repeatable.",
+    )(func)
+
+
+def settings() -> Settings:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Settings) if ctx is not None else None
+    return obj if obj is not None else Settings(sys.stderr.isatty(), False, False)
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
+    """Print to stderr, sorted; notes only with --verbose."""
+    s = settings()
+    for d in sort_diagnostics(diagnostics):
+        if d.severity is Severity.INFO and not s.verbose:
+            continue
+        if s.json_diagnostics:
+            click.echo(json.dumps(d.to_json(), sort_keys=True), err=True)
+            continue
+        text = d.render()
+        if s.colour:
+            head, _, rest = text.partition(f"{d.severity}:")
+            text = (
+                click.style(head, bold=True)
+                + click.style(f"{d.severity}:", fg=_COLOURS[d.severity], bold=True)
+                + rest
+            )
+        click.echo(text, err=True)
+
+
+def load_inputs(paths: Iterable[str]) -> Bundle:
+    """Read and load the ``-f`` inputs (raises NpcError with every diagnostic)."""
+    return load(read_sources(paths))
+
+
+def write_output(path: str | None, text: str) -> None:
+    """Write to ``path`` atomically (temp file + rename), or to stdout when None or ``-``."""
+    if path is None or path == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,287 @@
+"""Building the cluster :class:`~npc.snapshot.Snapshot` from decoded v1 objects.
+
+Checks what the snapshot relies on and reports problems like policy problems: names,
+namespaces that pods refer to, duplicate objects, IP addresses, container ports.
+"""
+
+from __future__ import annotations
+
+import netaddr
+
+from npc import snapshot as snap
+from npc.decode import Decoder
+from npc.errors import Code, Path
+from npc.ir import Origin, Protocol
+from npc.k8s import api, names
+from npc.k8s.validation import DEFAULT_NAMESPACE, PROTOCOLS, validate_labels
+from npc.source import ObjectRef, Problem
+
+__all__ = ["ClusterBuilder"]
+
+_GONE_PHASES = ("Succeeded", "Failed")
+
+
+def _origin(ref: ObjectRef) -> Origin:
+    return Origin(ref.source, ref.document, ref.root)
+
+
+class ClusterBuilder:
+    """Collects snapshot objects one by one, then builds the snapshot."""
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, snap.Namespace] = {}
+        self.pods: dict[tuple[str, str], snap.Pod] = {}
+        self.services: dict[tuple[str, str], snap.Service] = {}
+        self.nodes: dict[str, snap.Node] = {}
+        self._pod_refs: dict[tuple[str, str], ObjectRef] = {}
+        self._seen: dict[tuple[str, str, str], ObjectRef] = {}
+        self.skipped_pods = 0
+
+    # -- one object at a time ------------------------------------------------------------
+
+    def _identity(
+        self, kind: str, meta: api.ObjectMeta, out: Decoder, namespaced: bool
+    ) -> tuple[str, str] | None:
+        ok = True
+        if not meta.name:
+            out.problem(Code.SNAPSHOT_INVALID, f"{kind} has no name", ("metadata", "name"))
+            ok = False
+        else:
+            check = names.is_dns1123_label if kind == "Namespace" else names.is_dns1123_subdomain
+            for msg in check(meta.name):
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'invalid name "{meta.name}": {msg}',
+                    ("metadata", "name"),
+                )
+                ok = False
+        namespace = (meta.namespace or DEFAULT_NAMESPACE) if namespaced else ""
+        if namespaced and meta.namespace:
+            for msg in names.is_dns1123_label(meta.namespace):
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'invalid namespace "{meta.namespace}": {msg}',
+                    ("metadata", "namespace"),
+                )
+                ok = False
+        validate_labels(meta.labels or {}, ("metadata", "labels"), out)
+        if not ok or out.failed:
+            return None
+        key = (kind, namespace, meta.name or "")
+        first = self._seen.get(key)
+        if first is not None:
+            what = f"{namespace}/{meta.name}" if namespaced else meta.name
+            out.problem(
+                Code.DUPLICATE_OBJECT,
+                f"{kind} {what} appears twice in the snapshot",
+                ("metadata", "name"),
+                "remove one of the two copies",
+            )
+            return None
+        self._seen[key] = out.ref
+        return namespace, meta.name or ""
+
+    def add_namespace(self, obj: api.Namespace, out: Decoder) -> None:
+        meta = obj.metadata or api.ObjectMeta()
+        ident = self._identity("Namespace", meta, out, namespaced=False)
+        if ident is None:
+            return
+        name = ident[1]
+        labels = dict(meta.labels or {})
+        labels[snap.METADATA_NAME_LABEL] = name  # enforced by the API server
+        self.namespaces[name] = snap.Namespace(name, snap.frozen_labels(labels), _origin(out.ref))
+
+    def add_pod(self, obj: api.Pod, out: Decoder) -> None:
+        meta = obj.metadata or api.ObjectMeta()
+        ident = self._identity("Pod", meta, out, namespaced=True)
+        if ident is None:
+            return
+        spec = obj.spec or api.PodSpec()
+        status = obj.status or api.PodStatus()
+        ips = self._pod_ips(status, out)
+        ports = self._container_ports(spec, out)
+        if out.failed:
+            return
+        if not ips or status.phase in _GONE_PHASES:
+            self.skipped_pods += 1
+            return
+        self.pods[ident] = snap.Pod(
+            namespace=ident[0],
+            name=ident[1],
+            labels=snap.frozen_labels(meta.labels),
+            ips=ips,
+            host_network=bool(spec.host_network),
+            node_name=spec.node_name,
+            ports=ports,
+            origin=_origin(out.ref),
+        )
+        self._pod_refs[ident] = out.ref
+
+    def _pod_ips(self, status: api.PodStatus, out: Decoder) -> tuple[netaddr.IPAddress, ...]:
+        found: list[netaddr.IPAddress] = []
+        texts: list[tuple[str, Path]] = []
+        if status.pod_ips:
+            texts = [
+                (p.ip or "", ("status", "podIPs", i, "ip")) for i, p in enumerate(status.pod_ips)
+            ]
+        elif status.pod_ip:
+            texts = [(status.pod_ip, ("status", "podIP"))]
+        for text, path in texts:
+            addr, _ = names.parse_ip(text)
+            if addr is None:
+                out.problem(Code.SNAPSHOT_INVALID, f'"{text}" is not an IP address', path)
+                continue
+            if addr not in found:
+                found.append(addr)
+        return tuple(found)
+
+    def _container_ports(self, spec: api.PodSpec, out: Decoder) -> tuple[snap.ContainerPort, ...]:
+        result: list[snap.ContainerPort] = []
+        groups: list[tuple[str, tuple[api.Container, ...]]] = [
+            ("containers", spec.containers or ()),
+            ("initContainers", spec.init_containers or ()),
+        ]
+        for field_name, containers in groups:
+            for i, container in enumerate(containers):
+                # Init containers only listen while the pod runs when they are sidecars.
+                if field_name == "initContainers" and container.restart_policy != "Always":
+                    continue
+                for j, port in enumerate(container.ports or ()):
+                    path: Path = ("spec", field_name, i, "ports", j)
+                    cp = self._container_port(port, path, out)
+                    if cp is not None:
+                        result.append(cp)
+        return tuple(result)
+
+    def _container_port(
+        self, port: api.ContainerPort, path: Path, out: Decoder
+    ) -> snap.ContainerPort | None:
+        ok = True
+        if port.container_port is None:
+            out.problem(
+                Code.SNAPSHOT_INVALID, "containerPort is required", (*path, "containerPort")
+            )
+            return None
+        for msg in names.is_valid_port_num(port.container_port):
+            out.problem(
+                Code.SNAPSHOT_INVALID, f"{port.container_port}: {msg}", (*path, "containerPort")
+            )
+            ok = False
+        protocol = port.protocol or "TCP"
+        if protocol not in PROTOCOLS:
+            out.problem(
+                Code.SNAPSHOT_INVALID,
+                f'unsupported protocol "{protocol}": supported values: "TCP", "UDP", "SCTP"',
+                (*path, "protocol"),
+            )
+            ok = False
+        if port.name:
+            for msg in names.is_valid_port_name(port.name):
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'invalid port name "{port.name}": {msg}',
+                    (*path, "name"),
+                )
+                ok = False
+        if not ok:
+            return None
+        return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
+
+    def add_service(self, obj: api.Service, out: Decoder) -> None:
+        meta = obj.metadata or api.ObjectMeta()
+        ident = self._identity("Service", meta, out, namespaced=True)
+        if ident is None:
+            return
+        spec = obj.spec or api.ServiceSpec()
+        ips: list[netaddr.IPAddress] = []
+        for text in spec.cluster_ips or ((spec.cluster_ip,) if spec.cluster_ip else ()):
+            addr, _ = names.parse_ip(text)
+            if addr is not None:
+                ips.append(addr)  # "None" (headless) and the like are not addresses
+        ports = []
+        for i, p in enumerate(spec.ports or ()):
+            if p.port is None:
+                out.problem(Code.SNAPSHOT_INVALID, "port is required", ("spec", "ports", i, "port"))
+                continue
+            proto = p.protocol or "TCP"
+            if proto not in PROTOCOLS:
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'unsupported protocol "{proto}"',
+                    ("spec", "ports", i, "protocol"),
+                )
+                continue
+            ports.append(
+                snap.ServicePort(p.port, Protocol(proto), p.name, p.target_port, p.node_port)
+            )
+        if out.failed:
+            return
+        self.services[ident] = snap.Service(
+            ident[0],
+            ident[1],
+            spec.type or "ClusterIP",
+            snap.frozen_labels(spec.selector) if spec.selector is not None else None,
+            tuple(ips),
+            tuple(ports),
+            spec.external_traffic_policy,
+            _origin(out.ref),
+        )
+
+    def add_node(self, obj: api.Node, out: Decoder) -> None:
+        meta = obj.metadata or api.ObjectMeta()
+        ident = self._identity("Node", meta, out, namespaced=False)
+        if ident is None:
+            return
+        status = obj.status or api.NodeStatus()
+        spec = obj.spec or api.NodeSpec()
+        addresses = []
+        for a in status.addresses or ():
+            addr, _ = names.parse_ip(a.address or "")
+            if addr is not None:
+                addresses.append((a.type or "", addr))  # hostnames are not addresses
+        cidrs = []
+        for i, text in enumerate(spec.pod_cidrs or ((spec.pod_cidr,) if spec.pod_cidr else ())):
+            parsed = names.parse_cidr(text)
+            if parsed is None:
+                out.problem(
+                    Code.SNAPSHOT_INVALID, f'"{text}" is not a CIDR', ("spec", "podCIDRs", i)
+                )
+                continue
+            cidrs.append(parsed.network)
+        if out.failed:
+            return
+        self.nodes[ident[1]] = snap.Node(
+            ident[1],
+            snap.frozen_labels(meta.labels),
+            tuple(addresses),
+            tuple(cidrs),
+            _origin(out.ref),
+        )
+
+    # -- the whole snapshot ----------------------------------------------------------------
+
+    def build(self) -> tuple[snap.Snapshot, list[Problem]]:
+        """The snapshot, plus the problems that involve several objects (a pod whose
+        namespace is not in the snapshot)."""
+        problems: list[Problem] = []
+        for (namespace, name), ref in sorted(self._pod_refs.items()):
+            if namespace not in self.namespaces:
+                problems.append(
+                    Problem(
+                        Code.MISSING_NAMESPACE,
+                        f'pod {namespace}/{name} is in namespace "{namespace}", which is not '
+                        f"in the snapshot",
+                        ref,
+                        ("metadata", "namespace"),
+                        "include the namespaces: `kubectl get ns,pods -A -o yaml`",
+                    )
+                )
+        for key in [k for k in self.pods if k[0] not in self.namespaces]:
+            del self.pods[key]
+        snapshot = snap.Snapshot(
+            tuple(self.namespaces.values()),
+            tuple(self.pods.values()),
+            tuple(self.services.values()),
+            tuple(self.nodes.values()),
+        )
+        return snapshot, problems

@@ -1,0 +1,213 @@
+"""Name, label, port and CIDR checks, as apimachinery's ``util/validation`` does them.
+
+Each ``is_*`` function returns the list of messages the API server would give (empty when the
+value is valid), worded as Kubernetes words them so users recognise them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import netaddr
+
+__all__ = [
+    "ParsedCidr",
+    "is_dns1123_label",
+    "is_dns1123_subdomain",
+    "is_qualified_name",
+    "is_valid_label_value",
+    "is_valid_port_name",
+    "is_valid_port_num",
+    "parse_cidr",
+    "parse_ip",
+]
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_PORT_NAME_CHARS = re.compile(r"[-a-z0-9]+")
+_HAS_LETTER = re.compile(r"[a-z]")
+
+DNS1123_LABEL_MAX = 63
+DNS1123_SUBDOMAIN_MAX = 253
+QUALIFIED_NAME_MAX = 63
+LABEL_VALUE_MAX = 63
+PORT_NAME_MAX = 15
+
+
+def _max_len(n: int) -> str:
+    return f"must be no more than {n} characters"
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    """RFC 1123 label: namespaces, port-less names."""
+    errs: list[str] = []
+    if len(value) > DNS1123_LABEL_MAX:
+        errs.append(_max_len(DNS1123_LABEL_MAX))
+    if not _DNS1123_LABEL.fullmatch(value):
+        errs.append(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+            "'-', and must start and end with an alphanumeric character (e.g. 'my-name', "
+            "or '123-abc')"
+        )
+    return errs
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    """RFC 1123 subdomain: object names, label-key prefixes."""
+    errs: list[str] = []
+    if len(value) > DNS1123_SUBDOMAIN_MAX:
+        errs.append(_max_len(DNS1123_SUBDOMAIN_MAX))
+    if not _DNS1123_SUBDOMAIN.fullmatch(value):
+        errs.append(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+            "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'example.com')"
+        )
+    return errs
+
+
+def is_qualified_name(value: str) -> list[str]:
+    """A label key or annotation key: optional DNS-subdomain prefix, ``/``, and a name."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend(f"prefix part {m}" for m in is_dns1123_subdomain(prefix))
+    else:
+        return [
+            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and "
+            "must start and end with an alphanumeric character (e.g. 'MyName',  or "
+            "'my.name',  or '123-abc') with an optional DNS subdomain prefix and '/' "
+            "(e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > QUALIFIED_NAME_MAX:
+        errs.append(f"name part {_max_len(QUALIFIED_NAME_MAX)}")
+    if name and not _QUALIFIED_NAME.fullmatch(name):
+        errs.append(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+            "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+            "'123-abc')"
+        )
+    return errs
+
+
+def is_valid_label_value(value: str) -> list[str]:
+    """A label value: empty, or <= 63 characters, alphanumeric at both ends, ``-_.`` inside."""
+    errs: list[str] = []
+    if len(value) > LABEL_VALUE_MAX:
+        errs.append(_max_len(LABEL_VALUE_MAX))
+    if not _LABEL_VALUE.fullmatch(value):
+        errs.append(
+            "a valid label must be an empty string or consist of alphanumeric characters, "
+            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'MyValue',  or 'my_value',  or '12345')"
+        )
+    return errs
+
+
+def is_valid_port_num(port: int) -> list[str]:
+    if 1 <= port <= 65535:
+        return []
+    return ["must be between 1 and 65535, inclusive"]
+
+
+def is_valid_port_name(port: str) -> list[str]:
+    """An IANA service name, as ``validation.IsValidPortName``."""
+    errs: list[str] = []
+    if len(port) > PORT_NAME_MAX:
+        errs.append(_max_len(PORT_NAME_MAX))
+    if not _PORT_NAME_CHARS.fullmatch(port):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _HAS_LETTER.search(port):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in port:
+        errs.append("must not contain consecutive hyphens")
+    if port and (port[0] == "-" or port[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCidr:
+    """A CIDR as the API server reads it (``ParseCIDRSloppy``).
+
+    ``network`` is the masked network (host bits cleared). ``warnings`` name what is legal but
+    suspicious: host bits set, IPv4 leading zeros, an IPv4-mapped IPv6 address.
+    """
+
+    network: netaddr.IPNetwork
+    warnings: tuple[str, ...] = ()
+
+
+_V4_PART = re.compile(r"[0-9]{1,3}")
+
+
+def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
+    """Dotted quad with Go's sloppy rule: leading zeros are read as decimal."""
+    parts = text.split(".")
+    if len(parts) != 4 or not all(_V4_PART.fullmatch(p) for p in parts):
+        return None
+    octets = [int(p, 10) for p in parts]
+    if any(o > 255 for o in octets):
+        return None
+    leading_zero = any(len(p) > 1 and p[0] == "0" for p in parts)
+    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    return netaddr.IPAddress(value, 4), leading_zero
+
+
+def parse_ip(text: str) -> tuple[netaddr.IPAddress | None, tuple[str, ...]]:
+    """Parse an IP address the way Kubernetes' sloppy parser does; (None, ()) when invalid."""
+    v4 = _parse_v4_sloppy(text)
+    if v4 is not None:
+        addr, leading_zero = v4
+        warnings = ("IPv4 address has leading zeros, read as decimal",) if leading_zero else ()
+        return addr, warnings
+    if ":" not in text or "%" in text:
+        return None, ()
+    try:
+        addr6 = netaddr.IPAddress(text, 6)
+    except (netaddr.AddrFormatError, ValueError):
+        return None, ()
+    if addr6.is_ipv4_mapped():
+        return addr6.ipv4(), ("IPv4-mapped IPv6 address is read as IPv4",)
+    return addr6, ()
+
+
+def parse_cidr(text: str) -> ParsedCidr | None:
+    """Parse ``a.b.c.d/n`` or ``x::/n``; None when the API server would reject it."""
+    if text.count("/") != 1:
+        return None
+    addr_text, _, prefix_text = text.partition("/")
+    if not prefix_text.isascii() or not prefix_text.isdigit() or len(prefix_text) > 3:
+        return None
+    addr, warnings = parse_ip(addr_text)
+    if addr is None:
+        return None
+    if len(prefix_text) > 1 and prefix_text[0] == "0":
+        warnings = (*warnings, "prefix length has leading zeros, read as decimal")
+    prefix = int(prefix_text)
+    mapped = addr.version == 4 and ":" in addr_text
+    if mapped:
+        prefix -= 96
+        if prefix < 0:
+            return None
+    if prefix > (32 if addr.version == 4 else 128):
+        return None
+    network = netaddr.IPNetwork(f"{addr}/{prefix}")
+    masked = network.cidr
+    if masked.ip != network.ip:
+        warnings = (
+            *warnings,
+            f"has host bits set; it is read as {masked} (the API server accepts it)",
+        )
+    return ParsedCidr(masked, warnings)

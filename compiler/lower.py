@@ -1,0 +1,112 @@
+"""From a validated ``NetworkPolicy`` to the IR, applying the API server's defaults.
+
+Defaulting (``SetDefaults_NetworkPolicy``, ``SetDefaults_NetworkPolicyPort``):
+
+* policyTypes empty or absent: ``[Ingress]``, plus ``Egress`` when egress rules exist;
+* a port entry without protocol is TCP;
+* the namespace defaults to ``default``, as kubectl does without ``-n``.
+
+Only objects that validated cleanly are lowered; nothing here reports problems.
+"""
+
+from __future__ import annotations
+
+from npc import ir
+from npc.errors import Path
+from npc.k8s import api, names
+from npc.k8s.validation import DEFAULT_NAMESPACE
+from npc.source import ObjectRef
+
+__all__ = ["effective_policy_types", "lower_label_selector", "lower_network_policy"]
+
+
+def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
+    """policyTypes after defaulting."""
+    if spec.policy_types:
+        return spec.policy_types
+    if spec.egress:
+        return ("Ingress", "Egress")
+    return ("Ingress",)
+
+
+def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector:
+    if selector is None:
+        return ir.EVERYTHING
+    return ir.LabelSelector(
+        tuple((selector.match_labels or {}).items()),
+        tuple(
+            ir.Requirement(r.key, ir.Operator(r.operator), tuple(r.values or ()))
+            for r in selector.match_expressions or ()
+        ),
+    )
+
+
+def _origin(ref: ObjectRef, path: Path) -> ir.Origin:
+    return ir.Origin(ref.source, ref.document, (*ref.root, *path))
+
+
+def _peer(peer: api.NetworkPolicyPeer) -> ir.Peer:
+    if peer.ip_block is not None:
+        cidr = names.parse_cidr(peer.ip_block.cidr)
+        assert cidr is not None, "lowering an ipBlock that did not validate"
+        excepts = []
+        for text in peer.ip_block.except_ or ():
+            parsed = names.parse_cidr(text)
+            assert parsed is not None, "lowering an except that did not validate"
+            excepts.append(parsed.network)
+        return ir.AddressPeer(
+            ir.AddressSet.from_block(cidr.network, excepts), cidr.network, tuple(excepts)
+        )
+    pods = lower_label_selector(peer.pod_selector)
+    if peer.namespace_selector is None:
+        return ir.PodPeer(ir.SAME_NAMESPACE, pods)
+    return ir.PodPeer(lower_label_selector(peer.namespace_selector), pods)
+
+
+def _ports(ports: tuple[api.NetworkPolicyPort, ...] | None) -> ir.Ports:
+    if not ports:
+        return ir.ANY_PORT
+    entries = []
+    for port in ports:
+        protocol = ir.Protocol(port.protocol or "TCP")
+        if port.port is None:
+            entries.append(ir.ProtocolPorts(protocol, (ir.ALL_PORTS,)))
+        elif isinstance(port.port, str):
+            entries.append(ir.ProtocolPorts(protocol, (), (port.port,)))
+        else:
+            end = port.end_port if port.end_port is not None else port.port
+            entries.append(ir.ProtocolPorts(protocol, (ir.PortRange(port.port, end),)))
+    return ir.PortSet(tuple(entries))
+
+
+def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None) -> ir.Peers:
+    if not peers:
+        return ir.ANY_PEER
+    return tuple(_peer(p) for p in peers)
+
+
+def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
+    """The IR of one validated NetworkPolicy."""
+    meta = np.metadata or api.ObjectMeta()
+    spec = np.spec or api.NetworkPolicySpec()
+    types = effective_policy_types(spec)
+    ingress = None
+    egress = None
+    if "Ingress" in types:
+        ingress = tuple(
+            ir.Rule(_peers(r.from_), _ports(r.ports), _origin(ref, ("spec", "ingress", i)))
+            for i, r in enumerate(spec.ingress or ())
+        )
+    if "Egress" in types:
+        egress = tuple(
+            ir.Rule(_peers(r.to), _ports(r.ports), _origin(ref, ("spec", "egress", i)))
+            for i, r in enumerate(spec.egress or ())
+        )
+    return ir.Policy(
+        namespace=meta.namespace or DEFAULT_NAMESPACE,
+        name=meta.name or "",
+        pod_selector=lower_label_selector(spec.pod_selector),
+        ingress=ingress,
+        egress=egress,
+        origin=_origin(ref, ()),
+    )

@@ -1,0 +1,265 @@
+"""Reference semantics: whether the Kubernetes NetworkPolicy spec allows a connection.
+
+Written straight from the spec (``networking.k8s.io/v1`` API documentation and the
+"Network Policies" concept page), independent of the optimizer and of every backend, so that
+both can be judged against it. It answers for one flow at a time; :mod:`npc.reach` builds
+matrices on top of it.
+
+The rules, as implemented:
+
+1. A connection from endpoint A to endpoint B on (protocol, port) is allowed iff the egress
+   side allows it and the ingress side allows it.
+2. Egress side: if A is not a pod selected by any policy that isolates egress, allowed.
+   Otherwise some egress rule of some policy selecting A must admit B and the port.
+   Ingress side: the same for B, with ingress rules admitting A. Policies are additive
+   (a union of allows); there is no deny.
+3. A policy selects the pods of its own namespace that match its podSelector.
+4. Peers: ``podSelector`` alone means pods of the policy's namespace; ``namespaceSelector``
+   alone, all pods of matching namespaces; both, matching pods in matching namespaces (AND);
+   ``ipBlock`` matches any address in cidr minus except, pod IPs included; an absent or empty
+   ``from``/``to`` matches everything.
+5. Ports: absent or empty ``ports`` matches every protocol (ICMP too) and port; otherwise the
+   protocol must be listed and the port in a range (``endPort`` inclusive) or equal to the
+   destination pod's container port of that name with the same protocol. A named port never
+   matches a destination that is not a pod.
+6. hostNetwork pods are addressed by their node's IP. They are never selected by a policy's
+   podSelector (no enforcement point sees their traffic as a pod's) and never matched by a pod
+   peer; ipBlocks match them by address, like any non-pod address.
+7. Traffic from a pod to itself is always allowed: it never leaves the pod's network
+   namespace, so no enforcement point on the node can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import netaddr
+
+from npc import ir
+from npc.snapshot import Pod, Snapshot
+
+__all__ = [
+    "DirectionVerdict",
+    "Endpoint",
+    "Flow",
+    "RuleRef",
+    "Semantics",
+    "Verdict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One end of a connection: an address, and the pod behind it if there is one.
+
+    ``pod`` is None for addresses outside the cluster and for hostNetwork pods (rule 6);
+    ``name`` is what to call the endpoint in reports."""
+
+    address: netaddr.IPAddress
+    pod: Pod | None = None
+    name: str = ""
+
+    @classmethod
+    def of_pod(cls, pod: Pod, version: int | None = None) -> Endpoint:
+        """The pod at its first address (of ``version``, when given)."""
+        address = pod.ips[0] if version is None else pod.ip(version)
+        if address is None:
+            raise ValueError(f"pod {pod.key} has no IPv{version} address")
+        return cls(address, None if pod.host_network else pod, pod.key)
+
+    @classmethod
+    def of_address(cls, address: str | netaddr.IPAddress) -> Endpoint:
+        addr = netaddr.IPAddress(address)
+        return cls(addr, None, str(addr))
+
+    def __str__(self) -> str:
+        return self.name or str(self.address)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A new connection attempt."""
+
+    src: Endpoint
+    dst: Endpoint
+    protocol: ir.Protocol
+    port: int
+
+    def __post_init__(self) -> None:
+        if self.src.address.version != self.dst.address.version:
+            raise ValueError("a flow's endpoints must be of the same address family")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A rule, named by its policy, direction and index."""
+
+    policy: ir.Policy
+    direction: str
+    index: int
+    rule: ir.Rule
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionVerdict:
+    """One side of a verdict: which policies isolate the pod, and which rules admit."""
+
+    direction: str
+    isolating: tuple[ir.Policy, ...] = ()
+    admitted_by: tuple[RuleRef, ...] = ()
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.isolating)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.isolating or bool(self.admitted_by)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    flow: Flow
+    egress: DirectionVerdict
+    ingress: DirectionVerdict
+    same_pod: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.same_pod or (self.egress.allowed and self.ingress.allowed)
+
+
+@dataclass(slots=True)
+class Semantics:
+    """The oracle for one set of policies over one snapshot.
+
+    Caches which policies select which pod; otherwise stateless."""
+
+    policies: ir.PolicySet
+    snapshot: Snapshot
+    _by_namespace: dict[str, list[ir.Policy]] = field(default_factory=dict, repr=False)
+    _selecting: dict[tuple[str, str], tuple[ir.Policy, ...]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for p in self.policies:
+            self._by_namespace.setdefault(p.namespace, []).append(p)
+
+    # -- selection ----------------------------------------------------------------------
+
+    def selecting(self, pod: Pod) -> tuple[ir.Policy, ...]:
+        """Policies whose podSelector selects ``pod`` (rule 3; none for hostNetwork pods)."""
+        key = (pod.namespace, pod.name)
+        found = self._selecting.get(key)
+        if found is None:
+            if pod.host_network:
+                found = ()
+            else:
+                found = tuple(
+                    p
+                    for p in self._by_namespace.get(pod.namespace, ())
+                    if p.pod_selector.matches(pod.labels)
+                )
+            self._selecting[key] = found
+        return found
+
+    def isolating(self, pod: Pod, direction: str) -> tuple[ir.Policy, ...]:
+        """Policies that select ``pod`` and isolate it in ``direction``."""
+        return tuple(p for p in self.selecting(pod) if p.rules(direction) is not None)
+
+    # -- matching -----------------------------------------------------------------------
+
+    def peer_matches(self, policy: ir.Policy, peer: ir.Peer, other: Endpoint) -> bool:
+        """Whether ``peer`` of ``policy`` matches the endpoint on the other side (rule 4)."""
+        if isinstance(peer, ir.AddressPeer):
+            return peer.addresses.contains(other.address)
+        pod = other.pod
+        if pod is None:
+            return False
+        if isinstance(peer.namespaces, ir.SameNamespace):
+            if pod.namespace != policy.namespace:
+                return False
+        elif not peer.namespaces.matches(self.snapshot.namespace_labels(pod.namespace)):
+            return False
+        return peer.pods.matches(pod.labels)
+
+    def peers_match(self, policy: ir.Policy, peers: ir.Peers, other: Endpoint) -> bool:
+        if isinstance(peers, ir.AnyPeer):
+            return True
+        return any(self.peer_matches(policy, p, other) for p in peers)
+
+    @staticmethod
+    def ports_match(ports: ir.Ports, flow: Flow) -> bool:
+        """Rule 5; named ports resolve against the destination pod."""
+        if isinstance(ports, ir.AnyPort):
+            return True
+        names: tuple[str, ...] = ()
+        if flow.dst.pod is not None:
+            names = flow.dst.pod.port_names(flow.port, flow.protocol)
+        return ports.matches(flow.protocol, flow.port, names)
+
+    def _admitting(
+        self, policies: tuple[ir.Policy, ...], direction: str, other: Endpoint, flow: Flow
+    ) -> Iterator[RuleRef]:
+        for policy in policies:
+            for i, rule in enumerate(policy.rules(direction) or ()):
+                if self.ports_match(rule.ports, flow) and self.peers_match(
+                    policy, rule.peers, other
+                ):
+                    yield RuleRef(policy, direction, i, rule)
+
+    def _side(
+        self, pod: Pod | None, direction: str, other: Endpoint, flow: Flow
+    ) -> DirectionVerdict:
+        if pod is None:
+            return DirectionVerdict(direction)
+        isolating = self.isolating(pod, direction)
+        if not isolating:
+            return DirectionVerdict(direction)
+        return DirectionVerdict(
+            direction, isolating, tuple(self._admitting(isolating, direction, other, flow))
+        )
+
+    # -- verdicts -----------------------------------------------------------------------
+
+    def verdict(self, flow: Flow) -> Verdict:
+        """The full verdict with its reasons (every isolating policy, every admitting rule)."""
+        same = (
+            flow.src.pod is not None
+            and flow.dst.pod is not None
+            and flow.src.pod.key == flow.dst.pod.key
+        )
+        egress = self._side(flow.src.pod, "egress", flow.dst, flow)
+        ingress = self._side(flow.dst.pod, "ingress", flow.src, flow)
+        return Verdict(flow, egress, ingress, same)
+
+    def allowed(self, flow: Flow) -> bool:
+        """Whether the spec allows ``flow`` (short-circuits; see :meth:`verdict` for why)."""
+        src, dst = flow.src.pod, flow.dst.pod
+        if src is not None and dst is not None and src.key == dst.key:
+            return True
+        return self._side_allows(src, "egress", flow.dst, flow) and self._side_allows(
+            dst, "ingress", flow.src, flow
+        )
+
+    def _side_allows(self, pod: Pod | None, direction: str, other: Endpoint, flow: Flow) -> bool:
+        if pod is None:
+            return True
+        isolating = self.isolating(pod, direction)
+        if not isolating:
+            return True
+        return next(self._admitting(isolating, direction, other, flow), None) is not None
+
+    def pod_allowed(self, src: Pod, dst: Pod, protocol: ir.Protocol, port: int) -> bool:
+        """Pod to pod: allowed over every address family both pods have (fail closed).
+
+        Pods sharing no family cannot connect at all."""
+        versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
+        if not versions:
+            return False
+        return all(
+            self.allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
+            for v in versions
+        )

@@ -1,0 +1,67 @@
+"""The wheel ships exactly one top-level package, ``npc``, with its data files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (found,) = out.glob("npc-*.whl")
+    return found
+
+
+def test_only_npc_is_top_level(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"npc"}
+
+
+def test_data_files_are_inside(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "npc/py.typed" in names
+    assert any(n.startswith("npc/grammar/") and n.endswith(".lark") for n in names)
+    template_dir = ROOT / "backends" / "templates"
+    for template in template_dir.glob("*.j2"):
+        assert f"npc/backends/templates/{template.name}" in names
+    for sub in (
+        "npc/backends/__init__.py",
+        "npc/grammar/__init__.py",
+        "npc/k8s/__init__.py",
+        "npc/cli/__init__.py",
+        "npc/passes/__init__.py",
+    ):
+        assert sub in names
+
+
+def test_no_source_folders_leak(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [
+        n
+        for n in names
+        if n.startswith(("compiler/", "backends/", "grammar/", "tests/", "golden/"))
+    ]
