@@ -56,6 +56,11 @@ class Backend(abc.ABC):
     ) -> Emitted:
         """Render the policies. ``snapshot`` is not None when ``needs_snapshot`` is set."""
 
+    def optimizes(self, options: BackendOptions) -> bool:
+        """Whether the optimizer passes should run first (a backend reproducing another
+        tool's literal output, rule for rule, says no)."""
+        return True
+
     @classmethod
     def make_options(cls, settings: Mapping[str, Any]) -> BackendOptions:
         """Build this backend's options from ``name -> value`` settings (None = unset).

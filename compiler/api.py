@@ -64,7 +64,8 @@ def compile(
             )
         )
     check(bundle.policies, backend.capabilities, target, bundle.locate)
-    policies = optimize(bundle.policies) if optimize_ir else bundle.policies
+    run_passes = optimize_ir and backend.optimizes(opts)
+    policies = optimize(bundle.policies) if run_passes else bundle.policies
     log.debug("compiling %d policies for %s", len(policies), target)
     emitted = backend.emit(policies, bundle.snapshot, opts)
     return Artifact(target, emitted.text, bundle.diagnostics + emitted.diagnostics, backend.suffix)

@@ -1,0 +1,59 @@
+"""The resolver agrees with the reference semantics on random clusters."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from npc import ir
+from npc.resolve import Resolver
+from npc.semantics import Endpoint, Semantics
+from tests.synth import random_cluster, random_policies
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_selected_and_peer_pods_match_semantics(seed: int) -> None:
+    rng = random.Random(seed)
+    snap = random_cluster(rng, namespaces=3, pods=12, host_network=True, ipv6=seed % 2 == 0)
+    policies = random_policies(rng, snap, count=6, ipv6=seed % 2 == 0)
+    sem = Semantics(policies, snap)
+    res = Resolver(snap)
+    for policy in policies:
+        selected = {p.key for p in res.selected(policy)}
+        assert selected == {p.key for p in snap.pods if policy in sem.selecting(p)}
+        for rules in (policy.ingress or (), policy.egress or ()):
+            for rule in rules:
+                if not isinstance(rule.peers, tuple):
+                    continue
+                for peer in rule.peers:
+                    if isinstance(peer, ir.PodPeer):
+                        got = {p.key for p in res.peer_pods(policy, peer)}
+                    else:
+                        got = {p.key for p in res.address_pods(peer.addresses)}
+                    want = {
+                        p.key for p in snap.pods
+                        if any(sem.peer_matches(policy, peer, Endpoint(a, None if p.host_network
+                                                                       else p, p.key))
+                               for a in p.ips)
+                    }
+                    assert got == want, (policy.key, peer)
+
+
+def test_named_port_resolution() -> None:
+    rng = random.Random(7)
+    snap = random_cluster(rng, namespaces=2, pods=10)
+    res = Resolver(snap)
+    table = res.named_port("http", ir.Protocol.TCP)
+    for number, pods in table.items():
+        for p in pods:
+            assert p.named_port("http", ir.Protocol.TCP) == number
+    declared = {p.key for p in snap.pods if p.named_port("http", ir.Protocol.TCP) is not None}
+    assert declared == {p.key for pods in table.values() for p in pods}
+    everyone = res.podset(res.all_bits)
+    ports = ir.ProtocolPorts(ir.Protocol.TCP, (ir.PortRange(443, 443),), ("http",))
+    for ranges, pods in res.resolve_ports(ports, everyone):
+        for p in pods:
+            n = p.named_port("http", ir.Protocol.TCP)
+            want = {443} | ({n} if n is not None else set())
+            assert {r.start for r in ranges} == want
