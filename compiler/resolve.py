@@ -161,9 +161,7 @@ class Resolver:
         """Names of snapshot namespaces whose labels match ``selector``, sorted."""
         found = self._ns_selector.get(selector)
         if found is None:
-            found = tuple(
-                ns.name for ns in self.snapshot.namespaces if selector.matches(ns.labels)
-            )
+            found = tuple(ns.name for ns in self.snapshot.namespaces if selector.matches(ns.labels))
             self._ns_selector[selector] = found
         return found
 

@@ -23,8 +23,11 @@ TIERS = ("front", "back")
 TEAMS = ("a", "b", "c")
 NS_ENVS = ("prod", "dev")
 NUMERIC_PORTS = (80, 443, 5432, 8080, 9000)
-NAMED = (("http", ir.Protocol.TCP, (80, 8080)), ("dns", ir.Protocol.UDP, (53, 5353)),
-         ("metrics", ir.Protocol.TCP, (9000, 9100)))
+NAMED = (
+    ("http", ir.Protocol.TCP, (80, 8080)),
+    ("dns", ir.Protocol.UDP, (53, 5353)),
+    ("metrics", ir.Protocol.TCP, (9000, 9100)),
+)
 
 
 def random_cluster(
@@ -87,16 +90,25 @@ def random_selector(rng: random.Random, pod: bool = True) -> ir.LabelSelector:
     terms: list[ir.Requirement] = []
     labels: dict[str, str] = {}
     keys = ("app", "tier", "canary") if pod else ("env", "team", "kubernetes.io/metadata.name")
-    vocab = {"app": APPS, "tier": TIERS, "canary": ("true",), "env": NS_ENVS, "team": TEAMS,
-             "kubernetes.io/metadata.name": ("ns0", "ns1", "ns2")}
+    vocab = {
+        "app": APPS,
+        "tier": TIERS,
+        "canary": ("true",),
+        "env": NS_ENVS,
+        "team": TEAMS,
+        "kubernetes.io/metadata.name": ("ns0", "ns1", "ns2"),
+    }
     for _ in range(rng.randint(1, 2)):
         key = rng.choice(keys)
         roll = rng.random()
         if roll < 0.5:
             labels[key] = rng.choice(vocab[key])
         elif roll < 0.7:
-            terms.append(ir.Requirement(key, ir.Operator.IN,
-                                        tuple(rng.sample(vocab[key], min(2, len(vocab[key]))))))
+            terms.append(
+                ir.Requirement(
+                    key, ir.Operator.IN, tuple(rng.sample(vocab[key], min(2, len(vocab[key]))))
+                )
+            )
         elif roll < 0.8:
             terms.append(ir.Requirement(key, ir.Operator.NOT_IN, (rng.choice(vocab[key]),)))
         elif roll < 0.9:
@@ -122,7 +134,7 @@ def random_block(rng: random.Random, base: str = "10.77", ipv6: bool = False) ->
     excepts = []
     if rng.random() < 0.5 and cidr.prefixlen < 30:
         inner = list(cidr.subnet(min(cidr.prefixlen + rng.randint(2, 8), 32)))
-        pick = rng.choice(inner[: 64])
+        pick = rng.choice(inner[:64])
         excepts.append(pick)
     if cidr.prefixlen == 0 and rng.random() < 0.7:
         excepts = [netaddr.IPNetwork(f"{base}.{rng.randint(0, 2)}.0/24")]
@@ -201,8 +213,11 @@ def _selector(sel: ir.LabelSelector) -> dict[str, Any]:
         out["matchLabels"] = dict(sel.match_labels)
     if sel.match_expressions:
         out["matchExpressions"] = [
-            {"key": r.key, "operator": str(r.operator), **({"values": list(r.values)}
-                                                            if r.values else {})}
+            {
+                "key": r.key,
+                "operator": str(r.operator),
+                **({"values": list(r.values)} if r.values else {}),
+            }
             for r in sel.match_expressions
         ]
     return out
@@ -276,16 +291,22 @@ def policy_yaml(policies: ir.PolicySet) -> str:
 
 def cluster_objects(snapshot: Snapshot) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": ns.name, "labels": dict(ns.labels)}}
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns.name, "labels": dict(ns.labels)},
+        }
         for ns in snapshot.namespaces
     ]
     for p in snapshot.pods:
         container: dict[str, Any] = {"name": "main", "image": "busybox"}
         if p.ports:
             container["ports"] = [
-                {"containerPort": cp.port, "protocol": str(cp.protocol),
-                 **({"name": cp.name} if cp.name else {})}
+                {
+                    "containerPort": cp.port,
+                    "protocol": str(cp.protocol),
+                    **({"name": cp.name} if cp.name else {}),
+                }
                 for cp in p.ports
             ]
         spec: dict[str, Any] = {"containers": [container]}
@@ -293,25 +314,33 @@ def cluster_objects(snapshot: Snapshot) -> list[dict[str, Any]]:
             spec["nodeName"] = p.node_name
         if p.host_network:
             spec["hostNetwork"] = True
-        items.append({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels)},
-            "spec": spec,
-            "status": {"phase": "Running", "podIP": str(p.ips[0]),
-                       "podIPs": [{"ip": str(a)} for a in p.ips]},
-        })
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels)},
+                "spec": spec,
+                "status": {
+                    "phase": "Running",
+                    "podIP": str(p.ips[0]),
+                    "podIPs": [{"ip": str(a)} for a in p.ips],
+                },
+            }
+        )
     return items
 
 
 def cluster_yaml(snapshot: Snapshot) -> str:
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": cluster_objects(snapshot)},
-                          sort_keys=False)
+    return yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "List", "items": cluster_objects(snapshot)}, sort_keys=False
+    )
 
 
 def probe_ports(snapshot: Snapshot, policies: ir.PolicySet) -> Sequence[tuple[ir.Protocol, int]]:
     """(protocol, port) pairs worth probing: every container port and every port policies name."""
-    found: set[tuple[ir.Protocol, int]] = {(cp.protocol, cp.port) for p in snapshot.pods
-                                           for cp in p.ports}
+    found: set[tuple[ir.Protocol, int]] = {
+        (cp.protocol, cp.port) for p in snapshot.pods for cp in p.ports
+    }
     for pol in policies:
         for rules in (pol.ingress or (), pol.egress or ()):
             for r in rules:

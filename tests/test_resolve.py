@@ -32,10 +32,14 @@ def test_selected_and_peer_pods_match_semantics(seed: int) -> None:
                     else:
                         got = {p.key for p in res.address_pods(peer.addresses)}
                     want = {
-                        p.key for p in snap.pods
-                        if any(sem.peer_matches(policy, peer, Endpoint(a, None if p.host_network
-                                                                       else p, p.key))
-                               for a in p.ips)
+                        p.key
+                        for p in snap.pods
+                        if any(
+                            sem.peer_matches(
+                                policy, peer, Endpoint(a, None if p.host_network else p, p.key)
+                            )
+                            for a in p.ips
+                        )
                     }
                     assert got == want, (policy.key, peer)
 
