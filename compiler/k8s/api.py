@@ -30,6 +30,7 @@ __all__ = [
     "NetworkPolicySpec",
     "Node",
     "ObjectMeta",
+    "SnapshotMeta",
     "Pod",
     "Service",
 ]
@@ -177,10 +178,20 @@ class NetworkPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """The metadata npc reads from snapshot objects (the rest is noise: managedFields,
+    annotations, owner references; skipping it keeps big snapshots fast)."""
+
+    name: str | None = None
+    namespace: str | None = None
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Namespace:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +234,7 @@ class PodStatus:
 class Pod:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: PodSpec | None = None
     status: PodStatus | None = None
 
@@ -253,7 +264,7 @@ class ServiceSpec:
 class Service:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: ServiceSpec | None = None
 
 
@@ -278,6 +289,6 @@ class NodeStatus:
 class Node:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: NodeSpec | None = None
     status: NodeStatus | None = None

@@ -35,12 +35,14 @@ class ClusterBuilder:
         self.nodes: dict[str, snap.Node] = {}
         self._pod_refs: dict[tuple[str, str], ObjectRef] = {}
         self._seen: dict[tuple[str, str, str], ObjectRef] = {}
+        # Labels repeat across thousands of pods; each distinct one is checked once.
+        self._valid_labels: set[tuple[str, str]] = set()
         self.skipped_pods = 0
 
     # -- one object at a time ------------------------------------------------------------
 
     def _identity(
-        self, kind: str, meta: api.ObjectMeta, out: Decoder, namespaced: bool
+        self, kind: str, meta: api.SnapshotMeta, out: Decoder, namespaced: bool
     ) -> tuple[str, str] | None:
         ok = True
         if not meta.name:
@@ -64,7 +66,13 @@ class ClusterBuilder:
                     ("metadata", "namespace"),
                 )
                 ok = False
-        validate_labels(meta.labels or {}, ("metadata", "labels"), out)
+        labels = meta.labels or {}
+        unchecked = {k: v for k, v in labels.items() if (k, v) not in self._valid_labels}
+        if unchecked:
+            before = len(out.problems)
+            validate_labels(unchecked, ("metadata", "labels"), out)
+            if len(out.problems) == before:
+                self._valid_labels.update(unchecked.items())
         if not ok or out.failed:
             return None
         key = (kind, namespace, meta.name or "")
@@ -82,7 +90,7 @@ class ClusterBuilder:
         return namespace, meta.name or ""
 
     def add_namespace(self, obj: api.Namespace, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Namespace", meta, out, namespaced=False)
         if ident is None:
             return
@@ -92,7 +100,7 @@ class ClusterBuilder:
         self.namespaces[name] = snap.Namespace(name, snap.frozen_labels(labels), _origin(out.ref))
 
     def add_pod(self, obj: api.Pod, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Pod", meta, out, namespaced=True)
         if ident is None:
             return
@@ -188,7 +196,7 @@ class ClusterBuilder:
         return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
 
     def add_service(self, obj: api.Service, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Service", meta, out, namespaced=True)
         if ident is None:
             return
@@ -228,7 +236,7 @@ class ClusterBuilder:
         )
 
     def add_node(self, obj: api.Node, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Node", meta, out, namespaced=False)
         if ident is None:
             return
