@@ -30,9 +30,9 @@ __all__ = [
     "NetworkPolicySpec",
     "Node",
     "ObjectMeta",
-    "SnapshotMeta",
     "Pod",
     "Service",
+    "SnapshotMeta",
 ]
 
 _PEER_HINT = (
