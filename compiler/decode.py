@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 _JSON = "json"
 _HINTS = "npc_hints"
+_NOISE_UNDER_TYPOS = frozenset({Code.REQUIRED, Code.INVALID_PEER})
 
 
 def json_field(name: str | None = None, default: Any = None) -> Any:
@@ -93,6 +94,9 @@ class Decoder:
         self.strict = strict
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
+        # Mappings with unknown fields: "x is required" there is noise (the field is most
+        # likely the misspelt one), as the API server's strict decoding never gets that far.
+        self.incomplete: set[Path] = set()
 
     def problem(
         self,
@@ -109,6 +113,12 @@ class Decoder:
         decoding error already said what is wrong there). ``message`` and ``hint`` may use
         :data:`~npc.source.AS_WRITTEN` for the value as written (``fallback`` otherwise)."""
         if self.broken and self.is_broken(path):
+            return
+        if (
+            self.incomplete
+            and code in _NOISE_UNDER_TYPOS
+            and (path in self.incomplete or path[:-1] in self.incomplete)
+        ):
             return
         self.problems.append(
             Problem(code, message, self.ref, path, hint, at_key, severity, fallback)
@@ -153,6 +163,7 @@ class Decoder:
 
     def unknown(self, cls: type, key: Any, path: Path) -> None:
         """Report a field the shape does not have, with a did-you-mean."""
+        self.incomplete.add(path)
         name = str(key)
         fields = [s.json for s in _fields(cls)]
         hint: str | None = None

@@ -26,6 +26,7 @@ __all__ = [
     "Key",
     "Location",
     "NpcError",
+    "OutputError",
     "Path",
     "Severity",
     "UnsupportedError",
@@ -86,10 +87,12 @@ class Code(enum.StrEnum):
     # 4xx: backends and applying
     BACKEND_FAILED = "E401"
     APPLY_FAILED = "E402"
+    OUTPUT_FAILED = "E403"
     # 5xx: cluster snapshot
     SNAPSHOT_INVALID = "E501"
     MISSING_NAMESPACE = "E502"
     # warnings and notes
+    EMPTY_SOURCE = "W101"
     CIDR_HOST_BITS = "W201"
     SKIPPED_KIND = "I202"
     DEFAULTED = "W203"
@@ -226,5 +229,11 @@ class UnsupportedError(NpcError):
 
 class BackendError(NpcError):
     """A backend or an enforcement point failed (e.g. ``nft -f`` rejected a ruleset)."""
+
+    exit_status = 1
+
+
+class OutputError(NpcError):
+    """The output could not be written (a missing directory, a full disk, no permission)."""
 
     exit_status = 1

@@ -137,6 +137,15 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     for index, src in enumerate(srcs):
         result = parse(index, src)
         located[index].extend(result.problems)
+        if not result.problems and all(doc.data is None for doc in result.documents):
+            located[index].append(
+                Diagnostic(
+                    Code.EMPTY_SOURCE,
+                    Severity.WARNING,
+                    "no Kubernetes objects in this input",
+                    location=Location(src.name, 1, 1),
+                )
+            )
         if result.json_spans is not None:
             smap.set_json_spans(index, result.json_spans)
         for doc in result.documents:
