@@ -161,8 +161,8 @@ def _yaml_hint(source: Source, line: int, column: int, message: str) -> str | No
         )
     if "did not find expected key" in message or "did not find expected '-'" in message:
         return "check the indentation: items of one mapping or list must line up"
-    if "found unexpected end of stream" in message or "found unexpected end" in message:
-        return "a quote or bracket is not closed"
+    if "found unexpected end" in message or "did not find expected ',' or" in message:
+        return "a quote or bracket is not closed (or a comma is missing)"
     return None
 
 

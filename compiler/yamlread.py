@@ -284,7 +284,19 @@ def _merge_into(target: dict[str, Any], sources: list[Any], mark: Any) -> None:
 def read_yaml(text: str) -> YamlRead:
     """Read every document of a YAML text into plain data (the fast path)."""
     result = YamlRead()
-    parser = _Parser(text)
+    try:
+        parser = _Parser(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate: text from a library caller
+        line = text.count("\n", 0, exc.start)
+        column = exc.start - (text.rfind("\n", 0, exc.start) + 1)
+        result.error = (
+            Code.UNREADABLE,
+            f"invalid character {text[exc.start]!r}: not Unicode text",
+            line,
+            column,
+            None,
+        )
+        return result
     try:
         _read(parser, result)
     except ReadError as exc:

@@ -133,7 +133,7 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
                 + click.style(f"{d.severity}:", fg=_COLOURS[d.severity], bold=True)
                 + rest
             )
-        click.echo(text, err=True)
+        click.echo(text, err=True, color=s.colour)
 
 
 def load_inputs(paths: Iterable[str]) -> Bundle:
