@@ -105,6 +105,25 @@ class Code(enum.StrEnum):
     COSMETIC_LOSS = "W301"
 
 
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _one_line(text: str) -> str:
+    """Escape what would break a line or hide itself (control and format characters)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
 class Key(str):
     """A path segment that is a map key (``matchLabels[app]``), not a struct field."""
 
@@ -150,12 +169,15 @@ class Diagnostic:
     hint: str | None = None
 
     def render(self) -> str:
-        """Compiler-style text: ``file:line:col: error: path: message`` plus a hint line."""
+        """Compiler-style text: ``file:line:col: error: path: message`` plus a hint line.
+
+        Control characters from the input (a name with a newline) are escaped, so each
+        diagnostic is exactly one line, or two with a hint."""
         where = f"{self.location}: " if self.location else "npc: "
         what = f"{self.path}: {self.message}" if self.path else self.message
-        text = f"{where}{self.severity}: {what}"
+        text = _one_line(f"{where}{self.severity}: {what}")
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {_one_line(self.hint)}"
         return text
 
     def to_json(self) -> dict[str, object]:

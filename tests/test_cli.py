@@ -261,6 +261,18 @@ def test_an_unexpected_exception_is_a_one_line_internal_error(
     assert captured.err == "npc: internal error: RuntimeError: boom (please report this bug)\n"
 
 
+def test_input_text_cannot_break_the_one_line_format(tmp_path: Path) -> None:
+    path = tmp_path / "ns.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: |\n    a\tb\n", encoding="utf-8"
+    )
+    result = run("validate", "-f", str(path))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    escaped = 'invalid name "a\\tb\\n": '
+    assert line.startswith(f"{path}:4:9: error: metadata.name: {escaped}")
+
+
 def test_the_library_error_carries_every_diagnostic(bad: Path) -> None:
     with pytest.raises(npc.ValidationError) as info:
         npc.load(npc.read_sources([str(bad)]))
@@ -279,15 +291,21 @@ _YAMLISH = st.text(
 )
 
 
+def _render(d: npc.Diagnostic) -> None:
+    lines = d.render().split("\n")
+    assert len(lines) <= 2 and all(line.isprintable() for line in lines), lines
+    assert len(lines) == 1 or lines[1].startswith("  hint: ")
+
+
 def _assert_only_npc_errors(sources: list[npc.Source]) -> None:
     try:
         bundle = npc.load(sources)
     except NpcError as exc:
         for d in exc.diagnostics:
-            d.render()
+            _render(d)
         return
     for d in bundle.diagnostics:
-        d.render()
+        _render(d)
     for policy in bundle.policies:
         bundle.locate(policy.origin)
 

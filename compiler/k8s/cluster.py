@@ -6,6 +6,8 @@ namespaces that pods refer to, duplicate objects, IP addresses, container ports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import netaddr
 
 from npc import snapshot as snap
@@ -37,9 +39,21 @@ class ClusterBuilder:
         self._seen: dict[tuple[str, str, str], ObjectRef] = {}
         # Labels repeat across thousands of pods; each distinct one is checked once.
         self._valid_labels: set[tuple[str, str]] = set()
+        self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
         self.skipped_pods = 0
 
     # -- one object at a time ------------------------------------------------------------
+
+    def _invalid(self, check: Callable[[str], list[str]], value: str) -> list[str]:
+        """``check(value)``, remembering values that passed: a snapshot repeats namespaces
+        and port names thousands of times."""
+        key = (check, value)
+        if key in self._valid_values:
+            return []
+        msgs = check(value)
+        if not msgs:
+            self._valid_values.add(key)
+        return msgs
 
     def _identity(
         self, kind: str, meta: api.SnapshotMeta, out: Decoder, namespaced: bool
@@ -50,22 +64,25 @@ class ClusterBuilder:
             ok = False
         else:
             check = names.is_dns1123_label if kind == "Namespace" else names.is_dns1123_subdomain
-            for msg in check(meta.name):
+            if msgs := self._invalid(check, meta.name):
                 out.problem(
                     Code.SNAPSHOT_INVALID,
-                    f'invalid name "{meta.name}": {msg}',
+                    f'invalid name "{meta.name}": {"; ".join(msgs)}',
                     ("metadata", "name"),
                 )
                 ok = False
         namespace = (meta.namespace or DEFAULT_NAMESPACE) if namespaced else ""
-        if namespaced and meta.namespace:
-            for msg in names.is_dns1123_label(meta.namespace):
-                out.problem(
-                    Code.SNAPSHOT_INVALID,
-                    f'invalid namespace "{meta.namespace}": {msg}',
-                    ("metadata", "namespace"),
-                )
-                ok = False
+        if (
+            namespaced
+            and meta.namespace
+            and (msgs := self._invalid(names.is_dns1123_label, meta.namespace))
+        ):
+            out.problem(
+                Code.SNAPSHOT_INVALID,
+                f'invalid namespace "{meta.namespace}": {"; ".join(msgs)}',
+                ("metadata", "namespace"),
+            )
+            ok = False
         labels = meta.labels or {}
         unchecked = {k: v for k, v in labels.items() if (k, v) not in self._valid_labels}
         if unchecked:
@@ -183,14 +200,13 @@ class ClusterBuilder:
                 (*path, "protocol"),
             )
             ok = False
-        if port.name:
-            for msg in names.is_valid_port_name(port.name):
-                out.problem(
-                    Code.SNAPSHOT_INVALID,
-                    f'invalid port name "{port.name}": {msg}',
-                    (*path, "name"),
-                )
-                ok = False
+        if port.name and (msgs := self._invalid(names.is_valid_port_name, port.name)):
+            out.problem(
+                Code.SNAPSHOT_INVALID,
+                f'invalid port name "{port.name}": {"; ".join(msgs)}',
+                (*path, "name"),
+            )
+            ok = False
         if not ok:
             return None
         return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)

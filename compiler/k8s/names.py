@@ -159,17 +159,20 @@ _DIGITS = re.compile(r"[0-9]+")
 _GO_BIG = 0xFFFFFF  # Go's dtoi gives up at this value
 
 
+_DOTTED_QUAD = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
 def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
     """Dotted quad with Go's sloppy rule: leading zeros are allowed and read as decimal."""
-    parts = text.split(".")
-    if len(parts) != 4 or not all(_DIGITS.fullmatch(p) for p in parts):
+    m = _DOTTED_QUAD.fullmatch(text)
+    if m is None:
         return None
-    octets = [int(p, 10) for p in parts]
-    if any(o > 255 for o in octets):
+    parts = m.groups()
+    a, b, c, d = (int(p) for p in parts)
+    if a > 255 or b > 255 or c > 255 or d > 255:
         return None
     leading_zero = any(len(p) > 1 and p[0] == "0" for p in parts)
-    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
-    return netaddr.IPAddress(value, 4), leading_zero
+    return netaddr.IPAddress((a << 24) | (b << 16) | (c << 8) | d, 4), leading_zero
 
 
 def _parse_v6(text: str) -> netaddr.IPAddress | None:
