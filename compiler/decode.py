@@ -25,7 +25,6 @@ T = TypeVar("T")
 
 _JSON = "json"
 _HINTS = "npc_hints"
-_NOISE_UNDER_TYPOS = frozenset({Code.REQUIRED, Code.INVALID_PEER})
 
 
 def json_field(name: str | None = None, default: Any = None) -> Any:
@@ -94,9 +93,10 @@ class Decoder:
         self.strict = strict
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
-        # Mappings with unknown fields: "x is required" there is noise (the field is most
-        # likely the misspelt one), as the API server's strict decoding never gets that far.
-        self.incomplete: set[Path] = set()
+        # For each mapping with unknown fields, the fields they look like typos of: "x is
+        # required" is noise when x is right there, misspelt (strict decoding in the API server
+        # would have stopped before validation).
+        self.typos: dict[Path, set[str]] = {}
 
     def problem(
         self,
@@ -114,15 +114,18 @@ class Decoder:
         :data:`~npc.source.AS_WRITTEN` for the value as written (``fallback`` otherwise)."""
         if self.broken and self.is_broken(path):
             return
-        if (
-            self.incomplete
-            and code in _NOISE_UNDER_TYPOS
-            and (path in self.incomplete or path[:-1] in self.incomplete)
-        ):
+        if self.typos and code is Code.REQUIRED and self._misspelt(path):
             return
         self.problems.append(
             Problem(code, message, self.ref, path, hint, at_key, severity, fallback)
         )
+
+    def _misspelt(self, path: Path) -> bool:
+        """Whether a required ``path`` is missing because it was misspelt (or, for a struct
+        that needs one of several fields, because one of them was)."""
+        if self.typos.get(path):
+            return True
+        return bool(path) and path[-1] in self.typos.get(path[:-1], ())
 
     @property
     def failed(self) -> bool:
@@ -163,13 +166,13 @@ class Decoder:
 
     def unknown(self, cls: type, key: Any, path: Path) -> None:
         """Report a field the shape does not have, with a did-you-mean."""
-        self.incomplete.add(path)
         name = str(key)
         fields = [s.json for s in _fields(cls)]
         hint: str | None = None
         guess = did_you_mean(name, fields)
         if guess is not None:
             hint = f"did you mean `{guess}`?"
+            self.typos.setdefault(path, set()).add(guess)
         else:
             hints: Mapping[str, str] = getattr(cls, "__npc_hints__", {})
             hint = hints.get(name) or hints.get("*")

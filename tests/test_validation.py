@@ -1110,3 +1110,25 @@ def test_all_problems_of_all_documents_are_reported_at_once() -> None:
         E("8:3", "spec.Ingress", 'unknown field "Ingress"', "did you mean `ingress`?"),
         E("19:13", "spec.ingress[0].ports[0].port", "must be between 1 and 65535"),
     )
+
+
+def test_a_misspelt_required_field_is_reported_once() -> None:
+    # "cidr is required" / "must specify a peer" would only repeat the typo; other problems of
+    # the same object still show.
+    text = spec(
+        """
+        podSelector: {}
+        ingress:
+        - from:
+          - {ipblock: {cidr: 10.0.0.0/8}}
+          - {ipBlock: {cdir: 10.0.0.0/8}}
+          - {bogus: 1}
+        """
+    )
+    check(
+        text,
+        E("10:8", "spec.ingress[0].from[0].ipblock", 'unknown field "ipblock"', "`ipBlock`"),
+        E("11:18", "spec.ingress[0].from[1].ipBlock.cdir", 'unknown field "cdir"', "`cidr`"),
+        E("12:7", "spec.ingress[0].from[2]", "must specify a peer", "leave `from:`/`to:` out"),
+        E("12:8", "spec.ingress[0].from[2].bogus", 'unknown field "bogus"'),
+    )

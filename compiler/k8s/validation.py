@@ -284,7 +284,7 @@ def validate_peer(peer: NetworkPolicyPeer, path: Path, out: Decoder) -> None:
         validate_ip_block(peer.ip_block, (*path, "ipBlock"), out)
     if count == 0:
         out.problem(
-            Code.INVALID_PEER,
+            Code.REQUIRED,  # field.Required in the API server
             "must specify a peer (podSelector, namespaceSelector or ipBlock)",
             path,
             "to allow every source or destination, leave `from:`/`to:` out (or empty)",
