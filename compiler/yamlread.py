@@ -29,7 +29,6 @@ from yaml import events as ev
 from npc.errors import Code, Severity
 
 __all__ = [
-    "MAX_ALIAS_EXPANSION",
     "MAX_DEPTH",
     "ReadNote",
     "YamlRead",
@@ -41,9 +40,18 @@ __all__ = [
 
 #: Deepest nesting accepted. Kubernetes objects stay well below 30 levels.
 MAX_DEPTH = 200
-#: A document may expand through aliases to at most this many times its distinct nodes.
-MAX_ALIAS_EXPANSION = 100
-_ALIAS_SLACK = 10_000
+# Alias limits as goyaml v2 (kubectl's parser) sets them: nodes reached through aliases may
+# be 99% of a small document's nodes, falling to 10% from 4,000,000 nodes on.
+_ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000
+
+
+def _allowed_alias_ratio(nodes: int) -> float:
+    if nodes <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if nodes >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (nodes - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
 
 try:
     from yaml._yaml import CParser as _Parser
@@ -235,8 +243,10 @@ class YamlRead:
 def expansion(data: Any) -> tuple[int, int]:
     """(expanded node count, distinct node count) of a document's data.
 
-    Aliases make the data a DAG; this counts it both ways without recursion."""
+    Aliases make the data a DAG; this counts it both ways (as a tree, and each node once)
+    without recursion."""
     sizes: dict[int, int] = {}
+    distinct = 0 if isinstance(data, dict | list) else 1
     stack: list[tuple[Any, bool]] = [(data, False)]
     while stack:
         obj, done = stack.pop()
@@ -252,10 +262,15 @@ def expansion(data: Any) -> tuple[int, int]:
             stack.extend((c, False) for c in children if isinstance(c, dict | list))
             continue
         total = 1
+        distinct += 1
         for c in children:
-            total += max(sizes.get(id(c), 1), 1) if isinstance(c, dict | list) else 1
+            if isinstance(c, dict | list):
+                total += max(sizes.get(id(c), 1), 1)
+            else:
+                total += 1
+                distinct += 1
         sizes[oid] = total
-    return sizes.get(id(data), 1), len(sizes)
+    return sizes.get(id(data), 1), distinct
 
 
 _NO_KEY: Any = object()
@@ -475,7 +490,8 @@ def _scalar_key(event: ev.ScalarEvent, result: YamlRead) -> Any:
 
 def _check_expansion(root: Any, doc: int, mark: Any, result: YamlRead) -> Any:
     expanded, distinct = expansion(root)
-    if expanded <= MAX_ALIAS_EXPANSION * distinct + _ALIAS_SLACK:
+    aliased = expanded - distinct
+    if aliased <= 100 or expanded <= 1000 or aliased / expanded <= _allowed_alias_ratio(expanded):
         return root
     result.notes.append(
         ReadNote(

@@ -1132,3 +1132,8 @@ def test_a_misspelt_required_field_is_reported_once() -> None:
         E("12:7", "spec.ingress[0].from[2]", "must specify a peer", "leave `from:`/`to:` out"),
         E("12:8", "spec.ingress[0].from[2].bogus", 'unknown field "bogus"'),
     )
+
+
+def test_status_from_older_clusters_is_ignored() -> None:
+    # `kubectl get networkpolicy -o yaml` on Kubernetes 1.24-1.27 prints `status: {}`.
+    assert only_policy(check(spec("podSelector: {}") + "status: {}\n")).name == "web"

@@ -161,6 +161,9 @@ class NetworkPolicy:
     kind: str | None = None
     metadata: ObjectMeta | None = None
     spec: NetworkPolicySpec | None = None
+    # Clusters from 1.24 to 1.27 served (and `kubectl get -o yaml` prints) `status: {}`; the
+    # field was removed in 1.28. It carries no policy, so it is read and ignored.
+    status: Any = None
 
     __npc_hints__: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
