@@ -24,7 +24,7 @@ from yaml import events as ev
 
 from npc.errors import Diagnostic, Location, Path, format_path
 from npc.source import AS_WRITTEN, Problem, Source
-from npc.yamlread import MERGE, key_text
+from npc.yamlread import MERGE, events, key_text
 
 __all__ = ["Duplicate", "Request", "SourceMap"]
 
@@ -63,7 +63,7 @@ class _Yaml:
     """Events of a YAML source (libyaml's parser, which never recurses)."""
 
     def __init__(self, text: str) -> None:
-        self._events = yaml.parse(text, Loader=yaml.CSafeLoader)
+        self._events = events(text)
 
     def __iter__(self) -> Iterator[tuple[int, Any, int, int]]:
         try:

@@ -20,6 +20,7 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_DEPTH",
     "ReadNote",
     "YamlRead",
+    "events",
     "expansion",
     "key_text",
     "read_yaml",
@@ -327,6 +329,21 @@ def read_yaml(text: str) -> YamlRead:
     finally:
         parser.dispose()
     return result
+
+
+def events(text: str) -> Iterator[Any]:
+    """libyaml's events for a text (its parser keeps its own stack: no input overflows ours).
+
+    Raises ``yaml.YAMLError`` where the text stops being YAML."""
+    parser = _Parser(text)
+    try:
+        while True:
+            event = parser.get_event()
+            yield event
+            if isinstance(event, ev.StreamEndEvent):
+                return
+    finally:
+        parser.dispose()
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
