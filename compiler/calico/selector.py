@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lark import Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from npc.grammar import parser
 
@@ -331,7 +337,7 @@ class And(Node):
 
     def render(self) -> str:
         return " && ".join(
-            f"({o.render()})" if isinstance(o, Or) else o.render() for o in self.operands
+            f"({o.render()})" if isinstance(o, And | Or) else o.render() for o in self.operands
         )
 
     def prefixed(self, prefix: str) -> Node:
@@ -351,7 +357,9 @@ class Or(Node):
         return self.operands
 
     def render(self) -> str:
-        return " || ".join(o.render() for o in self.operands)
+        return " || ".join(
+            f"({o.render()})" if isinstance(o, Or) else o.render() for o in self.operands
+        )
 
     def prefixed(self, prefix: str) -> Node:
         return Or(tuple(o.prefixed(prefix) for o in self.operands))
@@ -432,8 +440,14 @@ def parse_selector(text: str) -> Node:
     except UnexpectedCharacters as exc:
         raise SelectorSyntaxError(text, exc.column, "unexpected character") from None
     except UnexpectedInput as exc:
-        column = exc.column if isinstance(exc.column, int) and exc.column > 0 else len(text) + 1
-        raise SelectorSyntaxError(text, column, "invalid Calico selector") from None
+        at_end = isinstance(exc, UnexpectedEOF) or (
+            isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+        )
+        column = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
+        if at_end:
+            column = len(text) + 1
+        message = "unexpected end of selector" if at_end else "invalid Calico selector"
+        raise SelectorSyntaxError(text, column, message) from None
     except LarkError as exc:  # pragma: no cover - other lark failures
         raise SelectorSyntaxError(text, 1, f"invalid Calico selector ({exc})") from None
     result = _ToNodes().transform(tree)
