@@ -18,6 +18,7 @@ needed: selectors stay selectors.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -60,6 +61,16 @@ class _Dumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Port ranges are always quoted: YAML 1.1 readers take some `a:b` for base-60 numbers.
+    style = "'" if _PORT_RANGE.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_PORT_RANGE = re.compile(r"[0-9]+:[0-9]+")
+_Dumper.add_representer(str, _str)
 
 
 def dump(docs: list[dict[str, Any]], *, sort_keys: bool) -> str:

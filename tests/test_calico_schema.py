@@ -272,7 +272,7 @@ BAD = [
                 ]
             }
         },
-    ),  # noqa: E501
+    ),
     (
         "duplicate nets",
         {
@@ -282,7 +282,7 @@ BAD = [
                 ]
             }
         },
-    ),  # noqa: E501
+    ),
     ("bad action", {"spec": {"ingress": [{"action": "Accept"}]}}),
     ("global() in selector", {"spec": {"selector": "global()"}}),
     ("icmp without protocol", {"spec": {"ingress": [{"action": "Allow", "icmp": {"type": 8}}]}}),
