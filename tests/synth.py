@@ -359,13 +359,14 @@ def large_policy(
     *,
     rules: int = 1100,
     ports: int = 120,
-    blocks: int = 300,
+    blocks: int = 20,
     excepts: int = 300,
 ) -> ir.Policy:
     """One ingress policy beyond per-object limits of enforcement points (Calico allows
     1,024 rules per direction, 50 ports per rule, 256 nets per rule), in the first namespace:
 
-    * ``rules`` rules, rule i admitting ``10.99.<i // 250>.<i % 250 + 1>`` on TCP/5000;
+    * ``rules`` rules, rule i admitting pods of the namespace with ``app: APPS[i % 4]`` on
+      TCP port ``5000 + i``;
     * one rule admitting the policy's namespace on ``ports`` TCP ports 1000, 1002, 1004...;
     * one rule with ``blocks`` ipBlock peers ``10.98.<k // 200>.<k % 200>/32``, any port;
     * one rule admitting ``10.99.0.0/16`` except ``excepts`` odd addresses
@@ -374,8 +375,8 @@ def large_policy(
     tcp, udp = ir.Protocol.TCP, ir.Protocol.UDP
     out = [
         ir.Rule(
-            (ir.AddressPeer.block(f"10.99.{i // 250}.{i % 250 + 1}/32"),),
-            ir.PortSet.of((tcp, 5000)),
+            (ir.PodPeer(ir.SAME_NAMESPACE, ir.LabelSelector.of({"app": APPS[i % len(APPS)]})),),
+            ir.PortSet.of((tcp, 5000 + i)),
         )
         for i in range(rules)
     ]

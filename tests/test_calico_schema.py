@@ -346,7 +346,6 @@ def test_split_and_renamed_policies_validate() -> None:
     big = large_policy(snap, rules=1100, ports=120, blocks=300, excepts=300)
     long_name = "x" * 250
     other = ir.Policy("ns1", long_name, ir.EVERYTHING, (ir.Rule(),), None)
-    text = npc.compile(
-        [npc.Source("p.yaml", policy_yaml(ir.PolicySet((big, other))))], "calico"
-    ).text
-    assert assert_valid(text) == 3
+    sources = [npc.Source("p.yaml", policy_yaml(ir.PolicySet((big, other))))]
+    assert assert_valid(npc.compile(sources, "calico", optimize_ir=False).text) == 3
+    assert assert_valid(npc.compile(sources, "calico").text) >= 2

@@ -104,6 +104,9 @@ class CalicoSemantics:
     _selectors: dict[tuple[EntityRule, str | None], Node | None] = field(
         default_factory=dict, repr=False
     )
+    _net_ranges: dict[tuple[netaddr.IPNetwork, ...], tuple[tuple[int, int, int], ...]] = field(
+        default_factory=dict, repr=False
+    )
     _applying: dict[tuple[str, str, str], _TierPolicies] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +171,18 @@ class CalicoSemantics:
         self._selectors[key] = selector
         return selector
 
+    def _ranges(self, nets: tuple[netaddr.IPNetwork, ...]) -> tuple[tuple[int, int, int], ...]:
+        """(version, first, last) per net: integer compares instead of netaddr membership."""
+        found = self._net_ranges.get(nets)
+        if found is None:
+            found = tuple((n.version, n.first, n.last) for n in nets)
+            self._net_ranges[nets] = found
+        return found
+
+    def _in(self, address: netaddr.IPAddress, nets: tuple[netaddr.IPNetwork, ...]) -> bool:
+        version, value = address.version, int(address)
+        return any(v == version and lo <= value <= hi for v, lo, hi in self._ranges(nets))
+
     def _entity_matches(
         self,
         entity: EntityRule,
@@ -177,28 +192,27 @@ class CalicoSemantics:
         flow: Flow,
         destination: bool,
     ) -> bool:
-        if entity.nets and not any(address in n for n in entity.nets):
-            return False
-        if any(address in n for n in entity.not_nets):
-            return False
-        selector = self._entity_selector(entity, policy)
-        if selector is not None and (ep is None or not selector.evaluate(ep.labels)):
-            return False
-        if (
-            entity.not_selector is not None
-            and ep is not None
-            and entity.not_selector.evaluate(ep.labels)
-        ):
-            return False
+        # Cheapest tests first; all of them must hold.
         if destination and (entity.ports or entity.not_ports):
             names: tuple[str, ...] = ()
-            if ep is not None:
+            if ep is not None and any(p.name for p in (*entity.ports, *entity.not_ports)):
                 names = ep.pod.port_names(flow.port, flow.protocol)
             if entity.ports and not any(p.matches(flow.port, names) for p in entity.ports):
                 return False
             if any(p.matches(flow.port, names) for p in entity.not_ports):
                 return False
-        return True
+        if entity.nets and not self._in(address, entity.nets):
+            return False
+        if entity.not_nets and self._in(address, entity.not_nets):
+            return False
+        selector = self._entity_selector(entity, policy)
+        if selector is not None and (ep is None or not selector.evaluate(ep.labels)):
+            return False
+        return not (
+            entity.not_selector is not None
+            and ep is not None
+            and entity.not_selector.evaluate(ep.labels)
+        )
 
     def _rule_matches(
         self,
@@ -216,9 +230,9 @@ class CalicoSemantics:
         if rule.ip_version is not None and rule.ip_version != flow.src.address.version:
             return False
         return self._entity_matches(
-            rule.source, policy, flow.src.address, src, flow, destination=False
-        ) and self._entity_matches(
             rule.destination, policy, flow.dst.address, dst, flow, destination=True
+        ) and self._entity_matches(
+            rule.source, policy, flow.src.address, src, flow, destination=False
         )
 
     def _side(
