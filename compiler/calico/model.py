@@ -425,8 +425,9 @@ def parse_objects(docs: Iterable[object]) -> CalicoObjects:
 
 def load_objects(text: str) -> CalicoObjects:
     """Typed objects from YAML text (one or more documents, ``List`` wrappers allowed)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=loader))
     except yaml.YAMLError as exc:
         raise CalicoFormatError("input", f"invalid YAML: {exc}") from None
     return parse_objects(docs)
