@@ -138,6 +138,23 @@ def test_namespaced_form_is_the_converters() -> None:
     assert text == SHOP_NAMESPACED
 
 
+CONVERTER_CASES = sorted((Path(__file__).parent / "data" / "calico-converter").glob("*.input.yaml"))
+
+
+@pytest.mark.parametrize("case", CONVERTER_CASES, ids=lambda p: p.name.split(".")[0])
+def test_namespaced_form_cases(case: Path) -> None:
+    """Hand-checked converter outputs (``<case>.input.yaml`` -> ``<case>.expected.yaml``):
+    an empty podSelector, ``ingress: []``, IPv6 ipBlock with except, matchExpressions in
+    both selectors, a named port and an endPort range."""
+    expected = case.with_name(case.name.replace(".input.", ".expected."))
+    text = npc.compile(
+        [npc.Source(case.name, case.read_text(encoding="utf-8"))],
+        "calico",
+        {"calico_scope": "namespaced"},
+    ).text
+    assert text == expected.read_text(encoding="utf-8")
+
+
 def test_namespaced_form_is_not_optimized() -> None:
     backend = get_backend("calico")
     assert backend.optimizes(CalicoOptions("global"))
