@@ -26,6 +26,7 @@ import yaml
 
 from npc import ir
 from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.calico_common import check_namespace_label_spoofing
 from npc.backends.calico_gnp import global_policies
 from npc.backends.calico_knp import namespaced_policies
 from npc.capabilities import Capability
@@ -108,6 +109,9 @@ class CalicoBackend(Backend):
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions
     ) -> Emitted:
         opts = options if isinstance(options, CalicoOptions) else CalicoOptions()
+        # Selectors need no snapshot; when one is given, check it for pods Calico would
+        # misplace into other namespaces.
+        check_namespace_label_spoofing(policies, snapshot)
         if opts.calico_scope == "namespaced":
             # Sorted keys: what `calicoctl get -o yaml` prints, so the two diff cleanly.
             return Emitted(dump(namespaced_policies(policies), sort_keys=True))

@@ -12,7 +12,8 @@ Some label keys mean something else to Calico than to Kubernetes: Calico overwri
 endpoint, endpoints inherit their namespace's labels as ``pcns.*`` (and service-account
 labels as ``pcsa.*``), and ``projectcalico.org/name`` on a namespace is replaced by its name.
 A selector on such a key would select other pods under Calico than under Kubernetes, so it
-is refused.
+is refused. For the same reason, when a snapshot is given, a pod carrying ``pcns.<key>`` for a
+key that namespaceSelectors use is refused: its own label would beat its namespace's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any, TypeVar
 
 from npc import ir
 from npc.calico.selector import SelectorQuotingError, check_key, quote
-from npc.errors import Code, Diagnostic, Path, Severity, UnsupportedError, format_path
+from npc.errors import Code, Diagnostic, Key, Path, Severity, UnsupportedError, format_path
+from npc.snapshot import Snapshot
 
 __all__ = [
     "API_VERSION",
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_SELECTOR",
     "ORCHESTRATOR_TERM",
     "Problems",
+    "check_namespace_label_spoofing",
     "chunks",
     "namespace_selector_text",
     "pod_selector_terms",
@@ -47,6 +50,8 @@ MAX_PORTS = 50
 MAX_NETS = 256
 MAX_SELECTOR = 1024
 ORCHESTRATOR_TERM = "projectcalico.org/orchestrator == 'k8s'"
+#: Calico copies namespace labels onto endpoints with this prefix.
+NAMESPACE_PREFIX = "pcns."
 TARGET = "calico"
 
 _RESERVED_POD_PREFIXES = ("projectcalico.org/", "pcns.", "pcsa.")
@@ -191,3 +196,41 @@ def protocol_entries(ports: ir.Ports) -> list[tuple[str | None, list[Any]]]:
         if items or entry.all_ports:
             out.append((str(entry.protocol), items))
     return out
+
+
+def check_namespace_label_spoofing(policies: ir.PolicySet, snapshot: Snapshot | None) -> None:
+    """Refuse when a snapshot pod carries ``pcns.<key>`` for a key namespaceSelectors use.
+
+    Calico gives a pod's own labels precedence over those inherited from its namespace
+    profile, so such a pod matches ``namespaceSelector`` terms on ``<key>`` as if its
+    namespace had its value: more than Kubernetes admits."""
+    if snapshot is None:
+        return
+    used: dict[str, str] = {}
+    for policy in policies:
+        for rules in (policy.ingress or (), policy.egress or ()):
+            for rule in rules:
+                for peer in rule.peers if isinstance(rule.peers, tuple) else ():
+                    if isinstance(peer, ir.PodPeer) and isinstance(
+                        peer.namespaces, ir.LabelSelector
+                    ):
+                        for req in peer.namespaces.requirements:
+                            used.setdefault(req.key, policy.key)
+    problems = [
+        Diagnostic(
+            Code.UNSUPPORTED,
+            Severity.ERROR,
+            f"Pod {pod.key} carries label {label!r}; under Calico it overrides its namespace's "
+            f"label {label[len(NAMESPACE_PREFIX) :]!r}, which namespaceSelectors use "
+            f"(NetworkPolicy {used[label[len(NAMESPACE_PREFIX) :]]}): target {TARGET} would "
+            "admit this pod as if its namespace had that label",
+            format_path(("metadata", "labels", Key(label))),
+            None,
+            "remove the label from the pod (Calico reserves the pcns. prefix)",
+        )
+        for pod in snapshot.pods
+        for label in pod.labels
+        if label.startswith(NAMESPACE_PREFIX) and label[len(NAMESPACE_PREFIX) :] in used
+    ]
+    if problems:
+        raise UnsupportedError(problems)

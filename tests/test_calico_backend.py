@@ -20,10 +20,12 @@ from npc import ir
 from npc.backends import get_backend
 from npc.backends.calico import CalicoOptions
 from npc.backends.calico_gnp import MAX_NAME, gnp_names
-from npc.calico.evaluate import endpoint_labels
+from npc.calico.evaluate import CalicoSemantics, endpoint_labels
+from npc.calico.model import load_objects
 from npc.calico.selector import parse_selector
 from npc.cli import cli
 from npc.errors import UnsupportedError
+from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Pod
 from tests.helpers import source
 
@@ -478,3 +480,51 @@ def test_emitted_selectors_evaluate_like_the_ir(
                 assert ns_peer_selector.evaluate(ep) == peer_pods.matches(labels)
         for labels in ns_labels:
             assert ns_selector.evaluate(labels) == peer_namespaces.matches(labels)
+
+
+SPOOF_POLICY = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-prod, namespace: shop}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {env: prod}}
+"""
+SPOOF_CLUSTER = """
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: shop, labels: {env: prod}}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: dev, labels: {env: dev}}}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: db, namespace: shop}
+  spec: {containers: [{name: c, image: i}], nodeName: n}
+  status: {phase: Running, podIP: 10.0.0.2, podIPs: [{ip: 10.0.0.2}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: intruder, namespace: dev, labels: {pcns.env: prod}}
+  spec: {containers: [{name: c, image: i}], nodeName: n}
+  status: {phase: Running, podIP: 10.0.1.2, podIPs: [{ip: 10.0.1.2}]}
+"""
+
+
+def test_pods_impersonating_namespace_labels_are_refused() -> None:
+    """Calico lets a pod's own ``pcns.env`` label beat its namespace's ``env``: with such a
+    pod in the snapshot the output would admit it, so npc refuses (without a snapshot it
+    cannot know; the evaluator shows the widening)."""
+    bundle = npc.load([source(SPOOF_POLICY), source(SPOOF_CLUSTER, "cluster.yaml")])
+    with pytest.raises(UnsupportedError) as info:
+        npc.compile(bundle, "calico")
+    (d,) = info.value.diagnostics
+    assert d.path == "metadata.labels[pcns.env]"
+    assert "Pod dev/intruder carries label 'pcns.env'" in d.message
+    text = npc.compile([source(SPOOF_POLICY)], "calico").text
+    assert bundle.snapshot is not None
+    intruder, db = (bundle.snapshot.pod(k) for k in ("dev/intruder", "shop/db"))
+    assert intruder is not None and db is not None
+    flow = Flow(Endpoint.of_pod(intruder), Endpoint.of_pod(db), ir.Protocol.TCP, 80)
+    assert not Semantics(bundle.policies, bundle.snapshot).allowed(flow)
+    assert CalicoSemantics(load_objects(text), bundle.snapshot).allowed(flow)
