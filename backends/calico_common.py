@@ -35,6 +35,7 @@ __all__ = [
     "MAX_SELECTOR",
     "ORCHESTRATOR_TERM",
     "Problems",
+    "as_written",
     "check_namespace_label_spoofing",
     "chunks",
     "namespace_selector_text",
@@ -170,6 +171,14 @@ def check_length(
             "split the selector's values over several peers or policies",
         )
     return text
+
+
+def as_written(peer: ir.AddressPeer) -> bool:
+    """Whether the block as written (cidr minus excepts) still says exactly what the peer
+    allows; a peer built or rewritten without it is emitted from its addresses instead."""
+    if peer.cidr is None:
+        return False
+    return ir.AddressSet.from_block(peer.cidr, peer.excepts) == peer.addresses
 
 
 def port_items(entry: ir.ProtocolPorts) -> list[Any]:

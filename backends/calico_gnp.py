@@ -38,6 +38,7 @@ from npc.backends.calico_common import (
     MAX_RULES,
     ORCHESTRATOR_TERM,
     Problems,
+    as_written,
     check_length,
     chunks,
     namespace_selector_text,
@@ -62,7 +63,7 @@ def _namespace_term(namespace: str) -> str:
 
 def _address_entities(peer: ir.AddressPeer) -> list[dict[str, Any]]:
     excepts = list(dict.fromkeys(str(e) for e in peer.excepts))
-    if peer.cidr is not None and len(excepts) <= MAX_NETS:
+    if as_written(peer) and len(excepts) <= MAX_NETS:
         entity: dict[str, Any] = {"nets": [str(peer.cidr)]}
         if excepts:
             entity["notNets"] = excepts

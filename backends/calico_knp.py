@@ -32,6 +32,7 @@ from npc.backends.calico_common import (
     MAX_RULES,
     ORCHESTRATOR_TERM,
     Problems,
+    as_written,
     check_length,
     namespace_selector_text,
     pod_selector_terms,
@@ -49,7 +50,7 @@ def _peer(
     policy: ir.Policy, peer: ir.Peer, path: Path, problems: Problems
 ) -> dict[str, Any] | None:
     if isinstance(peer, ir.AddressPeer):
-        if peer.cidr is None:
+        if peer.cidr is None or not as_written(peer):
             if not peer.addresses:
                 return None  # matches nothing
             entity: dict[str, Any] = {"nets": [str(c) for c in peer.addresses.cidrs]}

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import netaddr
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -528,3 +529,13 @@ def test_pods_impersonating_namespace_labels_are_refused() -> None:
     flow = Flow(Endpoint.of_pod(intruder), Endpoint.of_pod(db), ir.Protocol.TCP, 80)
     assert not Semantics(bundle.policies, bundle.snapshot).allowed(flow)
     assert CalicoSemantics(load_objects(text), bundle.snapshot).allowed(flow)
+
+
+def test_blocks_are_written_from_what_they_allow_when_the_spelling_disagrees() -> None:
+    """An AddressPeer compares by addresses; if its written cidr/except no longer match
+    them (built by hand or by a pass), the addresses are what gets emitted."""
+    stale = ir.AddressPeer(ir.AddressSet.of("10.0.0.0/25"), cidr=netaddr.IPNetwork("10.0.0.0/24"))
+    policy = ir.Policy("ns", "p", ir.EVERYTHING, (ir.Rule((stale,)),), None)
+    for scope in ("global", "namespaced"):
+        (doc,) = _docs(_emit([policy], scope))
+        assert doc["spec"]["ingress"][0]["source"] == {"nets": ["10.0.0.0/25"]}, scope
