@@ -352,3 +352,45 @@ def probe_ports(snapshot: Snapshot, policies: ir.PolicySet) -> Sequence[tuple[ir
                                 found.add((e.protocol, rng_.end))
     found.add((ir.Protocol.TCP, 12345))
     return sorted(found)
+
+
+def large_policy(
+    snapshot: Snapshot,
+    *,
+    rules: int = 1100,
+    ports: int = 120,
+    blocks: int = 20,
+    excepts: int = 300,
+) -> ir.Policy:
+    """One ingress policy beyond per-object limits of enforcement points (Calico allows
+    1,024 rules per direction, 50 ports per rule, 256 nets per rule), in the first namespace:
+
+    * ``rules`` rules, rule i admitting pods of the namespace with ``app: APPS[i % 4]`` on
+      TCP port ``5000 + i``;
+    * one rule admitting the policy's namespace on ``ports`` TCP ports 1000, 1002, 1004...;
+    * one rule with ``blocks`` ipBlock peers ``10.98.<k // 200>.<k % 200>/32``, any port;
+    * one rule admitting ``10.99.0.0/16`` except ``excepts`` odd addresses
+      ``10.99.<k // 128>.<2 * (k % 128) + 1>``, on UDP/53.
+    """
+    tcp, udp = ir.Protocol.TCP, ir.Protocol.UDP
+    out = [
+        ir.Rule(
+            (ir.PodPeer(ir.SAME_NAMESPACE, ir.LabelSelector.of({"app": APPS[i % len(APPS)]})),),
+            ir.PortSet.of((tcp, 5000 + i)),
+        )
+        for i in range(rules)
+    ]
+    out.append(
+        ir.Rule(
+            (ir.PodPeer(ir.SAME_NAMESPACE),),
+            ir.PortSet.of(*((tcp, 1000 + 2 * k) for k in range(ports))),
+        )
+    )
+    out.append(
+        ir.Rule(
+            tuple(ir.AddressPeer.block(f"10.98.{k // 200}.{k % 200}/32") for k in range(blocks))
+        )
+    )
+    holes = [f"10.99.{k // 128}.{2 * (k % 128) + 1}/32" for k in range(excepts)]
+    out.append(ir.Rule((ir.AddressPeer.block("10.99.0.0/16", *holes),), ir.PortSet.of((udp, 53))))
+    return ir.Policy(snapshot.namespaces[0].name, "large", ir.EVERYTHING, tuple(out), None)
