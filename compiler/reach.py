@@ -38,7 +38,15 @@ from npc import ir
 from npc.resolve import PodSet, Resolver
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["ClassMatrix", "PodClass", "Probe", "ProbeSyntaxError", "Reach", "default_probes"]
+__all__ = [
+    "ClassMatrix",
+    "PodClass",
+    "Probe",
+    "ProbeSyntaxError",
+    "Reach",
+    "bit_indices",
+    "default_probes",
+]
 
 _FAMILIES = (4, 6)
 _PROBE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]+)\s*)?$")
@@ -112,7 +120,7 @@ class ClassMatrix:
         return bool(self.rows[src] >> dst & 1)
 
 
-def _indices(bits: int) -> list[int]:
+def bit_indices(bits: int) -> list[int]:
     """Positions of the set bits, ascending (``str.find`` skips zero runs at C speed)."""
     text = bin(bits)[:1:-1]
     found = []
@@ -200,7 +208,7 @@ class Reach:
         self._class_of: list[int] = [0] * len(self.pods)
         rep_mask = 0
         for c in self.classes:
-            for i in _indices(c.bits):
+            for i in bit_indices(c.bits):
                 self._class_of[i] = c.index
             rep_mask |= c.bits & -c.bits
         self._rep_mask = rep_mask
@@ -338,7 +346,7 @@ class Reach:
         found = self._bits_cache.get(bits)
         if found is None:
             found = 0
-            for i in _indices(bits & self._rep_mask):
+            for i in bit_indices(bits & self._rep_mask):
                 found |= 1 << self._class_of[i]
             self._bits_cache[bits] = found
         return found
@@ -461,7 +469,7 @@ class Reach:
                     allowed |= (
                         self._peer_classes(policy, self._rules[k][1].peers, version) & (ports[k])
                     )
-            for s in _indices(sources):
+            for s in bit_indices(sources):
                 rows[s] = (rows[s] or 0) | allowed
         return [self.all_classes if r is None else r for r in rows]
 
@@ -485,7 +493,7 @@ class Reach:
         base |= groups.pop(self.all_classes, 0)
         rows = [base] * n
         for peers, admitted in groups.items():
-            for s in _indices(peers):
+            for s in bit_indices(peers):
                 rows[s] |= admitted
         return rows
 
@@ -503,7 +511,7 @@ class Reach:
         source = self.class_of(src)
         row = self.matrix(probe).rows[source.index]
         bits = 0
-        for d in _indices(row):
+        for d in bit_indices(row):
             bits |= self.classes[d].bits
         index = self.resolver.index_of(src)
         assert index is not None

@@ -435,6 +435,13 @@ def _ns_name(name: str) -> ir.LabelSelector:
     return ir.LabelSelector.of({"kubernetes.io/metadata.name": name})
 
 
+def _partner_block(rng: random.Random) -> ir.AddressPeer:
+    """A /22 of pod addresses (about 100 namespaces) minus a /26 inside it."""
+    base = 4 * rng.randint(0, 15)
+    inner = base + rng.randint(0, 3)
+    return ir.AddressPeer.block(f"10.64.{base}.0/22", f"10.64.{inner}.{64 * rng.randint(0, 3)}/26")
+
+
 def scaled_policies(rng: random.Random, snapshot: Snapshot, count: int = 5000) -> ir.PolicySet:
     """``count`` policies from the templates teams actually write, spread over the
     namespaces of :func:`scaled_cluster` (default deny, same namespace, DNS egress, ingress
@@ -533,12 +540,7 @@ def scaled_policies(rng: random.Random, snapshot: Snapshot, count: int = 5000) -
                 _app("gateway"),
                 (
                     ir.Rule(
-                        (
-                            ir.AddressPeer.block(
-                                f"10.64.{rng.randint(0, 63)}.0/22",
-                                f"10.64.{rng.randint(0, 63)}.0/26",
-                            ),
-                        ),
+                        (_partner_block(rng),),
                         ir.PortSet.of((ir.Protocol.UDP, 4789), (ir.Protocol.TCP, "https")),
                     ),
                 ),

@@ -11,7 +11,11 @@ import sys
 
 import click
 
-from npc.cli import cmd_compile, cmd_validate  # noqa: F401 - registers the commands
+from npc.cli import (  # noqa: F401 - registers the commands
+    cmd_compile,
+    cmd_reach,
+    cmd_validate,
+)
 from npc.cli.app import cli, print_diagnostics
 from npc.errors import NpcError
 
