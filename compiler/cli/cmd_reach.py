@@ -23,7 +23,7 @@ from npc.reach_format import (
 from npc.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_probes", "parse_query", "snapshot_required", "stdout_colour"]
+__all__ = ["parse_probes", "parse_query", "snapshot_required", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -89,17 +89,18 @@ def _select(pods: Iterable[Pod], query: PodQuery | None) -> list[Pod]:
     return [p for p in pods if query.matches(p.namespace, p.labels)]
 
 
-def _write(chunks: Iterable[str]) -> None:
-    """Stream to stdout in large pieces (JSON and CSV answers can be gigabytes)."""
+def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
+    """Stream to stdout in large pieces (JSON and CSV answers can be gigabytes). With
+    ``colour``, ANSI styles are kept even when stdout is not a terminal (``--color always``)."""
     buffer: list[str] = []
     size = 0
     for chunk in chunks:
         buffer.append(chunk)
         size += len(chunk)
         if size >= _CHUNK:
-            click.echo("".join(buffer), nl=False)
+            click.echo("".join(buffer), nl=False, color=colour or None)
             buffer, size = [], 0
-    click.echo("".join(buffer), nl=False)
+    click.echo("".join(buffer), nl=False, color=colour or None)
 
 
 @cli.command("reach", epilog=_EPILOG)
@@ -180,13 +181,13 @@ def reach_command(
     view = ReachView.of(reach, probes, sources, targets)
     colour = stdout_colour()
     if fmt == "json":
-        _write(json_chunks(view))
+        write_chunks(json_chunks(view))
     elif fmt == "csv":
-        _write(csv_chunks(view))
+        write_chunks(csv_chunks(view))
     elif fmt == "summary":
-        _write([summary(view, colour)])
+        write_chunks([summary(view, colour)], colour)
     elif fits_table(view):
-        _write([table(view, colour)])
+        write_chunks([table(view, colour)], colour)
     else:
         click.echo(
             f"npc: note: {len(view.sources):,} x {len(view.targets):,} pods is too large for a "
@@ -194,4 +195,4 @@ def reach_command(
             "the class summary. Narrow with --from/--to, or use -o json / -o csv for every pair.",
             err=True,
         )
-        _write([summary(view, colour)])
+        write_chunks([summary(view, colour)], colour)
