@@ -13,6 +13,7 @@ import click
 
 from npc.cli import (  # noqa: F401 - registers the commands
     cmd_compile,
+    cmd_explain,
     cmd_reach,
     cmd_validate,
 )
