@@ -84,13 +84,19 @@ class ReachView:
         """How many (source, target) pairs are allowed, self pairs included."""
         weights = _Weights(self.target_counts())
         targets = {t.key for t in self.targets}
-        total = 0
+        sources: dict[int, int] = {}
+        both: dict[int, int] = {}  # sources that are targets too, per class
         for s in self.sources:
             ci = self.class_index(s)
+            sources[ci] = sources.get(ci, 0) + 1
+            if s.key in targets:
+                both[ci] = both.get(ci, 0) + 1
+        total = 0
+        for ci, n in sources.items():
             bits = matrix.rows[ci]
-            total += weights.total(bits)
-            if s.key in targets and not bits >> ci & 1:
-                total += 1  # itself, though its class does not reach its own class
+            total += n * weights.total(bits)
+            if not bits >> ci & 1:
+                total += both.get(ci, 0)  # each reaches itself, though not its class
         return total
 
     def target_counts(self) -> dict[int, int]:

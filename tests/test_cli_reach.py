@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -310,3 +311,21 @@ def test_output_is_identical_across_hash_seeds(big: str) -> None:
         )
         outputs.add(result.stdout + json_result.stdout)
     assert len(outputs) == 1
+
+
+def test_readme_examples_are_current(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README shows real output of `npc reach` and `npc explain` on the bundled example."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("On the bundled example", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    sessions = [s for s in block.split("$ npc ") if s.strip()]
+    assert len(sessions) == 3
+    monkeypatch.chdir(ROOT)
+    for session in sessions:
+        command, _, expected = session.partition("\n")
+        status = main(shlex.split(command))
+        out, _ = capsys.readouterr()
+        assert status == 0
+        assert out.rstrip("\n") == expected.rstrip("\n"), command
