@@ -204,12 +204,11 @@ class Reach:
         self._vocab = vocab
         self._intervals = {v: _Intervals(v, vocab.address_sets) for v in _FAMILIES}
         self._named = sorted(vocab.named_ports)
-        self.classes: tuple[PodClass, ...] = self._partition()
         self._class_of: list[int] = [0] * len(self.pods)
+        self.classes: tuple[PodClass, ...] = self._partition()
+        # One pod per class (its first): a selector's pods map to classes through these.
         rep_mask = 0
         for c in self.classes:
-            for i in bit_indices(c.bits):
-                self._class_of[i] = c.index
             rep_mask |= c.bits & -c.bits
         self._rep_mask = rep_mask
         self.all_classes = (1 << len(self.classes)) - 1
@@ -271,8 +270,8 @@ class Reach:
         ns_keys = self._namespace_keys()
         label_keys, values = self._label_projection()
         other = 1  # stands for "a value no selector mentions" (never equal to a str)
-        groups: dict[tuple[object, ...], int] = {}
-        order: list[tuple[object, ...]] = []
+        groups: dict[tuple[object, ...], int] = {}  # key -> class index
+        members: list[list[int]] = []
         for i, pod in enumerate(self.pods):
             labels = pod.labels
             projected = tuple(
@@ -300,14 +299,18 @@ class Reach:
                 named,
                 pod.host_network,
             )
-            if key not in groups:
-                groups[key] = 0
-                order.append(key)
-            groups[key] |= 1 << i
+            index = groups.get(key)
+            if index is None:
+                index = groups[key] = len(members)
+                members.append([])
+            members[index].append(i)
+            self._class_of[i] = index
         classes = []
-        for index, key in enumerate(order):
-            bits = groups[key]
-            classes.append(PodClass(index, tuple(self.resolver.pods_of(bits)), bits))
+        for index, indices in enumerate(members):
+            bits = 0
+            for i in indices:
+                bits |= 1 << i
+            classes.append(PodClass(index, tuple(self.pods[i] for i in indices), bits))
         return tuple(classes)
 
     def _class_attributes(self) -> None:
