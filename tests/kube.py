@@ -140,3 +140,53 @@ def assert_matrix(b: npc.Bundle, probe: str, expected: str) -> None:
     rows = [line.split()[0] for line in lines[1:]]
     got = matrix(b, probe, columns, rows)
     assert got == want, f"{probe}:\nexpected:\n{want}\ngot:\n{got}"
+
+
+# -- the usual small cluster of the semantics tests ----------------------------------------
+
+NP = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+"""
+
+# Three namespaces (a and b of team x, c of team y); web in a is the usual target.
+PEERS_CLUSTER = (
+    namespace("a", team="x"),
+    namespace("b", team="x"),
+    namespace("c", team="y"),
+    pod("a", "web", "10.0.0.2", {"app": "web"}),
+    pod("a", "api-a", "10.0.0.3", {"app": "api"}),
+    pod("b", "api-b", "10.0.1.2", {"app": "api"}),
+    pod("b", "db-b", "10.0.1.3", {"app": "db"}),
+    pod("c", "api-c", "10.0.2.2", {"app": "api"}),
+)
+
+
+def web_ingress(rule: str) -> str:
+    """A policy isolating a/web for ingress with one rule (YAML flow syntax)."""
+    return NP + (
+        "metadata: {name: web, namespace: a}\n"
+        "spec:\n"
+        "  podSelector: {matchLabels: {app: web}}\n"
+        f"  ingress: [{rule}]\n"
+    )
+
+
+def column(
+    admitted: set[str],
+    names: tuple[str, ...] | list[str] = ("web", "api-a", "api-b", "db-b", "api-c"),
+    target: str = "web",
+) -> str:
+    """The matrix where only ``target`` is isolated (ingress) and admits ``admitted``."""
+    rows = ["       " + "  ".join(names)]
+    for s in names:
+        marks = []
+        for d in names:
+            if s == d:
+                marks.append("=")
+            elif d == target:
+                marks.append("+" if s in admitted else "-")
+            else:
+                marks.append("+")
+        rows.append(f"{s}  " + "  ".join(marks))
+    return "\n".join(rows)
