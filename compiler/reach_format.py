@@ -129,7 +129,10 @@ class _Weights:
 
 def json_chunks(view: ReachView) -> Iterator[str]:
     """``{"pods": [...], "probes": [{"port": 80, "protocol": "TCP", "allowed": {src: {dst:
-    bool}}}]}``, exactly what ``json.dumps`` prints for that object, plus a newline."""
+    bool}}}]}``, exactly what ``json.dumps`` prints for that object, plus a newline.
+
+    ``pods`` lists every source and destination; ``allowed`` has a row for every source and,
+    in it, every destination; all sorted by ``namespace/name``."""
     yield '{"pods": ' + json.dumps([p.key for p in view.pods]) + ', "probes": ['
     keys = [json.dumps(t.key) + ": " for t in view.targets]
     fragments = ([k + "false" for k in keys], [k + "true" for k in keys])
