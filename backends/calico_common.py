@@ -85,6 +85,7 @@ class Problems:
                 format_path(path),
                 None,
                 hint or "nothing was emitted: changing it would change who may connect",
+                policy.origin.child(path) if policy.origin is not None else None,
             )
         )
 
