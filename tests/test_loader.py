@@ -21,6 +21,7 @@ import npc
 from npc import ir
 from npc.errors import Code, Diagnostic, InputError, NpcError, Severity
 from npc.yamlread import read_yaml, resolve_plain
+from tests import kubeyaml
 
 BIN = Path(sys.executable).parent
 
@@ -586,19 +587,6 @@ def test_diagnostics_come_in_source_order() -> None:
 # -- properties ----------------------------------------------------------------------------------
 
 
-class _KubectlDumper(yaml.SafeDumper):
-    """Quotes strings kubectl would read as something else (PyYAML's dumper does not know)."""
-
-
-_KubectlDumper.add_representer(
-    str,
-    lambda dumper, value: dumper.represent_scalar(
-        "tag:yaml.org,2002:str",
-        value,
-        style='"' if value and resolve_plain(value) != value else None,
-    ),
-)
-
 _scalars = (
     st.none()
     | st.booleans()
@@ -632,7 +620,7 @@ def _as_kubectl_sends(value: Any) -> Any:
 @settings(max_examples=150, deadline=None)
 @given(_data, st.sampled_from([None, True, False]))
 def test_yaml_reader_round_trips(data: Any, flow: bool | None) -> None:
-    text = yaml.dump(data, Dumper=_KubectlDumper, default_flow_style=flow)
+    text = kubeyaml.dump(data, default_flow_style=flow)
     read = read_yaml(text)
     assert read.error is None, (text, read.error)
     assert read.documents == [_as_kubectl_sends(data)]
@@ -641,7 +629,7 @@ def test_yaml_reader_round_trips(data: Any, flow: bool | None) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_data, min_size=1, max_size=3))
 def test_multi_document_yaml_round_trips(documents: list[Any]) -> None:
-    text = yaml.dump_all(documents, Dumper=_KubectlDumper, explicit_start=True)
+    text = kubeyaml.dump_all(documents, explicit_start=True)
     assert read_yaml(text).documents == [_as_kubectl_sends(d) for d in documents]
 
 

@@ -11,7 +11,12 @@ import sys
 
 import click
 
-from npc.cli import cmd_compile, cmd_validate  # noqa: F401 - registers the commands
+from npc.cli import (  # noqa: F401 - registers the commands
+    cmd_compile,
+    cmd_explain,
+    cmd_reach,
+    cmd_validate,
+)
 from npc.cli.app import cli, print_diagnostics
 from npc.errors import NpcError
 
