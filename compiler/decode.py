@@ -13,11 +13,11 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
 from npc.errors import Code, Key, Path, Severity
-from npc.source import ObjectRef, Problem
+from npc.source import AS_WRITTEN, ObjectRef, Problem
 
 __all__ = ["Decoder", "did_you_mean", "json_field", "type_name"]
 
@@ -93,6 +93,10 @@ class Decoder:
         self.strict = strict
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
+        # For each mapping with unknown fields, the fields they look like typos of: "x is
+        # required" is noise when x is right there, misspelt (strict decoding in the API server
+        # would have stopped before validation).
+        self.typos: dict[Path, set[str]] = {}
 
     def problem(
         self,
@@ -103,12 +107,25 @@ class Decoder:
         *,
         at_key: bool = False,
         severity: Severity = Severity.ERROR,
+        fallback: str = "",
     ) -> None:
         """Record a problem, unless it lies under a path that could not be decoded (the
-        decoding error already said what is wrong there)."""
+        decoding error already said what is wrong there). ``message`` and ``hint`` may use
+        :data:`~npc.source.AS_WRITTEN` for the value as written (``fallback`` otherwise)."""
         if self.broken and self.is_broken(path):
             return
-        self.problems.append(Problem(code, message, self.ref, path, hint, at_key, severity))
+        if self.typos and code is Code.REQUIRED and self._misspelt(path):
+            return
+        self.problems.append(
+            Problem(code, message, self.ref, path, hint, at_key, severity, fallback)
+        )
+
+    def _misspelt(self, path: Path) -> bool:
+        """Whether a required ``path`` is missing because it was misspelt (or, for a struct
+        that needs one of several fields, because one of them was)."""
+        if self.typos.get(path):
+            return True
+        return bool(path) and path[-1] in self.typos.get(path[:-1], ())
 
     @property
     def failed(self) -> bool:
@@ -116,7 +133,7 @@ class Decoder:
 
     def decode(self, cls: type[T], value: Any, path: Path = ()) -> T:
         """Decode ``value`` as ``cls``; never raises on bad input."""
-        result = self._value(cls, value, path)
+        result = None if value is None else _compile(cls)(self, value, path)
         if result is None:
             return cls()
         return typing.cast(T, result)
@@ -125,119 +142,37 @@ class Decoder:
         """True when ``path`` or one of its ancestors could not be decoded."""
         return any(path[: len(b)] == b for b in self.broken)
 
-    # -- the type walk --------------------------------------------------------------------
-
-    def _value(self, tp: Any, value: Any, path: Path) -> Any:
-        if value is None:
-            return None
-        origin = get_origin(tp)
-        if origin is typing.Union or origin is types.UnionType:
-            return self._union(tp, value, path)
-        if tp is Any:
-            return value
-        if dataclasses.is_dataclass(tp):
-            return self._struct(typing.cast(type, tp), value, path)
-        if origin is tuple:
-            return self._list(get_args(tp)[0], value, path)
-        if origin is Mapping or origin is dict:
-            return self._map(get_args(tp)[1], value, path)
-        if tp is str:
-            if isinstance(value, str):
-                return value
-            return self._wrong(value, "a string", path, _quote_hint(value))
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            return self._wrong(value, "a boolean (true or false)", path)
-        if tp is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            hint = None
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                hint = f"remove the quotes: {value.strip()}"
-            return self._wrong(value, "an integer", path, hint)
-        raise TypeError(f"npc.decode: unsupported field type {tp!r}")  # a bug in a shape
-
-    def _union(self, tp: Any, value: Any, path: Path) -> Any:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return self._value(members[0], value, path)
-        # IntOrString: the only real union in the Kubernetes API.
-        if set(members) == {int, str}:
-            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-                return value
-            return self._wrong(value, "a port number or a port name", path, _quote_hint(value))
-        raise TypeError(f"npc.decode: unsupported union {tp!r}")
-
-    def _wrong(self, value: Any, expected: str, path: Path, hint: str | None = None) -> None:
+    def wrong(self, value: Any, expected: str, path: Path, hint: str | None = None) -> None:
+        """Report a value of the wrong type (and mark its path broken)."""
         if hint is None:
             if isinstance(value, list) and "mapping" in expected:
                 hint = "remove the leading '- ': this field is a single mapping, not a list"
             elif isinstance(value, dict) and "list" in expected:
                 hint = "start each item of a list with '- '"
-        shown = value if isinstance(value, str | int | float | bool) else None
-        got = type_name(value) + (f" ({shown!r})" if shown is not None else "")
-        self.problem(Code.WRONG_TYPE, f"expected {expected}, got {got}", path, hint)
+        scalar = isinstance(value, str | int | float | bool)
+        got = type_name(value)
+        if isinstance(value, str):
+            got += f" ({value!r})"
+        elif scalar:
+            got += f" ({AS_WRITTEN})"
+        self.problem(
+            Code.WRONG_TYPE,
+            f"expected {expected}, got {got}",
+            path,
+            hint,
+            fallback=_as_text(value),
+        )
         self.broken.add(path)  # after reporting: the report itself must not be suppressed
 
-    def _list(self, item: Any, value: Any, path: Path) -> tuple[Any, ...] | None:
-        if not isinstance(value, list):
-            self._wrong(value, "a list", path)
-            return None
-        out = []
-        for i, element in enumerate(value):
-            decoded = self._value(item, element, (*path, i))
-            # Keep indices aligned with the source: an unreadable item becomes its zero value
-            # (as Go decodes null), and its path is already marked broken.
-            out.append(_zero(item) if decoded is None else decoded)
-        return tuple(out)
-
-    def _map(self, item: Any, value: Any, path: Path) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self._wrong(value, "a mapping", path)
-            return None
-        out: dict[str, Any] = {}
-        for key, element in value.items():
-            if not isinstance(key, str):
-                self.problem(
-                    Code.WRONG_TYPE,
-                    f"keys must be strings, got {type_name(key)} ({key!r})",
-                    (*path, Key(str(key))),
-                    _quote_hint(key),
-                    at_key=True,
-                )
-                continue
-            decoded = self._value(item, element, (*path, Key(key)))
-            if decoded is not None:
-                out[key] = decoded
-            elif element is None and item is str:
-                out[key] = ""  # Go decodes `key:` (null) into the empty string
-        return out
-
-    def _struct(self, cls: type, value: Any, path: Path) -> Any:
-        if not isinstance(value, dict):
-            return self._wrong(value, "a mapping", path)
-        specs = _fields(cls)
-        by_json = {s.json: s for s in specs}
-        kwargs: dict[str, Any] = {}
-        for key, element in value.items():
-            spec = by_json.get(key) if isinstance(key, str) else None
-            if spec is None:
-                if self.strict:
-                    self._unknown(cls, key, path)
-                continue
-            decoded = self._value(spec.hint, element, (*path, key))
-            if decoded is not None:
-                kwargs[spec.attr] = decoded
-        return cls(**kwargs)
-
-    def _unknown(self, cls: type, key: Any, path: Path) -> None:
+    def unknown(self, cls: type, key: Any, path: Path) -> None:
+        """Report a field the shape does not have, with a did-you-mean."""
         name = str(key)
         fields = [s.json for s in _fields(cls)]
         hint: str | None = None
         guess = did_you_mean(name, fields)
         if guess is not None:
             hint = f"did you mean `{guess}`?"
+            self.typos.setdefault(path, set()).add(guess)
         else:
             hints: Mapping[str, str] = getattr(cls, "__npc_hints__", {})
             hint = hints.get(name) or hints.get("*")
@@ -252,19 +187,181 @@ class Decoder:
         )
 
 
+# -- compiled decoders ----------------------------------------------------------------------
+#
+# Each type gets a plan: a function (decoder, value, path) -> decoded value, or None when the
+# value could not be read (the problem is recorded). Plans never see None values. They are
+# compiled once per type (cached on the dataclass), because decoding a 10,000-pod snapshot
+# visits hundreds of thousands of fields.
+
+_Plan = Callable[[Decoder, Any, Path], Any]
+
+
+def _any(dec: Decoder, value: Any, path: Path) -> Any:
+    return value
+
+
+def _string(dec: Decoder, value: Any, path: Path) -> Any:
+    if type(value) is str:
+        return value
+    return dec.wrong(value, "a string", path, _quote_hint(value))
+
+
+def _boolean(dec: Decoder, value: Any, path: Path) -> Any:
+    if type(value) is bool:
+        return value
+    return dec.wrong(value, "a boolean (true or false)", path)
+
+
+def _integer(dec: Decoder, value: Any, path: Path) -> Any:
+    if type(value) is int:
+        return value
+    hint = None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        hint = f"remove the quotes: {value.strip()}"
+    return dec.wrong(value, "an integer", path, hint)
+
+
+def _int_or_string(dec: Decoder, value: Any, path: Path) -> Any:
+    # IntOrString: the only real union in the Kubernetes API.
+    if type(value) is str or type(value) is int:
+        return value
+    return dec.wrong(value, "a port number or a port name", path, _quote_hint(value))
+
+
+def _compile(tp: Any) -> _Plan:
+    if dataclasses.is_dataclass(tp):
+        return _struct_plan(typing.cast(type, tp))
+    origin = get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return _compile(members[0])
+        if set(members) == {int, str}:
+            return _int_or_string
+        raise TypeError(f"npc.decode: unsupported union {tp!r}")  # a bug in a shape
+    if tp is Any:
+        return _any
+    if origin is tuple:
+        return _list_plan(get_args(tp)[0])
+    if origin is Mapping or origin is dict:
+        return _map_plan(get_args(tp)[1])
+    scalar = {str: _string, bool: _boolean, int: _integer}.get(tp)
+    if scalar is not None:
+        return scalar
+    raise TypeError(f"npc.decode: unsupported field type {tp!r}")  # a bug in a shape
+
+
+def _struct_plan(cls: type) -> _Plan:
+    cached = cls.__dict__.get("__npc_plan__")
+    if cached is not None:
+        return typing.cast(_Plan, cached)
+    by_json: dict[str, tuple[str, _Plan]] = {}
+    fields: list[tuple[str, tuple[str, _Plan]]] = []
+
+    def plan(dec: Decoder, value: Any, path: Path) -> Any:
+        if type(value) is not dict:
+            return dec.wrong(value, "a mapping", path)
+        kwargs: dict[str, Any] = {}
+        if not dec.strict:
+            # Lenient (snapshot objects): visit only the fields the shape has; a pod from
+            # `kubectl get` has many more, all ignored.
+            for key, (attr, child) in fields:
+                element = value.get(key)
+                if element is None:
+                    continue
+                decoded = element if child is _any else child(dec, element, (*path, key))
+                if decoded is not None:
+                    kwargs[attr] = decoded
+            return cls(**kwargs)
+        for key, element in value.items():
+            entry = by_json.get(key) if type(key) is str else None
+            if entry is None:
+                if dec.strict:
+                    dec.unknown(cls, key, path)
+                continue
+            if element is None:
+                continue  # Go leaves a null field at its zero value
+            attr, child = entry
+            decoded = element if child is _any else child(dec, element, (*path, key))
+            if decoded is not None:
+                kwargs[attr] = decoded
+        return cls(**kwargs)
+
+    type.__setattr__(cls, "__npc_plan__", plan)
+    by_json.update({s.json: (s.attr, _compile(s.hint)) for s in _fields(cls)})
+    fields.extend(by_json.items())
+    return plan
+
+
+def _list_plan(item: Any) -> _Plan:
+    child = _compile(item)
+    zero = _zero(item)
+
+    def plan(dec: Decoder, value: Any, path: Path) -> Any:
+        if type(value) is not list:
+            return dec.wrong(value, "a list", path)
+        out = []
+        for i, element in enumerate(value):
+            decoded = None if element is None else child(dec, element, (*path, i))
+            # Keep indices aligned with the source: an unreadable item becomes its zero value
+            # (as Go decodes null), and its path is already marked broken.
+            out.append(zero if decoded is None else decoded)
+        return tuple(out)
+
+    return plan
+
+
+def _map_plan(item: Any) -> _Plan:
+    child = _compile(item)
+
+    def plan(dec: Decoder, value: Any, path: Path) -> Any:
+        if type(value) is not dict:
+            return dec.wrong(value, "a mapping", path)
+        out: dict[str, Any] = {}
+        for key, element in value.items():
+            if type(key) is not str:
+                dec.problem(
+                    Code.WRONG_TYPE,
+                    f"keys must be strings, got {type_name(key)} ({key!r})",
+                    (*path, Key(str(key))),
+                    _quote_hint(key),
+                    at_key=True,
+                    fallback=_as_text(key),
+                )
+                continue
+            if element is None:
+                if item is str:
+                    out[key] = ""  # Go decodes `key:` (null) into the empty string
+                continue
+            decoded = child(dec, element, (*path, Key(key)))
+            if decoded is not None:
+                out[key] = decoded
+        return out
+
+    return plan
+
+
 def _zero(tp: Any) -> Any:
-    """Go's zero value for a list item type."""
+    """Go's zero value for a list item type (shared: the values are immutable)."""
     if dataclasses.is_dataclass(tp):
         return typing.cast(type, tp)()
     return {str: "", int: 0, bool: False}.get(tp)
 
 
+def _as_text(value: Any) -> str:
+    """A scalar as YAML or JSON would print it (the fallback for :data:`AS_WRITTEN`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _quote_hint(value: Any) -> str | None:
     if isinstance(value, bool):
         return (
-            "YAML reads unquoted true/false/yes/no/on/off as a boolean; quote the value "
-            "if you mean the word"
+            f"YAML reads unquoted yes/no/on/off/y/n/true/false as booleans; quote the value if "
+            f'you mean the word: "{AS_WRITTEN}"'
         )
     if isinstance(value, int | float):
-        return f'quote it to make it a string: "{value}"'
+        return f'quote it to make it a string: "{AS_WRITTEN}"'
     return None

@@ -27,6 +27,7 @@ __all__ = [
     "Location",
     "NpcError",
     "Origin",
+    "OutputError",
     "Path",
     "Severity",
     "UnsupportedError",
@@ -87,19 +88,41 @@ class Code(enum.StrEnum):
     # 4xx: backends and applying
     BACKEND_FAILED = "E401"
     APPLY_FAILED = "E402"
+    OUTPUT_FAILED = "E403"
     # 5xx: cluster snapshot
     SNAPSHOT_INVALID = "E501"
     MISSING_NAMESPACE = "E502"
     # warnings and notes
+    EMPTY_SOURCE = "W101"
     CIDR_HOST_BITS = "W201"
     SKIPPED_KIND = "I202"
     DEFAULTED = "W203"
+    CONVERTED_KEY = "W204"
     IGNORED_RULES = "W601"
     AND_OR_CONFUSION = "W602"
     DUPLICATE_POLICY_TYPE = "W603"
     SELECTS_NOTHING = "W604"
     NOT_ENFORCEABLE = "W605"
     COSMETIC_LOSS = "W301"
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _one_line(text: str) -> str:
+    """Escape what would break a line or hide itself (control and format characters)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
 class Key(str):
@@ -166,12 +189,15 @@ class Diagnostic:
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     def render(self) -> str:
-        """Compiler-style text: ``file:line:col: error: path: message`` plus a hint line."""
+        """Compiler-style text: ``file:line:col: error: path: message`` plus a hint line.
+
+        Control characters from the input (a name with a newline) are escaped, so each
+        diagnostic is exactly one line, or two with a hint."""
         where = f"{self.location}: " if self.location else "npc: "
         what = f"{self.path}: {self.message}" if self.path else self.message
-        text = f"{where}{self.severity}: {what}"
+        text = _one_line(f"{where}{self.severity}: {what}")
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {_one_line(self.hint)}"
         return text
 
     def to_json(self) -> dict[str, object]:
@@ -245,5 +271,11 @@ class UnsupportedError(NpcError):
 
 class BackendError(NpcError):
     """A backend or an enforcement point failed (e.g. ``nft -f`` rejected a ruleset)."""
+
+    exit_status = 1
+
+
+class OutputError(NpcError):
+    """The output could not be written (a missing directory, a full disk, no permission)."""
 
     exit_status = 1

@@ -1,44 +1,80 @@
 """Reading input paths the way ``kubectl -f`` does (the only file I/O outside the CLI).
 
-A path is a file, a directory (searched recursively for ``*.yaml``, ``*.yml`` and ``*.json``,
-in sorted order) or ``-`` for standard input.
+A path is a file (read whatever its name), a directory (searched recursively for ``*.yaml``,
+``*.yml`` and ``*.json``, in lexical order like ``kubectl``'s walk, not following symlinked
+directories) or ``-`` for standard input.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from npc.errors import Code, Diagnostic, InputError, Severity
+from npc.errors import Code, Diagnostic, InputError, Location, Severity
 from npc.source import Source
 
-__all__ = ["INPUT_SUFFIXES", "read_sources"]
+__all__ = ["INPUT_SUFFIXES", "decode_text", "read_sources"]
 
 INPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
+# YAML allows UTF-16 and UTF-32 with a byte-order mark (PowerShell's `>` writes UTF-16).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
-def _decode(name: str, data: bytes) -> str:
+
+def decode_text(name: str, data: bytes) -> str:
+    """Bytes to text: UTF-8, or UTF-16/32 with a byte-order mark. Raises :class:`InputError`
+    pointing at the first byte that is not text."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode(encoding, "replace")
+        line = good.count("\n") + 1
+        column = len(good) - (good.rfind("\n") + 1) + 1
         raise InputError(
             Diagnostic(
                 Code.UNREADABLE,
                 Severity.ERROR,
-                f"{name}: not UTF-8 text (byte {exc.start})",
-                hint="Kubernetes manifests are UTF-8",
+                f"not {encoding.upper().replace('-SIG', '')} text: byte "
+                f"0x{data[exc.start]:02x} cannot be decoded",
+                location=Location(name, line, column),
+                hint="Kubernetes manifests are UTF-8; convert the file, e.g. with "
+                "`iconv -f LATIN1 -t UTF-8`",
             )
         ) from None
 
 
-def _files(path: Path) -> list[Path]:
+def _files(root: Path) -> list[Path]:
+    """Input files under a directory, depth first in lexical order (kubectl's walk: a
+    subdirectory's files come where its name sorts among the files)."""
     found: list[Path] = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        found.extend(Path(root) / f for f in sorted(files) if f.endswith(INPUT_SUFFIXES))
+    stack = [iter(sorted(os.scandir(root), key=lambda e: e.name))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif entry.is_dir(follow_symlinks=False):
+            stack.append(iter(sorted(os.scandir(entry.path), key=lambda e: e.name)))
+        elif entry.name.endswith(INPUT_SUFFIXES):
+            found.append(Path(entry.path))
     return found
+
+
+def _unreadable(name: str, exc: OSError) -> Diagnostic:
+    return Diagnostic(Code.UNREADABLE, Severity.ERROR, f"{name}: {exc.strerror or exc}")
+
+
+def _read(name: str, path: Path) -> Source:
+    return Source(name, decode_text(name, path.read_bytes()))
 
 
 def read_sources(paths: Iterable[str], stdin: bytes | None = None) -> list[Source]:
@@ -46,12 +82,12 @@ def read_sources(paths: Iterable[str], stdin: bytes | None = None) -> list[Sourc
     sources: list[Source] = []
     problems: list[Diagnostic] = []
     for raw in paths:
-        if raw == "-":
-            data = stdin if stdin is not None else sys.stdin.buffer.read()
-            sources.append(Source("<stdin>", _decode("<stdin>", data)))
-            continue
-        path = Path(raw)
         try:
+            if raw == "-":
+                data = stdin if stdin is not None else sys.stdin.buffer.read()
+                sources.append(Source("<stdin>", decode_text("<stdin>", data)))
+                continue
+            path = Path(raw)
             if path.is_dir():
                 files = _files(path)
                 if not files:
@@ -63,15 +99,18 @@ def read_sources(paths: Iterable[str], stdin: bytes | None = None) -> list[Sourc
                         )
                     )
                 for f in files:
-                    sources.append(Source(str(f), _decode(str(f), f.read_bytes())))
+                    try:
+                        sources.append(_read(str(f), f))
+                    except InputError as exc:
+                        problems.extend(exc.diagnostics)
+                    except OSError as exc:
+                        problems.append(_unreadable(str(f), exc))
             else:
-                sources.append(Source(raw, _decode(raw, path.read_bytes())))
+                sources.append(_read(raw, path))
         except InputError as exc:
             problems.extend(exc.diagnostics)
         except OSError as exc:
-            problems.append(
-                Diagnostic(Code.UNREADABLE, Severity.ERROR, f"{raw}: {exc.strerror or exc}")
-            )
+            problems.append(_unreadable(raw, exc))
     if problems:
         raise InputError(problems)
     return sources

@@ -1,49 +1,42 @@
-"""Reading YAML and JSON documents fast, and finding source positions only when needed.
+"""Sources, and reading them into plain data fast (positions are recovered later, lazily).
 
-The fast path parses with libyaml (``CSafeLoader``) or the ``json`` module into plain Python
-data and records nothing per node. Positions live in a side table, :class:`SourceMap`, which
-re-composes a file's node tree only when something in it has to be reported; a clean file of
-10,000 pods therefore costs what libyaml costs, plus one duplicate-key check per mapping.
-
-Unsafe input is refused before the parser sees it: nesting deeper than :data:`MAX_DEPTH`
-(libyaml's composer recurses in C and crashes on deep input) and alias bombs (documents that
-expand to far more nodes than they contain).
+YAML goes through :mod:`npc.yamlread` (libyaml events, resolved as kubectl resolves them; safe
+against deep nesting and alias bombs). JSON goes through the ``json`` module, which refuses
+deep nesting itself (it raises ``RecursionError`` instead of overflowing the C stack), with a
+duplicate-key check per object. Nothing records a position on this path: a clean file of
+10,000 pods costs what parsing costs. :mod:`npc.positions` finds positions when something has
+to be reported.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from npc.errors import Code, Diagnostic, Location, Path, Severity, format_path
+from npc.errors import Code, Diagnostic, Location, Path, Severity
+from npc.yamlread import MAX_DEPTH, read_yaml
 
 __all__ = [
+    "AS_WRITTEN",
     "MAX_DEPTH",
     "Document",
     "ObjectRef",
     "ParseResult",
     "Problem",
     "Source",
-    "SourceMap",
     "parse",
 ]
 
-#: Deepest nesting accepted. Kubernetes objects stay well below 30 levels.
-MAX_DEPTH = 200
-#: A document may expand through aliases to at most this many times its distinct nodes.
-MAX_ALIAS_EXPANSION = 100
-_ALIAS_SLACK = 10_000
+#: Placeholder in a problem's message or hint for the value as written in the source (the
+#: text ``no``, not Python's ``False``); replaced when the problem is located.
+AS_WRITTEN = "\x00as-written\x00"
 
-_YamlLoader: type[yaml.SafeLoader]
-try:
-    _YamlLoader = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _YamlLoader = yaml.SafeLoader
+_BOM = "\ufeff"
+#: JSON texts larger than this are checked for duplicate keys only where they hold policies.
+_JSON_CHECK_LIMIT = 4_000_000
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +51,7 @@ class Source:
         """JSON when named ``*.json`` or when the first non-blank character opens an object."""
         if self.name.endswith(".json"):
             return True
-        stripped = self.text.lstrip()
-        return stripped.startswith("{")
+        return self.text.lstrip(" \t\r\n" + _BOM).startswith("{")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +66,10 @@ class ObjectRef:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A diagnostic whose position is not known yet: an object and a path relative to it."""
+    """A diagnostic whose position is not known yet: an object and a path relative to it.
+
+    ``message`` and ``hint`` may contain :data:`AS_WRITTEN`, replaced by the
+    value as written in the source (``fallback`` when it cannot be found)."""
 
     code: Code
     message: str
@@ -83,6 +78,7 @@ class Problem:
     hint: str | None = None
     at_key: bool = False
     severity: Severity = Severity.ERROR
+    fallback: str = ""
 
 
 @dataclass(slots=True)
@@ -95,350 +91,104 @@ class Document:
     has_duplicates: bool = False
 
 
-class _StrictYamlLoader(_YamlLoader):  # type: ignore[misc,valid-type]
-    """libyaml loader that notices duplicate keys and keeps timestamps as strings.
-
-    Kubernetes decodes YAML through JSON, so ``2024-01-01`` is a string to it, never a date.
-    Duplicate keys are only *noticed* here (a length comparison per mapping); their exact
-    positions are found later, on the slow path.
-    """
-
-    duplicates_seen = False
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        own = node.value  # flatten_mapping() deletes merge keys from this very list
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        if len(mapping) < len(own):
-            self.duplicates_seen = True
-        return mapping
-
-
-_StrictYamlLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp", _StrictYamlLoader.construct_yaml_str
-)
-
-# A line that nests MAX_DEPTH block levels: indentation or compact "- " / "? " indicators.
-_DEEP_BLOCK = re.compile(rf"^(?:[ \t]|[-?:][ \t]){{{MAX_DEPTH}}}", re.MULTILINE)
-_BRACKETS = re.compile(r"[\[\]{}]")
-# Something that could be an alias (``*name`` where a node may start); false positives only
-# cost a safety walk.
-_MAYBE_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
-
-
-def _too_deep(text: str) -> bool:
-    """Conservative, C-speed check that the text cannot nest deeper than MAX_DEPTH."""
-    if _DEEP_BLOCK.search(text):
-        return True
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return False
-    depth = 0
-    for match in _BRACKETS.finditer(text):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif depth:
-            depth -= 1
-    return False
-
-
-def _expansion(data: Any) -> tuple[int, int]:
-    """(expanded node count, distinct node count) of a constructed document.
-
-    Aliases make the constructed data a DAG; this counts it both ways without recursion.
-    """
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(data, False)]
-    while stack:
-        obj, done = stack.pop()
-        if not isinstance(obj, dict | list):
-            continue
-        oid = id(obj)
-        if oid in sizes and not done:
-            continue
-        children = list(obj.values()) if isinstance(obj, dict) else obj
-        if not done:
-            sizes[oid] = -1
-            stack.append((obj, True))
-            stack.extend((c, False) for c in children if isinstance(c, dict | list))
-            continue
-        total = 1
-        for c in children:
-            total += max(sizes.get(id(c), 1), 1) if isinstance(c, dict | list) else 1
-        sizes[oid] = total
-    root = sizes.get(id(data), 1)
-    return root, len(sizes)
-
-
-class SourceMap:
-    """The side table of positions, built lazily per source and per document.
-
-    Holds the sources; composes a source's node tree the first time a position inside it is
-    asked for, then walks paths through it.
-    """
-
-    def __init__(self, sources: list[Source]) -> None:
-        self.sources = sources
-        self._nodes: dict[int, list[yaml.Node | None]] = {}
-        self._offsets: dict[int, list[tuple[int, int]]] = {}
-
-    def set_document_offsets(self, source: int, offsets: list[tuple[int, int]]) -> None:
-        """Record where each JSON document starts (line, column; 0-based)."""
-        self._offsets[source] = offsets
-
-    def _documents(self, source: int) -> list[yaml.Node | None]:
-        if source in self._nodes:
-            return self._nodes[source]
-        src = self.sources[source]
-        nodes: list[yaml.Node | None] = []
-        offsets = self._offsets.get(source)
-        try:
-            if offsets is not None:
-                # JSON: each document composed on its own text (a concatenated JSON stream is
-                # not one YAML stream), then shifted to its real place.
-                for line, column in offsets:
-                    nodes.append(_compose_at(src.text, line, column))
-            else:
-                nodes = list(yaml.compose_all(src.text, Loader=_YamlLoader))
-        except yaml.YAMLError:
-            pass  # positions degrade to document starts; the data was already parsed
-        self._nodes[source] = nodes
-        return nodes
-
-    def locate(self, source: int, document: int, path: Path, at_key: bool = False) -> Location:
-        """Position of ``path`` in a document: the value's start, or its key's with ``at_key``.
-
-        Falls back to the nearest ancestor that exists, so a missing required field points at
-        the mapping that lacks it."""
-        name = self.sources[source].name
-        docs = self._documents(source)
-        node = docs[document] if document < len(docs) else None
-        if node is None:
-            line, column = self._doc_start(source, document)
-            return Location(name, line + 1, column + 1)
-        mark = node.start_mark
-        for i, seg in enumerate(path):
-            found = _child(node, seg)
-            if found is None:
-                break
-            key_node, node = found
-            last = i == len(path) - 1
-            mark = key_node.start_mark if (at_key and last and key_node) else node.start_mark
-        return Location(name, mark.line + 1, mark.column + 1)
-
-    def diagnostic(self, problem: Problem) -> Diagnostic:
-        """Turn a pending problem into a located diagnostic."""
-        ref = problem.ref
-        location = self.locate(ref.source, ref.document, (*ref.root, *problem.path), problem.at_key)
-        return Diagnostic(
-            problem.code,
-            problem.severity,
-            problem.message,
-            format_path(problem.path),
-            location,
-            problem.hint,
-        )
-
-    def _doc_start(self, source: int, document: int) -> tuple[int, int]:
-        offsets = self._offsets.get(source)
-        if offsets is not None and document < len(offsets):
-            return offsets[document]
-        return (0, 0)
-
-    def duplicates(
-        self, source: int, document: int
-    ) -> Iterator[tuple[Path, Location, Location, str | None]]:
-        """Every duplicate mapping key in a document: (path of the repeat, where it is, where
-        the key was first seen, the repeated value when it is a scalar)."""
-        docs = self._documents(source)
-        if document >= len(docs) or docs[document] is None:
-            return
-        name = self.sources[source].name
-        stack: list[tuple[yaml.Node, Path]] = [(docs[document], ())]  # type: ignore[list-item]
-        seen_nodes: set[int] = set()
-        while stack:
-            node, path = stack.pop()
-            if id(node) in seen_nodes:
-                continue
-            seen_nodes.add(id(node))
-            if isinstance(node, yaml.MappingNode):
-                first: dict[str, yaml.Node] = {}
-                for key_node, value_node in node.value:
-                    if isinstance(key_node, yaml.ScalarNode):
-                        k = key_node.value
-                        if k in first:
-                            where = key_node.start_mark
-                            orig = first[k].start_mark
-                            yield (
-                                (*path, k),
-                                Location(name, where.line + 1, where.column + 1),
-                                Location(name, orig.line + 1, orig.column + 1),
-                                value_node.value
-                                if isinstance(value_node, yaml.ScalarNode)
-                                else None,
-                            )
-                        else:
-                            first[k] = key_node
-                        stack.append((value_node, (*path, k)))
-            elif isinstance(node, yaml.SequenceNode):
-                stack.extend((child, (*path, i)) for i, child in enumerate(node.value))
-
-
-def _child(node: yaml.Node, seg: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
-    if isinstance(seg, int):
-        if isinstance(node, yaml.SequenceNode) and 0 <= seg < len(node.value):
-            return None, node.value[seg]
-        return None
-    if isinstance(node, yaml.MappingNode):
-        hit: tuple[yaml.Node | None, yaml.Node] | None = None
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(seg):
-                hit = (key_node, value_node)  # the last occurrence wins, as in the data
-        return hit
-    return None
-
-
-def _compose_at(text: str, line: int, column: int) -> yaml.Node | None:
-    """Compose the JSON document starting at (line, column) and shift its marks there."""
-    lines = text.splitlines(keepends=True)
-    start = sum(len(x) for x in lines[:line]) + column
-    decoder = json.JSONDecoder()
-    _, end = decoder.raw_decode(text, start)
-    node = yaml.compose(text[start:end], Loader=_YamlLoader)
-    if node is None:
-        return None
-    stack = [node]
-    seen: set[int] = set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        for mark in (n.start_mark, n.end_mark):
-            if mark.line == 0:
-                mark.column += column
-            mark.line += line
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                stack.extend((k, v))
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
-    return node
-
-
 @dataclass(slots=True)
 class ParseResult:
     """What :func:`parse` returns for one source."""
 
     documents: list[Document] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
-    json_offsets: list[tuple[int, int]] | None = None
+    #: (start, end) character offsets of each JSON document; None for YAML
+    json_spans: list[tuple[int, int]] | None = None
 
 
-def _error(code: Code, message: str, location: Location | None, hint: str | None) -> Diagnostic:
+def _error(
+    code: Code, message: str, location: Location | None, hint: str | None = None
+) -> Diagnostic:
     return Diagnostic(code, Severity.ERROR, message, "", location, hint)
 
 
 def parse(index: int, source: Source) -> ParseResult:
     """Parse all documents of one source into plain data (the fast path).
 
-    Syntax errors come back with the parser's position; documents before the error are kept.
+    Errors come back with their position; documents before an error are kept.
     """
-    result = ParseResult()
-    text = source.text
-    if _too_deep(text):
-        result.problems.append(
-            _error(
-                Code.TOO_DEEP,
-                f"refusing input nested deeper than {MAX_DEPTH} levels",
-                Location(source.name, 1, 1),
-                "Kubernetes objects nest fewer than 30 levels; is this file generated wrongly?",
-            )
-        )
-        return result
-    if source.looks_like_json:
-        _parse_json(index, source, result)
-    else:
-        _parse_yaml(index, source, result)
+    if not source.looks_like_json:
+        return _parse_yaml(index, source)
+    result = _parse_json(index, source)
+    if result.problems and not result.documents and not source.name.endswith(".json"):
+        # `{apiVersion: v1, ...}` is YAML flow style, not broken JSON.
+        as_yaml = _parse_yaml(index, source)
+        if not as_yaml.problems:
+            return as_yaml
     return result
 
 
-def _parse_yaml(index: int, source: Source, result: ParseResult) -> None:
-    text = source.text
-    check_aliases = bool(_MAYBE_ALIAS.search(text))
-    loader = _StrictYamlLoader(text)
-    doc = 0
-    try:
-        while loader.check_data():
-            loader.duplicates_seen = False
-            data = loader.get_data()
-            if check_aliases:
-                expanded, distinct = _expansion(data)
-                if expanded > MAX_ALIAS_EXPANSION * distinct + _ALIAS_SLACK:
-                    result.problems.append(
-                        _error(
-                            Code.ALIAS_BOMB,
-                            f"document {doc + 1} expands through YAML aliases to {expanded} "
-                            f"nodes from {distinct}; refusing it",
-                            Location(source.name, 1, 1),
-                            "this looks like an alias bomb ('billion laughs')",
-                        )
-                    )
-                    data = None
-            result.documents.append(Document(index, doc, data, loader.duplicates_seen))
-            doc += 1
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(source.name, mark.line + 1, mark.column + 1) if mark else None
-        message = exc.problem or str(exc)
-        if exc.context and exc.problem:
-            message = (
-                f"{exc.context}: {exc.problem}"
-                if "while" not in exc.context
-                else (f"{exc.problem} ({exc.context})")
-            )
+def _parse_yaml(index: int, source: Source) -> ParseResult:
+    result = ParseResult()
+    read = read_yaml(source.text)
+    for i, data in enumerate(read.documents):
+        result.documents.append(Document(index, i, data, i in read.duplicates))
+    for note in read.notes:
         result.problems.append(
-            _error(Code.YAML_SYNTAX, f"invalid YAML: {message}", loc, _yaml_hint(exc))
+            Diagnostic(
+                note.code,
+                note.severity,
+                note.message,
+                "",
+                Location(source.name, note.line + 1, note.column + 1),
+                note.hint,
+            )
         )
-    except yaml.YAMLError as exc:
-        result.problems.append(_error(Code.YAML_SYNTAX, f"invalid YAML: {exc}", None, None))
-    finally:
-        loader.dispose()
+    if read.error is not None:
+        code, message, line, column, hint = read.error
+        location = Location(source.name, line + 1, column + 1)
+        result.problems.append(
+            _error(code, message, location, hint or _yaml_hint(source, line, column, message))
+        )
+    return result
 
 
-def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
-    problem = exc.problem or ""
-    if "found character '\\t'" in problem:
+def _yaml_hint(source: Source, line: int, column: int, message: str) -> str | None:
+    """A hint for libyaml's terse syntax errors, from the character it stopped at."""
+    lines = source.text.splitlines()
+    text = lines[line] if line < len(lines) else ""
+    if "\t" in text[: column + 1] or (column < len(text) and text[column] == "\t"):
         return "YAML does not allow tabs for indentation; use spaces"
-    if "mapping values are not allowed here" in problem:
-        return "check the indentation of this line and the one above (a missing space after ':'?)"
-    if "found unhashable key" in problem:
-        return "a key must be a plain string"
+    if "mapping values are not allowed" in message:
+        return (
+            "check the indentation of this line and the one above, and quote values "
+            "that contain ': '"
+        )
+    if "did not find expected key" in message or "did not find expected '-'" in message:
+        return "check the indentation: items of one mapping or list must line up"
+    if "found unexpected end" in message or "did not find expected ',' or" in message:
+        return "a quote or bracket is not closed (or a comma is missing)"
     return None
 
 
-def _parse_json(index: int, source: Source, result: ParseResult) -> None:
+def _parse_json(index: int, source: Source) -> ParseResult:
+    result = ParseResult(json_spans=[])
     text = source.text
-    duplicates = [False]
+    duplicates = False
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicates
         obj = dict(pairs)
         if len(obj) != len(pairs):
-            duplicates[0] = True
+            duplicates = True
         return obj
 
-    decoder = json.JSONDecoder(object_pairs_hook=pairs_hook)
-    offsets: list[tuple[int, int]] = []
-    pos = 0
-    doc = 0
+    checked = json.JSONDecoder(object_pairs_hook=pairs_hook)
+    # A big text is machine output (`kubectl get -o json`): parse it at C speed, and check
+    # for duplicate keys only the documents that hold objects decoded strictly.
+    fast = len(text) > _JSON_CHECK_LIMIT
+    decoder = json.JSONDecoder() if fast else checked
+    spans: list[tuple[int, int]] = []
+    start = 1 if text.startswith(_BOM) else 0
+    pos = _SPACE.match(text, start).end()  # type: ignore[union-attr]
     length = len(text)
-    ws = re.compile(r"\s*")
-    while True:
-        match = ws.match(text, pos)
-        pos = match.end() if match else pos
-        if pos >= length:
-            break
-        duplicates[0] = False
+    while pos < length:
+        duplicates = False
         try:
             data, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
@@ -447,14 +197,53 @@ def _parse_json(index: int, source: Source, result: ParseResult) -> None:
                     Code.JSON_SYNTAX,
                     f"invalid JSON: {exc.msg}",
                     Location(source.name, exc.lineno, exc.colno),
-                    None,
+                    _json_hint(exc),
                 )
             )
             break
-        line = text.count("\n", 0, pos)
-        column = pos - (text.rfind("\n", 0, pos) + 1)
-        offsets.append((line, column))
-        result.documents.append(Document(index, doc, data, duplicates[0]))
-        doc += 1
-        pos = end
-    result.json_offsets = offsets
+        except RecursionError:
+            line = text.count("\n", 0, pos)
+            result.problems.append(
+                _error(
+                    Code.TOO_DEEP,
+                    "refusing input nested too deeply",
+                    Location(source.name, line + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1),
+                    "Kubernetes objects nest fewer than 30 levels; is this file generated wrongly?",
+                )
+            )
+            break
+        if fast and _holds_policy(data):
+            checked.raw_decode(text, pos)
+        result.documents.append(Document(index, len(spans), data, duplicates))
+        spans.append((pos, end))
+        pos = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+    result.json_spans = spans
+    return result
+
+
+def _holds_policy(data: Any) -> bool:
+    """Whether a document holds a NetworkPolicy (directly or in a List)."""
+    stack = [data]
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, dict):
+            continue
+        kind = obj.get("kind")
+        if kind in ("NetworkPolicy", "NetworkPolicyList"):
+            return True
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
+            stack.extend(obj["items"])
+    return False
+
+
+def _json_hint(exc: json.JSONDecodeError) -> str | None:
+    if "Expecting property name enclosed in double quotes" in exc.msg:
+        following = exc.doc[exc.pos : exc.pos + 1]
+        if following == "}":
+            return "JSON does not allow a comma before '}'"
+        return "JSON keys need double quotes"
+    if "Expecting value" in exc.msg and exc.doc[exc.pos : exc.pos + 1] in "]}":
+        return "JSON does not allow a trailing comma"
+    if "Expecting ',' delimiter" in exc.msg:
+        return "a comma is missing between two items"
+    return None

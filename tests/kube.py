@@ -18,12 +18,11 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 import npc
 from npc.reach import Probe, Reach
 from npc.semantics import Semantics
 from npc.snapshot import Pod
+from tests import kubeyaml
 
 PortSpec = tuple[int, str] | tuple[int, str, str]
 
@@ -68,7 +67,7 @@ def pod(
 
 def cluster(*objects: dict[str, Any]) -> str:
     """``kubectl get ns,pods -A -o yaml`` output for these objects."""
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    return kubeyaml.dump({"apiVersion": "v1", "kind": "List", "items": list(objects)})
 
 
 def bundle(policies: str, *objects: dict[str, Any]) -> npc.Bundle:

@@ -502,12 +502,12 @@ items:
 - apiVersion: v1
   kind: Pod
   metadata: {name: db, namespace: shop}
-  spec: {containers: [{name: c, image: i}], nodeName: n}
+  spec: {containers: [{name: c, image: i}], nodeName: "n"}
   status: {phase: Running, podIP: 10.0.0.2, podIPs: [{ip: 10.0.0.2}]}
 - apiVersion: v1
   kind: Pod
   metadata: {name: intruder, namespace: dev, labels: {pcns.env: prod}}
-  spec: {containers: [{name: c, image: i}], nodeName: n}
+  spec: {containers: [{name: c, image: i}], nodeName: "n"}
   status: {phase: Running, podIP: 10.0.1.2, podIPs: [{ip: 10.0.1.2}]}
 """
 

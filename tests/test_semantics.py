@@ -117,7 +117,7 @@ def test_both_sides_must_allow() -> None:
         ),
         # two peers: OR.
         (
-            "{from: [{namespaceSelector: {matchLabels: {team: y}}}, "
+            "{from: [{namespaceSelector: {matchLabels: {team: 'y'}}}, "
             "{podSelector: {matchLabels: {app: api}}}]}",
             {"api-a", "api-c"},
         ),
@@ -237,7 +237,7 @@ def test_multiple_policies_stack() -> None:
         + "metadata: {name: web-tls, namespace: a}\n"
         "spec:\n"
         "  podSelector: {matchLabels: {app: web}}\n"
-        "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: y}}}], "
+        "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: 'y'}}}], "
         "ports: [{port: 443}]}]\n"
         "---\n" + NP + "metadata: {name: web-egress-only, namespace: a}\n"
         "spec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Egress], egress: [{}]}\n",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from npc import __version__
-from npc.errors import Diagnostic, NpcError, Severity, sort_diagnostics
+from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle, load
 from npc.inputs import read_sources
 
@@ -132,7 +133,7 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
                 + click.style(f"{d.severity}:", fg=_COLOURS[d.severity], bold=True)
                 + rest
             )
-        click.echo(text, err=True)
+        click.echo(text, err=True, color=s.colour)
 
 
 def load_inputs(paths: Iterable[str]) -> Bundle:
@@ -141,19 +142,38 @@ def load_inputs(paths: Iterable[str]) -> Bundle:
 
 
 def write_output(path: str | None, text: str) -> None:
-    """Write to ``path`` atomically (temp file + rename), or to stdout when None or ``-``."""
+    """Write to ``path`` atomically (temp file + rename), or to stdout when None or ``-``.
+
+    A failure leaves an existing file untouched and raises :class:`OutputError`."""
     if path is None or path == "-":
         click.echo(text, nl=False)
         return
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except OSError:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        mode = 0o666 & ~umask
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(
+            Diagnostic(
+                Code.OUTPUT_FAILED,
+                Severity.ERROR,
+                f"cannot write {path}: {exc.strerror or exc}",
+                hint="nothing was written",
+            )
+        ) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise

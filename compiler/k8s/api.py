@@ -32,6 +32,7 @@ __all__ = [
     "ObjectMeta",
     "Pod",
     "Service",
+    "SnapshotMeta",
 ]
 
 _PEER_HINT = (
@@ -160,6 +161,9 @@ class NetworkPolicy:
     kind: str | None = None
     metadata: ObjectMeta | None = None
     spec: NetworkPolicySpec | None = None
+    # Clusters from 1.24 to 1.27 served (and `kubectl get -o yaml` prints) `status: {}`; the
+    # field was removed in 1.28. It carries no policy, so it is read and ignored.
+    status: Any = None
 
     __npc_hints__: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
@@ -177,10 +181,20 @@ class NetworkPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """The metadata npc reads from snapshot objects (the rest is noise: managedFields,
+    annotations, owner references; skipping it keeps big snapshots fast)."""
+
+    name: str | None = None
+    namespace: str | None = None
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Namespace:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +237,7 @@ class PodStatus:
 class Pod:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: PodSpec | None = None
     status: PodStatus | None = None
 
@@ -253,7 +267,7 @@ class ServiceSpec:
 class Service:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: ServiceSpec | None = None
 
 
@@ -278,6 +292,6 @@ class NodeStatus:
 class Node:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: ObjectMeta | None = None
+    metadata: SnapshotMeta | None = None
     spec: NodeSpec | None = None
     status: NodeStatus | None = None

@@ -6,6 +6,8 @@ namespaces that pods refer to, duplicate objects, IP addresses, container ports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import netaddr
 
 from npc import snapshot as snap
@@ -35,12 +37,26 @@ class ClusterBuilder:
         self.nodes: dict[str, snap.Node] = {}
         self._pod_refs: dict[tuple[str, str], ObjectRef] = {}
         self._seen: dict[tuple[str, str, str], ObjectRef] = {}
+        # Labels repeat across thousands of pods; each distinct one is checked once.
+        self._valid_labels: set[tuple[str, str]] = set()
+        self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
         self.skipped_pods = 0
 
     # -- one object at a time ------------------------------------------------------------
 
+    def _invalid(self, check: Callable[[str], list[str]], value: str) -> list[str]:
+        """``check(value)``, remembering values that passed: a snapshot repeats namespaces
+        and port names thousands of times."""
+        key = (check, value)
+        if key in self._valid_values:
+            return []
+        msgs = check(value)
+        if not msgs:
+            self._valid_values.add(key)
+        return msgs
+
     def _identity(
-        self, kind: str, meta: api.ObjectMeta, out: Decoder, namespaced: bool
+        self, kind: str, meta: api.SnapshotMeta, out: Decoder, namespaced: bool
     ) -> tuple[str, str] | None:
         ok = True
         if not meta.name:
@@ -48,23 +64,32 @@ class ClusterBuilder:
             ok = False
         else:
             check = names.is_dns1123_label if kind == "Namespace" else names.is_dns1123_subdomain
-            for msg in check(meta.name):
+            if msgs := self._invalid(check, meta.name):
                 out.problem(
                     Code.SNAPSHOT_INVALID,
-                    f'invalid name "{meta.name}": {msg}',
+                    f'invalid name "{meta.name}": {"; ".join(msgs)}',
                     ("metadata", "name"),
                 )
                 ok = False
         namespace = (meta.namespace or DEFAULT_NAMESPACE) if namespaced else ""
-        if namespaced and meta.namespace:
-            for msg in names.is_dns1123_label(meta.namespace):
-                out.problem(
-                    Code.SNAPSHOT_INVALID,
-                    f'invalid namespace "{meta.namespace}": {msg}',
-                    ("metadata", "namespace"),
-                )
-                ok = False
-        validate_labels(meta.labels or {}, ("metadata", "labels"), out)
+        if (
+            namespaced
+            and meta.namespace
+            and (msgs := self._invalid(names.is_dns1123_label, meta.namespace))
+        ):
+            out.problem(
+                Code.SNAPSHOT_INVALID,
+                f'invalid namespace "{meta.namespace}": {"; ".join(msgs)}',
+                ("metadata", "namespace"),
+            )
+            ok = False
+        labels = meta.labels or {}
+        unchecked = {k: v for k, v in labels.items() if (k, v) not in self._valid_labels}
+        if unchecked:
+            before = len(out.problems)
+            validate_labels(unchecked, ("metadata", "labels"), out)
+            if len(out.problems) == before:
+                self._valid_labels.update(unchecked.items())
         if not ok or out.failed:
             return None
         key = (kind, namespace, meta.name or "")
@@ -82,7 +107,7 @@ class ClusterBuilder:
         return namespace, meta.name or ""
 
     def add_namespace(self, obj: api.Namespace, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Namespace", meta, out, namespaced=False)
         if ident is None:
             return
@@ -92,7 +117,7 @@ class ClusterBuilder:
         self.namespaces[name] = snap.Namespace(name, snap.frozen_labels(labels), _origin(out.ref))
 
     def add_pod(self, obj: api.Pod, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Pod", meta, out, namespaced=True)
         if ident is None:
             return
@@ -184,20 +209,19 @@ class ClusterBuilder:
                 (*path, "protocol"),
             )
             ok = False
-        if port.name:
-            for msg in names.is_valid_port_name(port.name):
-                out.problem(
-                    Code.SNAPSHOT_INVALID,
-                    f'invalid port name "{port.name}": {msg}',
-                    (*path, "name"),
-                )
-                ok = False
+        if port.name and (msgs := self._invalid(names.is_valid_port_name, port.name)):
+            out.problem(
+                Code.SNAPSHOT_INVALID,
+                f'invalid port name "{port.name}": {"; ".join(msgs)}',
+                (*path, "name"),
+            )
+            ok = False
         if not ok:
             return None
         return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
 
     def add_service(self, obj: api.Service, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Service", meta, out, namespaced=True)
         if ident is None:
             return
@@ -237,7 +261,7 @@ class ClusterBuilder:
         )
 
     def add_node(self, obj: api.Node, out: Decoder) -> None:
-        meta = obj.metadata or api.ObjectMeta()
+        meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Node", meta, out, namespaced=False)
         if ident is None:
             return

@@ -139,30 +139,49 @@ def is_valid_port_name(port: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ParsedCidr:
-    """A CIDR as the API server reads it (``ParseCIDRSloppy``).
+    """A CIDR as the API server reads it (Go's ``net.ParseCIDR``, in Kubernetes' sloppy fork).
 
-    ``network`` is the masked network (host bits cleared). ``warnings`` name what is legal but
-    suspicious: host bits set, IPv4 leading zeros, an IPv4-mapped IPv6 address.
+    ``network`` is the masked network (host bits cleared); an IPv4-mapped IPv6 CIDR such as
+    ``::ffff:10.0.0.0/104`` is the IPv4 network it denotes (``10.0.0.0/8``), as Go's
+    ``IPNet.Contains`` treats it. ``mask_bits`` is the prefix length as written, which the
+    API server compares in its except-is-a-strict-subset check (Go's ``Mask.Size()``).
+    ``warnings`` name what is legal but suspicious: host bits set, leading zeros, an
+    IPv4-mapped address.
     """
 
     network: netaddr.IPNetwork
+    mask_bits: int
     warnings: tuple[str, ...] = ()
+    mapped: bool = False
 
 
-_V4_PART = re.compile(r"[0-9]{1,3}")
+_DIGITS = re.compile(r"[0-9]+")
+_GO_BIG = 0xFFFFFF  # Go's dtoi gives up at this value
+
+
+_DOTTED_QUAD = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
 def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
-    """Dotted quad with Go's sloppy rule: leading zeros are read as decimal."""
-    parts = text.split(".")
-    if len(parts) != 4 or not all(_V4_PART.fullmatch(p) for p in parts):
+    """Dotted quad with Go's sloppy rule: leading zeros are allowed and read as decimal."""
+    m = _DOTTED_QUAD.fullmatch(text)
+    if m is None:
         return None
-    octets = [int(p, 10) for p in parts]
-    if any(o > 255 for o in octets):
+    parts = m.groups()
+    a, b, c, d = (int(p) for p in parts)
+    if a > 255 or b > 255 or c > 255 or d > 255:
         return None
     leading_zero = any(len(p) > 1 and p[0] == "0" for p in parts)
-    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
-    return netaddr.IPAddress(value, 4), leading_zero
+    return netaddr.IPAddress((a << 24) | (b << 16) | (c << 8) | d, 4), leading_zero
+
+
+def _parse_v6(text: str) -> netaddr.IPAddress | None:
+    if ":" not in text or "%" in text:
+        return None
+    try:
+        return netaddr.IPAddress(text, 6)
+    except (netaddr.AddrFormatError, ValueError):
+        return None
 
 
 def parse_ip(text: str) -> tuple[netaddr.IPAddress | None, tuple[str, ...]]:
@@ -172,11 +191,8 @@ def parse_ip(text: str) -> tuple[netaddr.IPAddress | None, tuple[str, ...]]:
         addr, leading_zero = v4
         warnings = ("IPv4 address has leading zeros, read as decimal",) if leading_zero else ()
         return addr, warnings
-    if ":" not in text or "%" in text:
-        return None, ()
-    try:
-        addr6 = netaddr.IPAddress(text, 6)
-    except (netaddr.AddrFormatError, ValueError):
+    addr6 = _parse_v6(text)
+    if addr6 is None:
         return None, ()
     if addr6.is_ipv4_mapped():
         return addr6.ipv4(), ("IPv4-mapped IPv6 address is read as IPv4",)
@@ -188,26 +204,36 @@ def parse_cidr(text: str) -> ParsedCidr | None:
     if text.count("/") != 1:
         return None
     addr_text, _, prefix_text = text.partition("/")
-    if not prefix_text.isascii() or not prefix_text.isdigit() or len(prefix_text) > 3:
+    if not _DIGITS.fullmatch(prefix_text):
         return None
-    addr, warnings = parse_ip(addr_text)
-    if addr is None:
-        return None
+    significant = prefix_text.lstrip("0") or "0"
+    prefix = int(significant) if len(significant) < 9 else _GO_BIG
+    warnings: tuple[str, ...] = ()
+    mapped = False
+    v4 = _parse_v4_sloppy(addr_text)
+    if v4 is not None:
+        addr, leading_zero = v4
+        if leading_zero:
+            warnings = ("IPv4 address has leading zeros, read as decimal",)
+        if prefix > 32:
+            return None
+        network = netaddr.IPNetwork(f"{addr}/{prefix}")
+    else:
+        addr6 = _parse_v6(addr_text)
+        if addr6 is None or prefix > 128:
+            return None
+        network = netaddr.IPNetwork(f"{addr6}/{prefix}")
+        if network.cidr.ip.is_ipv4_mapped():
+            # Go's IPNet works on the IPv4 address and the low 32 bits of the mask.
+            network = netaddr.IPNetwork(f"{network.ip.ipv4()}/{prefix - 96}")
+            warnings = ("IPv4-mapped IPv6 CIDR is read as IPv4",)
+            mapped = True
     if len(prefix_text) > 1 and prefix_text[0] == "0":
         warnings = (*warnings, "prefix length has leading zeros, read as decimal")
-    prefix = int(prefix_text)
-    mapped = addr.version == 4 and ":" in addr_text
-    if mapped:
-        prefix -= 96
-        if prefix < 0:
-            return None
-    if prefix > (32 if addr.version == 4 else 128):
-        return None
-    network = netaddr.IPNetwork(f"{addr}/{prefix}")
     masked = network.cidr
     if masked.ip != network.ip:
         warnings = (
             *warnings,
             f"has host bits set; it is read as {masked} (the API server accepts it)",
         )
-    return ParsedCidr(masked, warnings)
+    return ParsedCidr(masked, prefix, warnings, mapped)

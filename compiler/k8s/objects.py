@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from npc.decode import did_you_mean
+from npc.decode import did_you_mean, type_name
 from npc.errors import Code, Path, Severity
 from npc.source import Document, ObjectRef, Problem
 
@@ -107,25 +107,37 @@ def _group(api_version: str) -> str:
 
 
 def _kubernetes_group(group: str) -> bool:
-    """Groups that belong to Kubernetes itself (a misversioned object there is a mistake)."""
-    return group in ("", "extensions", "networking", "core") or group.endswith(".k8s.io")
+    """Groups that belong to Kubernetes itself (a misversioned object there is a mistake).
+
+    Every third-party group has a dot in its name (CRD groups must); the built-in groups
+    without one (``apps``, ``batch``, ``policy``, ``extensions``, ...) and ``*.k8s.io`` are
+    Kubernetes'."""
+    return "." not in group or group.endswith(".k8s.io")
 
 
 def split_objects(doc: Document, problems: list[Problem]) -> Iterator[RawObject]:
     """Yield the known-kind objects of a document (unwrapping lists); report the rest."""
     if doc.data is None:
         return  # an empty document, e.g. after a trailing '---'
-    yield from _split(doc.data, ObjectRef(doc.source, doc.index), (), None, problems)
+    # Lists may nest; walk them with a stack (input depth is not bounded by our recursion).
+    pending: list[tuple[Any, Path, tuple[str, str | None] | None]] = [(doc.data, (), None)]
+    while pending:
+        data, root, inherited = pending.pop()
+        ref = ObjectRef(doc.source, doc.index, root)
+        found = _classify(data, ref, inherited, problems)
+        if isinstance(found, RawObject):
+            yield found
+        elif found:
+            pending.extend(reversed(found))
 
 
-def _split(
+def _classify(
     data: Any,
-    ref_base: ObjectRef,
-    root: Path,
-    inherited: tuple[str, str] | None,
+    ref: ObjectRef,
+    inherited: tuple[str, str | None] | None,
     problems: list[Problem],
-) -> Iterator[RawObject]:
-    ref = ObjectRef(ref_base.source, ref_base.document, root)
+) -> RawObject | list[tuple[Any, Path, tuple[str, str | None] | None]] | None:
+    """One object: a known kind to decode, the items of a list, or nothing (reported)."""
 
     def report(
         code: Code,
@@ -133,32 +145,38 @@ def _split(
         path: Path = (),
         hint: str | None = None,
         severity: Severity = Severity.ERROR,
-        *,
-        at_key: bool = False,
     ) -> None:
-        problems.append(Problem(code, message, ref, path, hint, at_key, severity))
+        problems.append(Problem(code, message, ref, path, hint, False, severity))
 
     if not isinstance(data, dict):
         report(
             Code.NOT_AN_OBJECT,
             f"expected a Kubernetes object (a mapping with apiVersion and kind), got "
-            f"{'a list' if isinstance(data, list) else type(data).__name__}",
+            f"{type_name(data)}",
+            hint="each document (or List item) must be one object",
         )
-        return
+        return None
     api_version = data.get("apiVersion")
     kind = data.get("kind")
     if inherited is not None:
         api_version = api_version if api_version is not None else inherited[0]
         kind = kind if kind is not None else inherited[1]
-    if not isinstance(kind, str) or not kind:
+    for field, value in (("kind", kind), ("apiVersion", api_version)):
+        if value is not None and not isinstance(value, str):
+            report(Code.WRONG_TYPE, f"expected a string, got {type_name(value)}", (field,))
+            return None
+    if not kind:
         report(
             Code.MISSING_KIND,
             "Object 'Kind' is missing",
             ("kind",),
-            "every object needs `apiVersion:` and `kind:`",
+            "items of a `kind: List` need their own `kind:` and `apiVersion:`"
+            if ref.root
+            else "every object needs `apiVersion:` and `kind:`",
         )
-        return
-    if not isinstance(api_version, str) or not api_version:
+        return None
+    assert isinstance(kind, str)
+    if not api_version:
         report(
             Code.MISSING_KIND,
             "Object 'apiVersion' is missing",
@@ -167,27 +185,25 @@ def _split(
             if kind in KnownKind.__members__.values()
             else None,
         )
-        return
+        return None
+    assert isinstance(api_version, str)
 
     if kind in _LIST_KINDS or (kind.endswith("List") and "items" in data):
         items = data.get("items")
         if items is None:
-            return
+            return None
         if not isinstance(items, list):
-            report(Code.WRONG_TYPE, "expected a list", ("items",))
-            return
+            report(Code.WRONG_TYPE, f"expected a list, got {type_name(items)}", ("items",))
+            return None
         item_kind = kind[: -len("List")] if kind != "List" else None
-        for i, item in enumerate(items):
-            inherit = (api_version, item_kind) if item_kind else None
-            yield from _split(item, ref_base, (*root, "items", i), inherit, problems)
-        return
+        inherit = (api_version, item_kind) if item_kind else None
+        return [(item, (*ref.root, "items", i), inherit) for i, item in enumerate(items)]
 
     if kind in KnownKind.__members__.values():
         known = KnownKind(kind)
         expected = _API_VERSIONS[known]
         if api_version == expected:
-            yield RawObject(known, ref, data)
-            return
+            return RawObject(known, ref, data)
         group = _group(api_version)
         if known is KnownKind.NETWORK_POLICY and "projectcalico.org" in group:
             report(
@@ -197,7 +213,7 @@ def _split(
                 ("apiVersion",),
                 severity=Severity.INFO,
             )
-            return
+            return None
         if _kubernetes_group(group):
             report(
                 Code.WRONG_API_VERSION,
@@ -205,14 +221,14 @@ def _split(
                 ("apiVersion",),
                 f"use `apiVersion: {expected}`",
             )
-            return
+            return None
         report(
             Code.SKIPPED_KIND,
             f"skipping {kind} of {api_version} (not a Kubernetes kind)",
             ("kind",),
             severity=Severity.INFO,
         )
-        return
+        return None
 
     if kind not in _OTHER_KINDS:
         guess = did_you_mean(kind, [k.value for k in KnownKind])
@@ -223,10 +239,11 @@ def _split(
                 ("kind",),
                 f"did you mean `{guess}`?",
             )
-            return
+            return None
     report(
         Code.SKIPPED_KIND,
         f"skipping {kind} (npc reads NetworkPolicy, Namespace, Pod, Service and Node)",
         ("kind",),
         severity=Severity.INFO,
     )
+    return None

@@ -113,24 +113,24 @@ def validate_object_meta(meta: ObjectMeta, path: Path, out: Decoder, *, namespac
                 "objects, so give this one a name"
             )
         out.problem(Code.REQUIRED, "name is required", (*path, "name"), hint)
-    else:
-        for msg in names.is_dns1123_subdomain(meta.name):
-            out.problem(Code.INVALID_NAME, f'invalid name "{meta.name}": {msg}', (*path, "name"))
-    if namespaced and meta.namespace:
-        for msg in names.is_dns1123_label(meta.namespace):
-            out.problem(
-                Code.INVALID_NAME,
-                f'invalid namespace "{meta.namespace}": {msg}',
-                (*path, "namespace"),
-            )
+    elif msgs := names.is_dns1123_subdomain(meta.name):
+        out.problem(
+            Code.INVALID_NAME, f'invalid name "{meta.name}": {"; ".join(msgs)}', (*path, "name")
+        )
+    if namespaced and meta.namespace and (msgs := names.is_dns1123_label(meta.namespace)):
+        out.problem(
+            Code.INVALID_NAME,
+            f'invalid namespace "{meta.namespace}": {"; ".join(msgs)}',
+            (*path, "namespace"),
+        )
     validate_labels(meta.labels or {}, (*path, "labels"), out)
     total = 0
     for key, value in (meta.annotations or {}).items():
-        total += len(key) + len(value)
-        for msg in names.is_qualified_name(key.lower()):
+        total += len(key.encode()) + len(value.encode())
+        if msgs := names.is_qualified_name(key.lower()):
             out.problem(
                 Code.INVALID_LABEL,
-                f'invalid annotation key "{key}": {msg}',
+                f'invalid annotation key "{key}": {"; ".join(msgs)}',
                 (*path, "annotations", Key(key)),
                 at_key=True,
             )
@@ -146,12 +146,17 @@ def validate_labels(labels: Mapping[str, str], path: Path, out: Decoder) -> None
     """``ValidateLabels``: keys are qualified names, values valid label values."""
     for key, value in labels.items():
         key_path: Path = (*path, Key(key))
-        for msg in names.is_qualified_name(key):
+        if msgs := names.is_qualified_name(key):
             out.problem(
-                Code.INVALID_LABEL, f'invalid label key "{key}": {msg}', key_path, at_key=True
+                Code.INVALID_LABEL,
+                f'invalid label key "{key}": {"; ".join(msgs)}',
+                key_path,
+                at_key=True,
             )
-        for msg in names.is_valid_label_value(value):
-            out.problem(Code.INVALID_LABEL, f'invalid label value "{value}": {msg}', key_path)
+        if msgs := names.is_valid_label_value(value):
+            out.problem(
+                Code.INVALID_LABEL, f'invalid label value "{value}": {"; ".join(msgs)}', key_path
+            )
 
 
 def validate_label_selector(selector: LabelSelector, path: Path, out: Decoder) -> None:
@@ -188,16 +193,17 @@ def validate_label_selector(selector: LabelSelector, path: Path, out: Decoder) -
             )
         if not req.key:
             out.problem(Code.REQUIRED, "key is required", (*req_path, "key"))
-        else:
-            for msg in names.is_qualified_name(req.key):
-                out.problem(
-                    Code.INVALID_LABEL, f'invalid label key "{req.key}": {msg}', (*req_path, "key")
-                )
+        elif msgs := names.is_qualified_name(req.key):
+            out.problem(
+                Code.INVALID_LABEL,
+                f'invalid label key "{req.key}": {"; ".join(msgs)}',
+                (*req_path, "key"),
+            )
         for j, value in enumerate(values):
-            for msg in names.is_valid_label_value(value):
+            if msgs := names.is_valid_label_value(value):
                 out.problem(
                     Code.INVALID_LABEL,
-                    f'invalid label value "{value}": {msg}',
+                    f'invalid label value "{value}": {"; ".join(msgs)}',
                     (*req_path, "values", j),
                 )
 
@@ -252,8 +258,16 @@ def validate_port(port: NetworkPolicyPort, path: Path, out: Decoder) -> None:
             f"remove the quotes: `port: {port.port.strip()}`",
         )
         return
-    for msg in msgs:
-        out.problem(Code.INVALID_PORT, f'invalid port name "{port.port}": {msg}', (*path, "port"))
+    if msgs:
+        lower = port.port.lower()
+        out.problem(
+            Code.INVALID_PORT,
+            f'invalid port name "{port.port}": {"; ".join(msgs)}',
+            (*path, "port"),
+            f'port names are lower case: "{lower}"'
+            if lower != port.port and not names.is_valid_port_name(lower)
+            else None,
+        )
 
 
 def validate_peer(peer: NetworkPolicyPeer, path: Path, out: Decoder) -> None:
@@ -270,7 +284,7 @@ def validate_peer(peer: NetworkPolicyPeer, path: Path, out: Decoder) -> None:
         validate_ip_block(peer.ip_block, (*path, "ipBlock"), out)
     if count == 0:
         out.problem(
-            Code.INVALID_PEER,
+            Code.REQUIRED,  # field.Required in the API server
             "must specify a peer (podSelector, namespaceSelector or ipBlock)",
             path,
             "to allow every source or destination, leave `from:`/`to:` out (or empty)",
@@ -317,15 +331,27 @@ def validate_ip_block(block: IPBlock, path: Path, out: Decoder) -> None:
                 Code.CIDR_HOST_BITS, f'"{text}" {warning}', e_path, severity=Severity.WARNING
             )
         net = exc.network
+        strict_subset = f"must be a strict subset of cidr {cidr}"
         if net.version != cidr.version:
             out.problem(
                 Code.INVALID_EXCEPT,
-                f"must be a strict subset of cidr {cidr}: {net} is IPv{net.version}, "
-                f"the cidr IPv{cidr.version}",
+                strict_subset,
                 e_path,
+                f"{net} is IPv{net.version}, the cidr IPv{cidr.version}",
             )
-        elif net.ip not in cidr or cidr.prefixlen >= net.prefixlen:
-            out.problem(Code.INVALID_EXCEPT, f"must be a strict subset of cidr {cidr}", e_path)
+        elif net.ip not in cidr:
+            out.problem(Code.INVALID_EXCEPT, strict_subset, e_path, f"{net} lies outside {cidr}")
+        elif parsed.mask_bits >= exc.mask_bits:
+            # The API server compares prefix lengths as written (an IPv4-mapped IPv6 CIDR
+            # counts 96 more bits), exactly like this.
+            hint = f"{net} is not smaller than the cidr; to exclude all of it, drop the ipBlock"
+            if parsed.mapped != exc.mapped:
+                hint = (
+                    f"the API server compares prefix lengths as written, /{exc.mask_bits} "
+                    f"against /{parsed.mask_bits}; write both in the same form, e.g. "
+                    f"cidr: {cidr}"
+                )
+            out.problem(Code.INVALID_EXCEPT, strict_subset, e_path, hint)
 
 
 def _cidr_hint(text: str) -> str | None:
