@@ -21,6 +21,7 @@ __all__ = ["REGISTRY", "available", "get_backend"]
 REGISTRY = MappingProxyType(
     {
         "ir": "npc.backends.irdump:IrBackend",
+        "nft": "npc.backends.nftables:NftablesBackend",
     }
 )
 

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from npc.cli import cmd_compile, cmd_validate  # noqa: F401 - registers the commands
+from npc.cli import cmd_apply, cmd_compile, cmd_validate  # noqa: F401 - registers the commands
 from npc.cli.app import cli, print_diagnostics
 from npc.errors import NpcError
 
