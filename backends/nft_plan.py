@@ -18,10 +18,9 @@ work must not grow with the number of policies or pods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-
-import netaddr
+from functools import partial
 
 from npc import ir
 from npc.backends import nft_syntax
@@ -90,7 +89,7 @@ class _Planner:
     policies: ir.PolicySet
     resolver: Resolver
     node: str | None
-    sets: dict[tuple[str, bool, tuple[str, ...]], NamedSet] = field(default_factory=dict)
+    sets: dict[Hashable, NamedSet] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     lookups: dict[tuple[str, str, tuple[tuple[str, str, int | None], ...]], Lookups] = field(
         default_factory=dict
@@ -181,10 +180,12 @@ class _Planner:
 
     # -- names --------------------------------------------------------------------------
 
-    def _unique(self, candidate: str, identity: str) -> str:
+    def _unique(self, candidate: str, identity: Callable[[], str]) -> str:
+        """A valid name, unused so far: ``candidate``, else ``candidate`` plus a digest of
+        what it names (``identity`` is called only then), else a counter."""
         name = nft_syntax.safe_name(candidate)
         if name in self.names:
-            name = nft_syntax.safe_name(f"{candidate}-{nft_syntax.digest(identity)}")
+            name = nft_syntax.safe_name(f"{candidate}-{nft_syntax.digest(identity())}")
         counter = 2
         base = name
         while name in self.names:
@@ -198,7 +199,7 @@ class _Planner:
         if found is None:
             shape = f"{content.shape}{content.family or ''}{'-range' if content.interval else ''}"
             candidate = f"{direction}/{policy.namespace}/{policy.name}/{shape}"
-            name = self._unique(candidate, "\n".join(content.elements))
+            name = self._unique(candidate, lambda: "\n".join(content.texts()))
             found = NamedSet(name, content)
             self.sets[content.key] = found
         return found
@@ -216,12 +217,12 @@ class _Planner:
             if lookups.unconditional:
                 return None
             for proto in lookups.protocols:
-                test = f"meta l4proto {nft_syntax.protocol(proto)}"
-                rules.setdefault(test, f"{test} {verdict} {tag}")
-            for content in lookups.sets:
-                named = self._named_set(content, policy, direction)
-                test = f"{content.match(_PEER_SIDE[direction])} @{named.name}"
-                rules.setdefault(test, f"{test} {verdict} {tag}")
+                match = f"meta l4proto {nft_syntax.protocol(proto)}"
+                rules.setdefault(match, f"{match} {verdict} {tag}")
+            for test in lookups.tests:
+                named = self._named_set(test.content, policy, direction)
+                match = test.match(_PEER_SIDE[direction], named.name)
+                rules.setdefault(match, f"{match} {verdict} {tag}")
         rules["drop"] = "drop"
         keys = ", ".join(p.key for p in cls.policies)
         ports = ", ".join(
@@ -244,12 +245,12 @@ class _Planner:
         for direction in DIRECTIONS:
             classes = self.resolver.isolation_classes(self.policies, direction, scope)
             per_ns: dict[str, int] = {}
-            targets: dict[int, list[tuple[netaddr.IPAddress, str]]] = {v: [] for v in FAMILIES}
+            targets: dict[int, list[tuple[int, str, str]]] = {v: [] for v in FAMILIES}
             for cls in classes:
                 ns = cls.policies[0].namespace
                 per_ns[ns] = per_ns.get(ns, 0) + 1
                 candidate = f"{direction}/{ns}/{per_ns[ns]}"
-                name = self._unique(candidate, candidate)
+                name = self._unique(candidate, partial(str, candidate))
                 chain = self._chain(name, direction, cls)
                 if chain is None:
                     keys = ", ".join(p.key for p in cls.policies)
@@ -261,8 +262,8 @@ class _Planner:
                     continue
                 chains.append(chain)
                 for pod in cls.pods:
-                    for a in pod.ips:
-                        targets[a.version].append((a, name))
+                    for a in pod.ips:  # sorted by value: netaddr comparisons are slow
+                        targets[a.version].append((a.value, str(a), name))
             side = "saddr" if direction == "egress" else "daddr"
             for v in FAMILIES:
                 if targets[v]:
@@ -271,7 +272,7 @@ class _Planner:
                             f"{direction}-v{v}",
                             f"ipv{v}_addr",
                             f"{'ip' if v == 4 else 'ip6'} {side}",
-                            tuple((str(a), chain) for a, chain in sorted(targets[v])),
+                            tuple((a, chain) for _, a, chain in sorted(targets[v])),
                         )
                     )
         sets = sorted(self.sets.values(), key=lambda s: s.name)

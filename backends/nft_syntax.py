@@ -146,4 +146,7 @@ def port_range(start: int, end: int) -> str:
 
 def protocol(proto: ir.Protocol) -> str:
     """The nft name of a transport protocol (``meta l4proto`` values)."""
-    return proto.value.lower()
+    return _PROTOCOLS[proto]
+
+
+_PROTOCOLS: Final = {p: p.value.lower() for p in ir.Protocol}
