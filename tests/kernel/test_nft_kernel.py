@@ -304,3 +304,50 @@ def test_rules_without_ports_allow_icmp_and_rules_with_ports_do_not(
             )
             expected.append(allowed)
     assert probe.run(probes, expected) == expected
+
+
+def test_longest_names_kubernetes_allows_load_and_work(make_lab: MakeLab, tmp_path: Path) -> None:
+    """A 63-character namespace and a 253-character policy name: chain and set names derived
+    from them are shortened and hashed into valid nft identifiers."""
+    namespace = "n" + "s" * 62
+    name = ".".join(["p" * 63] * 3 + ["p" * 61])
+    pods = "\n".join(
+        f"""\
+- apiVersion: v1
+  kind: Pod
+  metadata: {{name: {pod}, namespace: {namespace}, labels: {{app: {pod}}}}}
+  spec:
+    nodeName: node
+    containers: [{{name: c, image: x, ports: [{{name: web, containerPort: {port}}}]}}]
+  status: {{phase: Running, podIPs: [{{ip: {ip}}}]}}"""
+        for pod, ip, port in (("a", "10.32.0.2", 80), ("b", "10.32.0.3", 81))
+    )
+    source = tmp_path / "long.yaml"
+    source.write_text(
+        f"""\
+apiVersion: v1
+kind: List
+items:
+- {{apiVersion: v1, kind: Namespace, metadata: {{name: {namespace}}}}}
+{pods}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  podSelector: {{}}
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{app: a}}}}}}]
+    ports: [{{port: web}}, {{port: 8000, endPort: 8002}}]
+""",
+        encoding="utf-8",
+    )
+    bundle = _load(source)
+    assert bundle.snapshot is not None
+    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
+    _apply(lab, "node", source)
+    listing = lab.nft("node", "list", "table", "inet", "npc")
+    assert name not in listing and namespace in listing  # shortened, still recognisable
+    ports = [(npc.ir.Protocol.TCP, p) for p in (80, 81, 8000, 8002, 8003)]
+    total, allowed = assert_enforces_semantics(lab, bundle.policies, bundle.snapshot, ports)
+    assert 0 < allowed < total
