@@ -94,6 +94,7 @@ class _Planner:
     lookups: dict[tuple[str, str, tuple[tuple[str, str, int | None], ...]], Lookups] = field(
         default_factory=dict
     )
+    shared: dict[Hashable, Lookups] = field(default_factory=dict)
 
     # -- grants -------------------------------------------------------------------------
 
@@ -174,7 +175,15 @@ class _Planner:
         key = (policy.key, direction, resolution)
         found = self.lookups.get(key)
         if found is None:
-            found = build_lookups(self._grants(policy, direction, cls))
+            # Teams copy policies between namespaces (DNS egress, monitoring, ...): rules that
+            # do not depend on their namespace resolve once for all copies.
+            rules = policy.rules(direction) or ()
+            scope = policy.namespace if _uses_own_namespace(rules) else None
+            shared = (rules, direction, scope, resolution)
+            found = self.shared.get(shared)
+            if found is None:
+                found = build_lookups(self._grants(policy, direction, cls))
+                self.shared[shared] = found
             self.lookups[key] = found
         return found
 
@@ -277,6 +286,15 @@ class _Planner:
                     )
         sets = sorted(self.sets.values(), key=lambda s: s.name)
         return Plan(table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes))
+
+
+def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
+    return any(
+        isinstance(peer, ir.PodPeer) and isinstance(peer.namespaces, ir.SameNamespace)
+        for rule in rules
+        if isinstance(rule.peers, tuple)
+        for peer in rule.peers
+    )
 
 
 def _names_used(policy: ir.Policy, direction: str) -> set[tuple[str, ir.Protocol]]:

@@ -291,11 +291,15 @@ class Resolver:
 
         An enforcement point that tells pods apart by address cannot enforce policy for
         them (the snapshot is stale or wrong), so address-based backends refuse these."""
-        holders: dict[netaddr.IPAddress, list[Pod]] = {}
+        holders: dict[tuple[int, int], list[Pod]] = {}
         for pod in self.pods_of(self.selectable):
             for a in pod.ips:
-                holders.setdefault(a, []).append(pod)
-        return [(a, tuple(ps)) for a, ps in sorted(holders.items()) if len(ps) > 1]
+                holders.setdefault((a.version, a.value), []).append(pod)
+        return [
+            (netaddr.IPAddress(value, version), tuple(pods))
+            for (version, value), pods in sorted(holders.items())
+            if len(pods) > 1
+        ]
 
     # -- classes of isolated pods -------------------------------------------------------
 

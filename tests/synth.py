@@ -9,7 +9,7 @@ match random pods, and ipBlocks overlap pod addresses. :func:`policy_yaml` and
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import netaddr
@@ -352,3 +352,125 @@ def probe_ports(snapshot: Snapshot, policies: ir.PolicySet) -> Sequence[tuple[ir
                                 found.add((e.protocol, rng_.end))
     found.add((ir.Protocol.TCP, 12345))
     return sorted(found)
+
+
+# -- clusters at benchmark scale --------------------------------------------------------------
+
+#: Pod addresses of :func:`cluster_at_scale`, by pod index (10,000 pods fit many times over).
+SCALE_NET = netaddr.IPNetwork("10.64.0.0/10")
+_TCP, _UDP = ir.Protocol.TCP, ir.Protocol.UDP
+#: Deployments of :func:`cluster_at_scale`: app label and named container ports.
+SCALE_APPS: tuple[tuple[str, tuple[tuple[str, ir.Protocol, int], ...]], ...] = (
+    ("web", (("http", _TCP, 8080),)),
+    ("api", (("http", _TCP, 8000), ("metrics", _TCP, 9090))),
+    ("db", (("pg", _TCP, 5432), ("metrics", _TCP, 9187))),
+    ("cache", (("redis", _TCP, 6379),)),
+    ("worker", (("metrics", _TCP, 9090),)),
+)
+_PLATFORM = {
+    "kube-system": ("coredns", (("dns", _UDP, 53), ("dns-tcp", _TCP, 53)), {"k8s-app": "kube-dns"}),
+    "monitoring": ("prometheus", (("web", _TCP, 9090),), {"app": "prometheus"}),
+    "ingress": ("controller", (("https", _TCP, 8443),), {"app": "ingress-controller"}),
+}
+
+
+def cluster_at_scale(rng: random.Random, namespaces: int = 1000, pods: int = 10000) -> Snapshot:
+    """A large cluster: three platform namespaces (``kube-system``, ``monitoring``,
+    ``ingress``), then team namespaces (labels ``team``, ``env``) each running a few
+    deployments whose replicas share labels and named ports. Pod ``i`` has address
+    ``SCALE_NET.first + 256 + i``; pods are spread evenly over namespaces and 50 nodes."""
+    nss: list[Namespace] = []
+    pod_list: list[Pod] = []
+    per_ns = max(1, pods // namespaces)
+    for n in range(namespaces):
+        platform = list(_PLATFORM)[n] if n < len(_PLATFORM) else None
+        name = platform or f"team-ns{n:04d}"
+        labels = {"kubernetes.io/metadata.name": name}
+        if platform is None:
+            labels |= {"team": f"t{rng.randrange(20)}", "env": rng.choice(("prod", "dev"))}
+            apps = [(a, p, {"app": a}) for a, p in rng.sample(SCALE_APPS, rng.randint(2, 4))]
+        else:
+            labels["role"] = "platform"
+            apps = [_PLATFORM[platform]]
+        nss.append(Namespace(name, frozen_labels(labels)))
+        for k in range(per_ns):
+            app, ports, pod_labels = apps[k % len(apps)]
+            index = len(pod_list)
+            pod_list.append(
+                Pod(
+                    namespace=name,
+                    name=f"{app}-{k}",
+                    labels=frozen_labels({**pod_labels, "pod-template-hash": f"h{n:04d}{app}"}),
+                    ips=(netaddr.IPAddress(SCALE_NET.first + 256 + index),),
+                    node_name=f"node{index % 50}",
+                    ports=tuple(ContainerPort(num, proto, pname) for pname, proto, num in ports),
+                )
+            )
+    return Snapshot(tuple(nss), tuple(pod_list))
+
+
+def policies_at_scale(rng: random.Random, snapshot: Snapshot, count: int = 5000) -> ir.PolicySet:
+    """``count`` policies as teams write them, over the team namespaces of
+    :func:`cluster_at_scale`: default deny, same namespace, DNS egress, ingress controller to
+    web, monitoring by named port, app to app by named port, other teams on a port range,
+    internet egress with an except, a partner address range with an except."""
+    teams = [ns.name for ns in snapshot.namespaces if ns.name.startswith("team-")]
+
+    def app(name: str) -> ir.LabelSelector:
+        return ir.LabelSelector.of({"app": name})
+
+    def ns(name: str) -> ir.LabelSelector:
+        return ir.LabelSelector.of({"kubernetes.io/metadata.name": name})
+
+    def rule(peer: ir.Peer, *ports: tuple[ir.Protocol, int | str | tuple[int, int]]) -> ir.Rule:
+        return ir.Rule((peer,), ir.PortSet.of(*ports) if ports else ir.ANY_PORT)
+
+    dns = ir.PodPeer(ns("kube-system"), ir.LabelSelector.of({"k8s-app": "kube-dns"}))
+    internet = ir.AddressPeer.block("0.0.0.0/0", "10.0.0.0/8")
+    Kind = tuple[ir.LabelSelector, tuple[ir.Rule, ...] | None, tuple[ir.Rule, ...] | None]
+
+    def partner() -> Kind:
+        net = f"10.{rng.randrange(64, 128)}.{4 * rng.randrange(64)}"
+        block = ir.AddressPeer.block(f"{net}.0/22", f"{net}.64/26")
+        return app("api"), (rule(block, (_UDP, 4789)),), None
+
+    def app_to_app() -> Kind:
+        first, second = rng.sample([a for a, _ in SCALE_APPS], 2)
+        peer = ir.PodPeer(ir.SAME_NAMESPACE, app(second))
+        return app(first), None, (rule(peer, (_TCP, "http"), (_TCP, "pg")),)
+
+    def from_team() -> Kind:
+        first, second = rng.sample([a for a, _ in SCALE_APPS], 2)
+        peer = ir.PodPeer(ir.LabelSelector.of({"team": f"t{rng.randrange(20)}"}), app(second))
+        return app(first), (rule(peer, (_TCP, (8000, 8100))),), None
+
+    kinds: dict[str, Callable[[], Kind]] = {
+        "deny-all": lambda: (ir.EVERYTHING, (), ()),
+        "same-namespace": lambda: (ir.EVERYTHING, (rule(ir.PodPeer(ir.SAME_NAMESPACE)),), None),
+        "dns": lambda: (ir.EVERYTHING, None, (rule(dns, (_UDP, 53), (_TCP, 53)),)),
+        "from-ingress": lambda: (
+            app("web"),
+            (rule(ir.PodPeer(ns("ingress")), (_TCP, "http")),),
+            None,
+        ),
+        "monitoring": lambda: (
+            ir.EVERYTHING,
+            (rule(ir.PodPeer(ns("monitoring")), (_TCP, "metrics")),),
+            None,
+        ),
+        "app-to-app": app_to_app,
+        "from-team": from_team,
+        "internet": lambda: (app("web"), None, (rule(internet, (_TCP, 443)),)),
+        "partner": partner,
+    }
+    labels = sorted(kinds)
+    policies: list[ir.Policy] = []
+    for i in range(count):
+        label = labels[rng.randrange(len(labels))]
+        selector, ingress, egress = kinds[label]()
+        policies.append(
+            ir.Policy(
+                teams[i % len(teams)], f"{label}-{i}", selector, ingress=ingress, egress=egress
+            )
+        )
+    return ir.PolicySet(tuple(policies))

@@ -1,0 +1,294 @@
+"""Benchmark of the nft target on a synthetic cluster (issue 4).
+
+Reports, in one run: compile time, output size, ``nft -f`` load time into a fresh network
+namespace, and the rate of new TCP connections routed through the compiled ruleset relative
+to a minimal stateful ruleset (``ct state established,related accept``), following
+``shared/reference/perf.md`` 2.1: client, router and server namespaces joined by veth pairs,
+the ruleset on the router's forward hook, a C connect/close loop pinned to one CPU and an
+accept/close server on the other, rounds alternating between the two rulesets so drift hits
+both alike. The probe flow goes from one pod of the cluster to another on a port the policies
+allow, through both pods' class chains (the client is isolated for egress, the server for
+ingress); a port they do not allow is checked to be dropped, so the flow really walks the
+dispatch. Needs root, ``ip``, ``nft`` and a C compiler (else it says so and stops after the
+load time).
+
+    .venv/bin/python bench/nft_bench.py                # 1,000 ns, 10,000 pods, 5,000 policies
+    .venv/bin/python bench/nft_bench.py --pods 1000 --policies 500 --namespaces 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.synth and tests.kernel.netns
+
+import npc  # noqa: E402
+from npc import ir  # noqa: E402
+from npc.semantics import Endpoint, Flow, Semantics  # noqa: E402
+from npc.snapshot import Pod, Snapshot  # noqa: E402
+from tests.kernel import netns  # noqa: E402
+from tests.kernel.probe import inside  # noqa: E402
+from tests.synth import (  # noqa: E402
+    cluster_at_scale,
+    cluster_yaml,
+    policies_at_scale,
+    policy_yaml,
+)
+
+MINIMAL = """\
+table inet npc
+delete table inet npc
+table inet npc {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ct state established,related accept
+		ct state invalid drop
+	}
+}
+"""
+
+
+def median_time(runs: int, action: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sizes(text: str) -> dict[str, int]:
+    """Counts of what a ruleset holds: chains, rules, sets, set and map elements."""
+    found = dict.fromkeys(("chain", "rule", "set", "element", "map", "map element"), 0)
+    block = ""
+    for line in text.splitlines():
+        head = re.match(r"\t(chain|set|map) ", line)
+        if head:
+            block = head[1]
+            found[block] += 1
+        elif line.startswith("\t\t\t") and block in ("set", "map"):
+            found["element" if block == "set" else "map element"] += 1
+        elif line.startswith("\t\t") and block == "chain" and not line.startswith("\t\tcomment "):
+            found["rule"] += 1
+    return found
+
+
+def probe_flow(
+    policies: ir.PolicySet, snapshot: Snapshot
+) -> tuple[Pod, Pod, int, int, tuple[int, int]]:
+    """An allowed TCP flow from a pod isolated for egress to another pod of its namespace
+    isolated for ingress, preferring pods isolated by the most policies (the longest class
+    chains); plus a port of the server the policies deny. Returns (client, server, allowed
+    port, denied port, (policies isolating the client, policies isolating the server))."""
+    semantics = Semantics(policies, snapshot)
+    best: tuple[int, Pod, Pod, int] | None = None
+    found = 0
+    for namespace in snapshot.namespaces:
+        pods = snapshot.pods_in(namespace.name)
+        for client in pods:
+            egress = len(semantics.isolating(client, "egress"))
+            if not egress:
+                continue
+            for server in pods:
+                ingress = len(semantics.isolating(server, "ingress"))
+                if server.key == client.key or not ingress:
+                    continue
+                src, dst = Endpoint.of_pod(client), Endpoint.of_pod(server)
+                for cp in server.ports:
+                    flow = Flow(src, dst, cp.protocol, cp.port)
+                    if cp.protocol is not ir.Protocol.TCP or not semantics.allowed(flow):
+                        continue
+                    if semantics.allowed(Flow(src, dst, ir.Protocol.TCP, 1)):
+                        continue
+                    found += 1
+                    if best is None or egress + ingress > best[0]:
+                        best = (egress + ingress, client, server, cp.port)
+        if found >= 50:
+            break
+    if best is None:
+        raise SystemExit("no allowed flow between isolated pods found; try another --seed")
+    _, client, server, port = best
+    counts = (
+        len(semantics.isolating(client, "egress")),
+        len(semantics.isolating(server, "ingress")),
+    )
+    return client, server, port, 1, counts
+
+
+def reaches(lab: netns.Lab, port: int, timeout: float) -> bool:
+    """Whether a SYN from the client gets to the server (a reset counts: nothing listens on
+    a denied port, but the packet arrived)."""
+    with inside(lab.hosts["client"].netns):
+        sock = socket.socket()
+    sock.settimeout(timeout)
+    try:
+        sock.connect((str(lab.hosts["server"].ips[0]), port))
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def rate(lab: netns.Lab, binary: Path, port: int, seconds: float) -> int:
+    server_ip = str(lab.hosts["server"].ips[0])
+    done = subprocess.run(
+        ["ip", "netns", "exec", lab.hosts["client"].netns, str(binary), "client", server_ip,
+         str(port), str(seconds), "0"],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    )  # fmt: skip
+    ok, failed = (int(x) for x in done.stdout.split())
+    if failed:
+        print(f"  warning: {failed} connects failed", file=sys.stderr)
+    return round(ok / seconds)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--namespaces", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--policies", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=7, help="connection-rate rounds per ruleset")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one round")
+    parser.add_argument("--no-yaml", action="store_true", help="skip the load-from-YAML figure")
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    snapshot = cluster_at_scale(rng, args.namespaces, args.pods)
+    policies = policies_at_scale(rng, snapshot, args.policies)
+    bundle = npc.Bundle(policies, snapshot)
+    print(
+        f"npc nft benchmark: {len(snapshot.namespaces):,} namespaces, {len(snapshot.pods):,} "
+        f"pods, {len(policies):,} policies (seed {args.seed})"
+    )
+
+    text = npc.compile(bundle, "nft").text
+    compile_s = median_time(3, lambda: npc.compile(bundle, "nft"))
+    print(f"compile, IR to nft text (optimizer + plan + render), median of 3: {compile_s:.3f} s")
+    work = Path(tempfile.mkdtemp(prefix="npc-bench-"))
+    try:
+        if not args.no_yaml:
+            (work / "policies.yaml").write_text(policy_yaml(policies), encoding="utf-8")
+            (work / "cluster.yaml").write_text(cluster_yaml(snapshot), encoding="utf-8")
+            start = time.perf_counter()
+            loaded = npc.load(npc.read_sources([str(work)]))
+            from_yaml = npc.compile(loaded, "nft").text
+            yaml_s = time.perf_counter() - start
+            assert from_yaml == text, "compiling from YAML must give the same ruleset"
+            print(f"  from YAML files (read + validate + compile), 1 run:  {yaml_s:.3f} s")
+        n = sizes(text)
+        print(
+            f"output: {len(text) / 1e6:.2f} MB, {text.count(chr(10)):,} lines, "
+            f"{n['chain']:,} chains with {n['rule']:,} rules, {n['set']:,} sets with "
+            f"{n['element']:,} elements, {n['map']} verdict maps with {n['map element']:,} "
+            f"elements, no anonymous sets"
+        )
+        ruleset = work / "ruleset.nft"
+        ruleset.write_text(text, encoding="utf-8")
+        (work / "minimal.nft").write_text(MINIMAL, encoding="utf-8")
+
+        reason = netns.netns_unavailable()
+        if reason is not None:
+            print(f"kernel figures skipped: {reason}")
+            return 0
+        load_s = load_time(ruleset, runs=5)
+        print(f"nft -f into a fresh network namespace, median of 5: {load_s:.3f} s   "
+              f"[target < 1 s: {'met' if load_s < 1 else 'MISSED'}]")  # fmt: skip
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            print("connection rate skipped: no C compiler (cc/gcc) to build bench/connloop.c")
+            return 0
+        binary = work / "connloop"
+        subprocess.run([compiler, "-O2", "-o", str(binary), str(ROOT / "bench" / "connloop.c")],
+                       check=True)  # fmt: skip
+        connection_rate(policies, snapshot, ruleset, work / "minimal.nft", binary, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def load_time(ruleset: Path, runs: int) -> float:
+    times = []
+    for i in range(runs):
+        lab = netns.Lab()
+        try:
+            name = lab.add_node(f"scratch{i}")
+            start = time.perf_counter()
+            netns.run("ip", "netns", "exec", name, "nft", "-f", str(ruleset))
+            times.append(time.perf_counter() - start)
+        finally:
+            lab.destroy()
+    return statistics.median(times)
+
+
+def connection_rate(
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    ruleset: Path,
+    minimal: Path,
+    binary: Path,
+    args: argparse.Namespace,
+) -> None:
+    client, server, port, denied, (n_out, n_in) = probe_flow(policies, snapshot)
+    lab = netns.build([("client", client.ips, "router"), ("server", server.ips, "router")])
+    server_proc: subprocess.Popen[str] | None = None
+    try:
+        server_proc = subprocess.Popen(
+            ["ip", "netns", "exec", lab.hosts["server"].netns, str(binary), "server",
+             str(server.ips[0]), str(port), "1"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server_proc.stdout is not None and server_proc.stdout.readline() == "ready\n"
+        router = lab.nodes["router"]
+        netns.run("ip", "netns", "exec", router, "nft", "-f", str(ruleset))
+        listing = netns.run(
+            "ip", "netns", "exec", router, "nft", "list", "table", "inet", "npc"
+        ).stdout
+        assert re.search(rf"\b{re.escape(str(client.ips[0]))} : jump egress/", listing)
+        assert re.search(rf"\b{re.escape(str(server.ips[0]))} : jump ingress/", listing)
+        assert reaches(lab, port, 2.0), "the allowed flow does not get through"
+        assert not reaches(lab, denied, 1.0), "a denied port gets through"
+        print(
+            f"new TCP connections/s, {client.key} ({client.ips[0]}) -> {server.key} "
+            f"({server.ips[0]}):{port}; the client's egress class has {n_out} policies, the "
+            f"server's ingress class {n_in}; TCP/{denied} is dropped; "
+            f"median of {args.rounds} rounds x {args.seconds:g} s, alternating:"
+        )
+        rates: dict[str, list[int]] = {"minimal": [], "compiled": []}
+        files = {"minimal": minimal, "compiled": ruleset}
+        rate(lab, binary, port, 0.5)  # warm up
+        for i in range(args.rounds):
+            order = ("minimal", "compiled") if i % 2 == 0 else ("compiled", "minimal")
+            for variant in order:
+                netns.run("ip", "netns", "exec", router, "nft", "-f", str(files[variant]))
+                rates[variant].append(rate(lab, binary, port, args.seconds))
+        low, high = statistics.median(rates["minimal"]), statistics.median(rates["compiled"])
+        ratio = high / low
+        print(f"  minimal stateful ruleset: {low:>9,.0f}/s   (rounds: {rates['minimal']})")
+        print(f"  compiled ruleset:         {high:>9,.0f}/s   (rounds: {rates['compiled']})")
+        print(f"  ratio compiled/minimal:   {ratio:9.3f}   "
+              f"[target >= 0.95: {'met' if ratio >= 0.95 else 'MISSED'}]")  # fmt: skip
+    finally:
+        if server_proc is not None:
+            server_proc.kill()
+            server_proc.wait(timeout=10)
+        lab.destroy()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
