@@ -49,6 +49,10 @@ NFT_TIMEOUT = 300.0
 #: Name under which nft's error positions are reported.
 RULESET = "<nft ruleset>"
 
+_NOT_PERMITTED = (
+    "changing nftables needs CAP_NET_ADMIN in the network namespace (run as root), and no "
+    "other process may own the table (`flags owner`)"
+)
 _ERROR = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+)(?:-\d+)?: Error: (?P<msg>.*)$")
 
 
@@ -168,28 +172,36 @@ def parse_nft_errors(stderr: str, text: str) -> list[Diagnostic]:
     """nft's error output as diagnostics, each located in the ruleset and quoting the line
     nft rejected (nft prints positions into its input, which users never saw as a file)."""
     lines = text.splitlines()
-    found: list[Diagnostic] = []
+    first: dict[str, tuple[int, int]] = {}  # message -> first (line, column) it was seen at
+    repeats: dict[str, int] = {}
     for raw in stderr.splitlines():
         match = _ERROR.match(raw)
         if match is None:
             continue
-        number, column = int(match["line"]), int(match["col"])
+        message = match["msg"]
+        first.setdefault(message, (int(match["line"]), int(match["col"])))
+        repeats[message] = repeats.get(message, 0) + 1
+    found: list[Diagnostic] = []
+    for message, (number, column) in first.items():
         source = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+        hints = [f"line {number}: {source}"] if source else []
+        if "Operation not permitted" in message:
+            hints.append(_NOT_PERMITTED)
+        more = repeats[message] - 1  # one refused object makes nft refuse all that follow
         found.append(
             Diagnostic(
                 Code.APPLY_FAILED,
                 Severity.ERROR,
-                f"nft rejected the ruleset, nothing was changed: {match['msg']}",
+                f"nft rejected the ruleset, nothing was changed: {message}"
+                + (f" (and {more} more like it)" if more else ""),
                 location=Location(RULESET, number, column),
-                hint=f"line {number}: {source}" if source else None,
+                hint="; ".join(hints) or None,
             )
         )
     if found:
         return found
     message = " ".join(line.strip() for line in stderr.splitlines() if line.strip())
-    hint = None
-    if "Operation not permitted" in stderr:
-        hint = "loading rulesets needs CAP_NET_ADMIN in the network namespace (run as root)"
+    hint = _NOT_PERMITTED if "Operation not permitted" in stderr else None
     return [
         Diagnostic(
             Code.APPLY_FAILED,

@@ -235,3 +235,16 @@ def test_nft_errors_without_position() -> None:
     (diag,) = parse_nft_errors("Error: Could not process rule: Operation not permitted\n", "")
     assert "Operation not permitted" in diag.message
     assert diag.hint is not None and "CAP_NET_ADMIN" in diag.hint
+
+
+def test_repeated_nft_errors_are_reported_once() -> None:
+    """One refused table makes nft refuse every object after it; say so once."""
+    stderr = "".join(
+        f"/dev/stdin:{n}:1-5: Error: Could not process rule: Operation not permitted\nx\n^\n"
+        for n in (1, 2, 3, 3)
+    )
+    (diag,) = parse_nft_errors(stderr, RULESET)
+    assert diag.location is not None and diag.location.line == 1
+    assert diag.message.endswith("Operation not permitted (and 3 more like it)")
+    assert diag.hint is not None
+    assert diag.hint.startswith("line 1: table inet npc; ") and "flags owner" in diag.hint
