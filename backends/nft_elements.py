@@ -12,12 +12,13 @@ shape              set type (IPv4; IPv6 alike)                 from
 =================  ==========================================  ==================================
 
 plus plain ``meta l4proto X`` matches (any peer, every port of X) and an unconditional verdict
-(any peer, any port). Each shape is split in two: exact elements (pod addresses, single ports)
-go to a hash set, whose lookup cost stays flat as it grows; blocks and port ranges go to an
-interval set, which the kernel requires to hold **disjoint** elements (it refuses overlaps
-with "File exists") and which slows down as it grows (``shared/reference/perf.md``, 2.3).
-Interval elements are therefore built as a disjoint cover: port ranges are cut at every
-boundary, the addresses of each piece merged, equal neighbouring pieces joined again.
+(any peer, any port). Exact elements (pod addresses, single ports) go to hash sets, whose
+lookup cost stays flat as they grow. ipBlock CIDRs and port ranges need interval sets, which
+slow down as they grow (``shared/reference/perf.md``, 2.3) and in which the kernel requires
+**disjoint** elements (it refuses overlaps with "File exists"): their elements are built as a
+disjoint cover (port ranges cut at every boundary, the blocks of each piece merged, equal
+neighbouring pieces joined again). Pod addresses with a port range never go to an interval
+set: they are a hash set of addresses plus an inline ``tcp dport A-B`` match (:class:`Test`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,18 @@ from typing import Final
 from npc import ir
 from npc.backends import nft_syntax
 
-__all__ = ["FAMILIES", "Addresses", "Grant", "Lookups", "SetContent", "build_lookups"]
+__all__ = [
+    "FAMILIES",
+    "Addresses",
+    "Element",
+    "Grant",
+    "Lookups",
+    "SetContent",
+    "Test",
+    "build_lookups",
+    "cidr_blocks",
+    "merge",
+]
 
 #: Address families, in output order.
 FAMILIES: Final = (4, 6)
@@ -153,10 +165,6 @@ class Lookups:
     unconditional: bool = False
     protocols: tuple[ir.Protocol, ...] = ()
     tests: tuple[Test, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.unconditional or self.protocols or self.tests)
 
 
 # -- integer ranges -------------------------------------------------------------------------

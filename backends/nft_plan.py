@@ -10,7 +10,8 @@ work must not grow with the number of policies or pods.
   same isolating policies, same named-port resolution for ingress); each class has a chain
   that tests the allow sets of its policies and ends in ``drop``. An egress chain
   ``return`` s on a match, so the destination's ingress check still runs; an ingress chain
-  accepts. A class with no allow is a chain holding only ``drop``.
+  accepts. A class with no allow is a chain holding only ``drop``; a class some policy
+  allows everything is not dispatched at all.
 * Each policy's rules in one direction become a few named sets (:mod:`.nft_elements`);
   identical sets are emitted once and shared. No anonymous sets: they made a 10k-pod ruleset
   load 6 times slower.
@@ -48,6 +49,8 @@ _ALLOW = {"egress": "return", "ingress": "accept"}
 
 @dataclass(frozen=True, slots=True)
 class NamedSet:
+    """A set as emitted: its (validated, unique) name and contents."""
+
     name: str
     content: SetContent
 
@@ -75,6 +78,8 @@ class VerdictMap:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """Everything the template renders, in output order."""
+
     table: str
     summary: tuple[str, ...]
     maps: tuple[VerdictMap, ...]
@@ -281,7 +286,7 @@ class _Planner:
                             f"{direction}-v{v}",
                             f"ipv{v}_addr",
                             f"{'ip' if v == 4 else 'ip6'} {side}",
-                            tuple((a, chain) for _, a, chain in sorted(targets[v])),
+                            tuple((a, chain) for _, a, chain in sorted(set(targets[v]))),
                         )
                     )
         sets = sorted(self.sets.values(), key=lambda s: s.name)

@@ -293,7 +293,7 @@ class Resolver:
         them (the snapshot is stale or wrong), so address-based backends refuse these."""
         holders: dict[tuple[int, int], list[Pod]] = {}
         for pod in self.pods_of(self.selectable):
-            for a in pod.ips:
+            for a in set(pod.ips):
                 holders.setdefault((a.version, a.value), []).append(pod)
         return [
             (netaddr.IPAddress(value, version), tuple(pods))

@@ -10,8 +10,7 @@ from npc import ir
 from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot
 from tests.kernel import probe
-from tests.kernel.conftest import HostSpec
-from tests.kernel.netns import Host, Lab
+from tests.kernel.netns import Host, HostSpec, Lab
 
 #: A machine outside the cluster (documentation addresses), routed through the first node.
 EXTERNAL = "external"

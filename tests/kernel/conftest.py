@@ -6,14 +6,12 @@ Every test here carries the ``kernel`` marker. Where network namespaces cannot b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 
-import netaddr
 import pytest
 
-from tests.kernel.netns import Lab, build, netns_unavailable
+from tests.kernel.netns import HostSpec, Lab, build, netns_unavailable
 
-HostSpec = tuple[str, Sequence[netaddr.IPAddress], str]
 MakeLab = Callable[[Iterable[HostSpec]], Lab]
 
 

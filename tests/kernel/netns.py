@@ -23,6 +23,9 @@ from pathlib import Path
 
 import netaddr
 
+#: A host to build: (key, addresses, node).
+HostSpec = tuple[str, Sequence[netaddr.IPAddress], str]
+
 NETNS_DIR = Path("/var/run/netns")
 GATEWAY4 = "169.254.1.1"
 GATEWAY6 = "fe80::1"
@@ -178,9 +181,7 @@ class Lab:
         self.hosts.clear()
 
 
-def build(
-    hosts: Iterable[tuple[str, Sequence[netaddr.IPAddress], str]], lab: Lab | None = None
-) -> Lab:
+def build(hosts: Iterable[HostSpec], lab: Lab | None = None) -> Lab:
     """A lab with the given (key, addresses, node) hosts; nodes are created as named and
     linked when there are two."""
     lab = lab if lab is not None else Lab()
