@@ -2,15 +2,16 @@
 
 Reports, in one run: compile time, output size, ``nft -f`` load time into a fresh network
 namespace, and the rate of new TCP connections routed through the compiled ruleset relative
-to a minimal stateful ruleset (``ct state established,related accept``), following
-``shared/reference/perf.md`` 2.1: client, router and server namespaces joined by veth pairs,
-the ruleset on the router's forward hook, a C connect/close loop pinned to one CPU and an
-accept/close server on the other, rounds alternating between the two rulesets so drift hits
-both alike. The probe flow goes from one pod of the cluster to another on a port the policies
-allow, through both pods' class chains (the client is isolated for egress, the server for
-ingress); a port they do not allow is checked to be dropped, so the flow really walks the
-dispatch. Needs root, ``ip``, ``nft`` and a C compiler (else it says so and stops after the
-load time).
+to a minimal stateful ruleset (``ct state established,related accept``, ``ct state invalid
+drop``, accept), following ``shared/reference/perf.md`` 2.1: client, router and server
+namespaces joined by veth pairs, the ruleset on the router's forward hook, a C connect/close
+loop pinned to one CPU and an accept/close server on the other. Rounds alternate between the
+two rulesets (switched by one rule, see :class:`MinimalToggle`) and the figure is the median
+of the per-round ratios, so load from other processes hits both alike. The probe flow goes
+from one pod of the cluster to another on a port the policies allow, through both pods'
+class chains (the client is isolated for egress, the server for ingress); a port they do not
+allow is checked to be dropped, so the flow really walks the dispatch. Needs root, ``ip``,
+``nft`` and a C compiler (else it says so and stops after the load time).
 
     .venv/bin/python bench/nft_bench.py                # 1,000 ns, 10,000 pods, 5,000 policies
     .venv/bin/python bench/nft_bench.py --pods 1000 --policies 500 --namespaces 100
