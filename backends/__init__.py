@@ -20,6 +20,7 @@ __all__ = ["REGISTRY", "available", "get_backend"]
 #: target name -> "module:Class"
 REGISTRY = MappingProxyType(
     {
+        "calico": "npc.backends.calico:CalicoBackend",
         "ir": "npc.backends.irdump:IrBackend",
         "nft": "npc.backends.nftables:NftablesBackend",
     }

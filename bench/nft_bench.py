@@ -42,10 +42,10 @@ from npc.snapshot import Pod, Snapshot  # noqa: E402
 from tests.kernel import netns  # noqa: E402
 from tests.kernel.probe import inside  # noqa: E402
 from tests.synth import (  # noqa: E402
-    cluster_at_scale,
     cluster_yaml,
-    policies_at_scale,
     policy_yaml,
+    scaled_cluster,
+    scaled_policies,
 )
 
 
@@ -161,8 +161,8 @@ def main() -> int:
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
-    snapshot = cluster_at_scale(rng, args.namespaces, args.pods)
-    policies = policies_at_scale(rng, snapshot, args.policies)
+    snapshot = scaled_cluster(rng, args.namespaces, max(1, args.pods // args.namespaces))
+    policies = scaled_policies(rng, snapshot, args.policies)
     bundle = npc.Bundle(policies, snapshot)
     print(
         f"npc nft benchmark: {len(snapshot.namespaces):,} namespaces, {len(snapshot.pods):,} "

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from npc.backends import get_backend
 from npc.backends.base import BackendOptions
 from npc.capabilities import check
-from npc.errors import Code, Diagnostic, Severity, UnsupportedError
+from npc.errors import Code, Diagnostic, NpcError, Severity, UnsupportedError
 from npc.frontend import Bundle, load
 from npc.passes import optimize
 from npc.source import Source
@@ -63,9 +63,23 @@ def compile(
                 "`-f cluster.yaml`",
             )
         )
-    check(bundle.policies, backend.capabilities, target, bundle.locate)
-    run_passes = optimize_ir and backend.optimizes(opts)
-    policies = optimize(bundle.policies) if run_passes else bundle.policies
-    log.debug("compiling %d policies for %s", len(policies), target)
-    emitted = backend.emit(policies, bundle.snapshot, opts)
-    return Artifact(target, emitted.text, bundle.diagnostics + emitted.diagnostics, backend.suffix)
+    try:
+        check(bundle.policies, backend.capabilities, target)
+        run_passes = optimize_ir and backend.optimizes(opts)
+        policies = optimize(bundle.policies) if run_passes else bundle.policies
+        log.debug("compiling %d policies for %s", len(policies), target)
+        emitted = backend.emit(policies, bundle.snapshot, opts)
+    except NpcError as exc:
+        raise type(exc)(_located(bundle, exc.diagnostics)) from None
+    diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
+    return Artifact(target, emitted.text, diagnostics, backend.suffix)
+
+
+def _located(bundle: Bundle, diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """Give file positions to diagnostics that only know their origin (backends' ones)."""
+    return tuple(
+        replace(d, location=bundle.locate(d.origin))
+        if d.location is None and d.origin is not None
+        else d
+        for d in diagnostics
+    )

@@ -96,15 +96,8 @@ def feature_uses(policies: ir.PolicySet) -> Iterator[FeatureUse]:
                 yield from _rule_uses(policy, direction, i, rule)
 
 
-def check(
-    policies: ir.PolicySet,
-    capabilities: frozenset[Capability],
-    target: str,
-    locate: object = None,
-) -> None:
-    """Raise :class:`UnsupportedError` listing every use of a feature ``target`` lacks.
-
-    ``locate``, when given, maps an :class:`~npc.ir.Origin` to a file position."""
+def check(policies: ir.PolicySet, capabilities: frozenset[Capability], target: str) -> None:
+    """Raise :class:`UnsupportedError` listing every use of a feature ``target`` lacks."""
     problems: list[Diagnostic] = []
     seen: set[tuple[Capability, str, Path]] = set()
     for use in feature_uses(policies):
@@ -114,14 +107,6 @@ def check(
         if key in seen:
             continue
         seen.add(key)
-        location = None
-        if callable(locate) and use.policy.origin is not None:
-            origin = ir.Origin(
-                use.policy.origin.source,
-                use.policy.origin.document,
-                (*use.policy.origin.path, *use.path),
-            )
-            location = locate(origin)
         problems.append(
             Diagnostic(
                 Code.UNSUPPORTED,
@@ -129,8 +114,9 @@ def check(
                 f"NetworkPolicy {use.policy.key}: target {target} cannot express "
                 f"{use.capability.value}",
                 format_path(use.path),
-                location,
+                None,
                 "nothing was emitted: dropping it would allow traffic the policy denies",
+                use.policy.origin.child(use.path) if use.policy.origin is not None else None,
             )
         )
     if problems:

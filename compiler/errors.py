@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "BackendError",
@@ -26,6 +26,7 @@ __all__ = [
     "Key",
     "Location",
     "NpcError",
+    "Origin",
     "Path",
     "Severity",
     "UnsupportedError",
@@ -123,6 +124,22 @@ def format_path(path: Iterable[str | int]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where something came from: source index, document index and path in the document.
+
+    Resolved to a file position through the loaded bundle's source map (positions are found
+    lazily, only when someone asks)."""
+
+    source: int
+    document: int
+    path: Path = ()
+
+    def child(self, path: Path) -> Origin:
+        """The origin of a field below this one."""
+        return Origin(self.source, self.document, (*self.path, *path))
+
+
+@dataclass(frozen=True, slots=True)
 class Location:
     """A position in an input file; line and column start at 1."""
 
@@ -144,6 +161,9 @@ class Diagnostic:
     path: str = ""
     location: Location | None = None
     hint: str | None = None
+    #: Where the problem is, for diagnostics made before positions are known (backends):
+    #: :func:`npc.compile` turns it into ``location``.
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     def render(self) -> str:
         """Compiler-style text: ``file:line:col: error: path: message`` plus a hint line."""

@@ -65,7 +65,11 @@ def parse_label_selector(text: str) -> ir.LabelSelector:
     try:
         tree = parser("label_selector").parse(text)
     except UnexpectedInput as exc:
-        raise SelectorSyntaxError(text, exc.column, "invalid label selector") from None
+        # At the end of the input lark reports the last token's column; point past the end.
+        token = getattr(exc, "token", None)
+        at_end = token is not None and getattr(token, "type", None) == "$END"
+        column = len(text) + 1 if at_end else exc.column
+        raise SelectorSyntaxError(text, column, "invalid label selector") from None
     except LarkError as exc:  # pragma: no cover - other lark failures
         raise SelectorSyntaxError(text, 1, f"invalid label selector ({exc})") from None
     result = _ToIR().transform(tree)

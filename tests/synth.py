@@ -9,7 +9,7 @@ match random pods, and ipBlocks overlap pod addresses. :func:`policy_yaml` and
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import netaddr
@@ -354,123 +354,248 @@ def probe_ports(snapshot: Snapshot, policies: ir.PolicySet) -> Sequence[tuple[ir
     return sorted(found)
 
 
-# -- clusters at benchmark scale --------------------------------------------------------------
+def large_policy(
+    snapshot: Snapshot,
+    *,
+    rules: int = 1100,
+    ports: int = 120,
+    blocks: int = 20,
+    excepts: int = 300,
+) -> ir.Policy:
+    """One ingress policy beyond per-object limits of enforcement points (Calico allows
+    1,024 rules per direction, 50 ports per rule, 256 nets per rule), in the first namespace:
 
-#: Pod addresses of :func:`cluster_at_scale`, by pod index (10,000 pods fit many times over).
-SCALE_NET = netaddr.IPNetwork("10.64.0.0/10")
-_TCP, _UDP = ir.Protocol.TCP, ir.Protocol.UDP
-#: Deployments of :func:`cluster_at_scale`: app label and named container ports.
-SCALE_APPS: tuple[tuple[str, tuple[tuple[str, ir.Protocol, int], ...]], ...] = (
-    ("web", (("http", _TCP, 8080),)),
-    ("api", (("http", _TCP, 8000), ("metrics", _TCP, 9090))),
-    ("db", (("pg", _TCP, 5432), ("metrics", _TCP, 9187))),
-    ("cache", (("redis", _TCP, 6379),)),
-    ("worker", (("metrics", _TCP, 9090),)),
+    * ``rules`` rules, rule i admitting pods of the namespace with ``app: APPS[i % 4]`` on
+      TCP port ``5000 + i``;
+    * one rule admitting the policy's namespace on ``ports`` TCP ports 1000, 1002, 1004...;
+    * one rule with ``blocks`` ipBlock peers ``10.98.<k // 200>.<k % 200>/32``, any port;
+    * one rule admitting ``10.99.0.0/16`` except ``excepts`` odd addresses
+      ``10.99.<k // 128>.<2 * (k % 128) + 1>``, on UDP/53.
+    """
+    tcp, udp = ir.Protocol.TCP, ir.Protocol.UDP
+    out = [
+        ir.Rule(
+            (ir.PodPeer(ir.SAME_NAMESPACE, ir.LabelSelector.of({"app": APPS[i % len(APPS)]})),),
+            ir.PortSet.of((tcp, 5000 + i)),
+        )
+        for i in range(rules)
+    ]
+    out.append(
+        ir.Rule(
+            (ir.PodPeer(ir.SAME_NAMESPACE),),
+            ir.PortSet.of(*((tcp, 1000 + 2 * k) for k in range(ports))),
+        )
+    )
+    out.append(
+        ir.Rule(
+            tuple(ir.AddressPeer.block(f"10.98.{k // 200}.{k % 200}/32") for k in range(blocks))
+        )
+    )
+    holes = [f"10.99.{k // 128}.{2 * (k % 128) + 1}/32" for k in range(excepts)]
+    out.append(ir.Rule((ir.AddressPeer.block("10.99.0.0/16", *holes),), ir.PortSet.of((udp, 53))))
+    return ir.Policy(snapshot.namespaces[0].name, "large", ir.EVERYTHING, tuple(out), None)
+
+
+# -- clusters at scale: replicated workloads, templated policies -----------------------------
+
+#: Workload kinds of :func:`scaled_cluster`: app label, tier, named container ports.
+WORKLOADS: tuple[tuple[str, str, tuple[tuple[str | None, ir.Protocol, int], ...]], ...] = (
+    ("web", "front", (("http", ir.Protocol.TCP, 8080),)),
+    ("api", "back", (("http", ir.Protocol.TCP, 8000), ("metrics", ir.Protocol.TCP, 9090))),
+    ("db", "data", (("postgres", ir.Protocol.TCP, 5432), ("metrics", ir.Protocol.TCP, 9187))),
+    ("cache", "data", (("redis", ir.Protocol.TCP, 6379),)),
+    ("worker", "back", (("metrics", ir.Protocol.TCP, 9090),)),
+    ("gateway", "front", (("https", ir.Protocol.TCP, 8443), (None, ir.Protocol.UDP, 4789))),
 )
-_PLATFORM = {
-    "kube-system": ("coredns", (("dns", _UDP, 53), ("dns-tcp", _TCP, 53)), {"k8s-app": "kube-dns"}),
-    "monitoring": ("prometheus", (("web", _TCP, 9090),), {"app": "prometheus"}),
-    "ingress": ("controller", (("https", _TCP, 8443),), {"app": "ingress-controller"}),
-}
+SCALED_TEAMS = tuple(f"team{i}" for i in range(10))
+SCALED_ENVS = ("prod", "staging", "dev")
+#: Every pod address of :func:`scaled_cluster` is in this /10, by pod index.
+SCALED_NET = netaddr.IPNetwork("10.64.0.0/10")
 
 
-def cluster_at_scale(rng: random.Random, namespaces: int = 1000, pods: int = 10000) -> Snapshot:
-    """A large cluster: three platform namespaces (``kube-system``, ``monitoring``,
-    ``ingress``), then team namespaces (labels ``team``, ``env``) each running a few
-    deployments whose replicas share labels and named ports. Pod ``i`` has address
-    ``SCALE_NET.first + 256 + i``; pods are spread evenly over namespaces and 50 nodes."""
+def _address(index: int) -> netaddr.IPAddress:
+    return netaddr.IPAddress(SCALED_NET.first + 16 + index)
+
+
+def scaled_cluster(
+    rng: random.Random, namespaces: int = 1000, pods_per_namespace: int = 10
+) -> Snapshot:
+    """A large, realistic cluster: namespaces of 2-4 Deployments whose replicas share labels.
+
+    Namespace 0 is ``kube-system`` (CoreDNS), namespace 1 ``monitoring``, namespace 2
+    ``ingress-nginx``; the others belong to a team and an environment. Pod addresses are
+    assigned by index in :data:`SCALED_NET` (``10.64.0.16`` upwards), so an ipBlock over a
+    range of addresses covers a range of namespaces."""
     nss: list[Namespace] = []
-    pod_list: list[Pod] = []
-    per_ns = max(1, pods // namespaces)
+    pods: list[Pod] = []
     for n in range(namespaces):
-        platform = list(_PLATFORM)[n] if n < len(_PLATFORM) else None
-        name = platform or f"team-ns{n:04d}"
+        special = {0: "kube-system", 1: "monitoring", 2: "ingress-nginx"}.get(n)
+        name = special or f"ns{n:04d}"
         labels = {"kubernetes.io/metadata.name": name}
-        if platform is None:
-            labels |= {"team": f"t{rng.randrange(20)}", "env": rng.choice(("prod", "dev"))}
-            apps = [(a, p, {"app": a}) for a, p in rng.sample(SCALE_APPS, rng.randint(2, 4))]
+        if special is None:
+            labels["team"] = rng.choice(SCALED_TEAMS)
+            labels["env"] = rng.choice(SCALED_ENVS)
         else:
             labels["role"] = "platform"
-            apps = [_PLATFORM[platform]]
         nss.append(Namespace(name, frozen_labels(labels)))
-        for k in range(per_ns):
-            app, ports, pod_labels = apps[k % len(apps)]
-            index = len(pod_list)
-            pod_list.append(
+        if special == "kube-system":
+            deployments: list[tuple[str, str, tuple[tuple[str | None, ir.Protocol, int], ...]]]
+            deployments = [
+                (
+                    "coredns",
+                    "platform",
+                    (("dns", ir.Protocol.UDP, 53), ("dns-tcp", ir.Protocol.TCP, 53)),
+                )
+            ]
+        else:
+            deployments = rng.sample(WORKLOADS, rng.randint(2, 4))
+        for k in range(pods_per_namespace):
+            app, tier, ports = deployments[k % len(deployments)]
+            labels = {"app": app, "tier": tier, "pod-template-hash": f"{n:04x}{app[:3]}"}
+            if app == "coredns":
+                labels = {"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"}
+            pods.append(
                 Pod(
                     namespace=name,
                     name=f"{app}-{k}",
-                    labels=frozen_labels({**pod_labels, "pod-template-hash": f"h{n:04d}{app}"}),
-                    ips=(netaddr.IPAddress(SCALE_NET.first + 256 + index),),
-                    node_name=f"node{index % 50}",
-                    ports=tuple(ContainerPort(num, proto, pname) for pname, proto, num in ports),
+                    labels=frozen_labels(labels),
+                    ips=(_address(len(pods)),),
+                    node_name=f"node{len(pods) % 50}",
+                    ports=tuple(
+                        ContainerPort(number, proto, pname) for pname, proto, number in ports
+                    ),
                 )
             )
-    return Snapshot(tuple(nss), tuple(pod_list))
+    return Snapshot(tuple(nss), tuple(pods))
 
 
-def policies_at_scale(rng: random.Random, snapshot: Snapshot, count: int = 5000) -> ir.PolicySet:
-    """``count`` policies as teams write them, over the team namespaces of
-    :func:`cluster_at_scale`: default deny, same namespace, DNS egress, ingress controller to
-    web, monitoring by named port, app to app by named port, other teams on a port range,
-    internet egress with an except, a partner address range with an except."""
-    teams = [ns.name for ns in snapshot.namespaces if ns.name.startswith("team-")]
+def _app(name: str) -> ir.LabelSelector:
+    return ir.LabelSelector.of({"app": name})
 
-    def app(name: str) -> ir.LabelSelector:
-        return ir.LabelSelector.of({"app": name})
 
-    def ns(name: str) -> ir.LabelSelector:
-        return ir.LabelSelector.of({"kubernetes.io/metadata.name": name})
+def _ns_name(name: str) -> ir.LabelSelector:
+    return ir.LabelSelector.of({"kubernetes.io/metadata.name": name})
 
-    def rule(peer: ir.Peer, *ports: tuple[ir.Protocol, int | str | tuple[int, int]]) -> ir.Rule:
-        return ir.Rule((peer,), ir.PortSet.of(*ports) if ports else ir.ANY_PORT)
 
-    dns = ir.PodPeer(ns("kube-system"), ir.LabelSelector.of({"k8s-app": "kube-dns"}))
-    internet = ir.AddressPeer.block("0.0.0.0/0", "10.0.0.0/8")
-    Kind = tuple[ir.LabelSelector, tuple[ir.Rule, ...] | None, tuple[ir.Rule, ...] | None]
+def _partner_block(rng: random.Random) -> ir.AddressPeer:
+    """A /22 of pod addresses (about 100 namespaces) minus a /26 inside it."""
+    base = 4 * rng.randint(0, 15)
+    inner = base + rng.randint(0, 3)
+    return ir.AddressPeer.block(f"10.64.{base}.0/22", f"10.64.{inner}.{64 * rng.randint(0, 3)}/26")
 
-    def partner() -> Kind:
-        net = f"10.{rng.randrange(64, 128)}.{4 * rng.randrange(64)}"
-        block = ir.AddressPeer.block(f"{net}.0/22", f"{net}.64/26")
-        return app("api"), (rule(block, (_UDP, 4789)),), None
 
-    def app_to_app() -> Kind:
-        first, second = rng.sample([a for a, _ in SCALE_APPS], 2)
-        peer = ir.PodPeer(ir.SAME_NAMESPACE, app(second))
-        return app(first), None, (rule(peer, (_TCP, "http"), (_TCP, "pg")),)
-
-    def from_team() -> Kind:
-        first, second = rng.sample([a for a, _ in SCALE_APPS], 2)
-        peer = ir.PodPeer(ir.LabelSelector.of({"team": f"t{rng.randrange(20)}"}), app(second))
-        return app(first), (rule(peer, (_TCP, (8000, 8100))),), None
-
-    kinds: dict[str, Callable[[], Kind]] = {
-        "deny-all": lambda: (ir.EVERYTHING, (), ()),
-        "same-namespace": lambda: (ir.EVERYTHING, (rule(ir.PodPeer(ir.SAME_NAMESPACE)),), None),
-        "dns": lambda: (ir.EVERYTHING, None, (rule(dns, (_UDP, 53), (_TCP, 53)),)),
-        "from-ingress": lambda: (
-            app("web"),
-            (rule(ir.PodPeer(ns("ingress")), (_TCP, "http")),),
-            None,
+def scaled_policies(rng: random.Random, snapshot: Snapshot, count: int = 5000) -> ir.PolicySet:
+    """``count`` policies from the templates teams actually write, spread over the
+    namespaces of :func:`scaled_cluster` (default deny, same namespace, DNS egress, ingress
+    controller, monitoring, app to database, team namespaces, ipBlocks with except)."""
+    names = [ns.name for ns in snapshot.namespaces if ns.name.startswith("ns")]
+    internet = ir.AddressPeer.block("0.0.0.0/0", str(SCALED_NET))
+    dns = ir.PodPeer(_ns_name("kube-system"), ir.LabelSelector.of({"k8s-app": "kube-dns"}))
+    templates = (
+        ("deny-ingress", lambda: (ir.EVERYTHING, (), None)),
+        ("deny-egress", lambda: (ir.EVERYTHING, None, ())),
+        (
+            "same-namespace",
+            lambda: (ir.EVERYTHING, (ir.Rule((ir.PodPeer(ir.SAME_NAMESPACE),)),), None),
         ),
-        "monitoring": lambda: (
-            ir.EVERYTHING,
-            (rule(ir.PodPeer(ns("monitoring")), (_TCP, "metrics")),),
-            None,
+        (
+            "dns-egress",
+            lambda: (
+                ir.EVERYTHING,
+                None,
+                (ir.Rule((dns,), ir.PortSet.of((ir.Protocol.UDP, 53), (ir.Protocol.TCP, 53))),),
+            ),
         ),
-        "app-to-app": app_to_app,
-        "from-team": from_team,
-        "internet": lambda: (app("web"), None, (rule(internet, (_TCP, 443)),)),
-        "partner": partner,
-    }
-    labels = sorted(kinds)
-    policies: list[ir.Policy] = []
+        (
+            "from-ingress",
+            lambda: (
+                _app("web"),
+                (
+                    ir.Rule(
+                        (ir.PodPeer(_ns_name("ingress-nginx")),),
+                        ir.PortSet.of((ir.Protocol.TCP, "http")),
+                    ),
+                ),
+                None,
+            ),
+        ),
+        (
+            "monitoring",
+            lambda: (
+                ir.EVERYTHING,
+                (
+                    ir.Rule(
+                        (ir.PodPeer(_ns_name("monitoring")),),
+                        ir.PortSet.of((ir.Protocol.TCP, "metrics")),
+                    ),
+                ),
+                None,
+            ),
+        ),
+        (
+            "api-to-db",
+            lambda: (
+                _app("db"),
+                (
+                    ir.Rule(
+                        (ir.PodPeer(ir.SAME_NAMESPACE, _app("api")),),
+                        ir.PortSet.of((ir.Protocol.TCP, "postgres")),
+                    ),
+                ),
+                None,
+            ),
+        ),
+        (
+            "from-team",
+            lambda: (
+                _app(rng.choice(("api", "web", "gateway"))),
+                (
+                    ir.Rule(
+                        (
+                            ir.PodPeer(
+                                ir.LabelSelector.of(
+                                    {"team": rng.choice(SCALED_TEAMS)},
+                                    ir.Requirement(
+                                        "env", ir.Operator.NOT_IN, (rng.choice(SCALED_ENVS),)
+                                    ),
+                                ),
+                                _app(rng.choice(("api", "web", "worker"))),
+                            ),
+                        ),
+                        ir.PortSet.of((ir.Protocol.TCP, (8000, 8443))),
+                    ),
+                ),
+                None,
+            ),
+        ),
+        (
+            "internet-egress",
+            lambda: (
+                ir.LabelSelector((), (ir.Requirement("tier", ir.Operator.IN, ("front", "back")),)),
+                None,
+                (ir.Rule((internet,), ir.PortSet.of((ir.Protocol.TCP, 443))),),
+            ),
+        ),
+        (
+            "partner-range",
+            lambda: (
+                _app("gateway"),
+                (
+                    ir.Rule(
+                        (_partner_block(rng),),
+                        ir.PortSet.of((ir.Protocol.UDP, 4789), (ir.Protocol.TCP, "https")),
+                    ),
+                ),
+                None,
+            ),
+        ),
+    )
+    policies = []
     for i in range(count):
-        label = labels[rng.randrange(len(labels))]
-        selector, ingress, egress = kinds[label]()
+        namespace = names[i % len(names)]
+        label, make = rng.choice(templates)
+        selector, ingress, egress = make()
         policies.append(
-            ir.Policy(
-                teams[i % len(teams)], f"{label}-{i}", selector, ingress=ingress, egress=egress
-            )
+            ir.Policy(namespace, f"{label}-{i}", selector, ingress=ingress, egress=egress)
         )
     return ir.PolicySet(tuple(policies))

@@ -11,7 +11,13 @@ import sys
 
 import click
 
-from npc.cli import cmd_apply, cmd_compile, cmd_validate  # noqa: F401 - registers the commands
+from npc.cli import (  # noqa: F401 - registers the commands
+    cmd_apply,
+    cmd_compile,
+    cmd_explain,
+    cmd_reach,
+    cmd_validate,
+)
 from npc.cli.app import cli, print_diagnostics
 from npc.errors import NpcError
 

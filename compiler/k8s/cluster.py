@@ -131,8 +131,17 @@ class ClusterBuilder:
             if addr is None:
                 out.problem(Code.SNAPSHOT_INVALID, f'"{text}" is not an IP address', path)
                 continue
-            if addr not in found:
-                found.append(addr)
+            if addr in found:
+                continue
+            if any(a.version == addr.version for a in found):
+                # As the API server: one address per family (dual-stack at most).
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'"{text}": may specify no more than one IP for each IP family',
+                    path,
+                )
+                continue
+            found.append(addr)
         return tuple(found)
 
     def _container_ports(self, spec: api.PodSpec, out: Decoder) -> tuple[snap.ContainerPort, ...]:

@@ -1,0 +1,133 @@
+"""``npc explain``: what policies say, in plain language; why a connection is allowed or not."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+
+import click
+import netaddr
+
+from npc import ir
+from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
+from npc.cli.cmd_reach import parse_probes, snapshot_required
+from npc.explain import explain_flow, explain_policy
+from npc.snapshot import Pod, Snapshot
+
+_EPILOG = """\b
+Examples:
+  npc explain -f examples/testing/
+  npc explain -f policies/ testing/myapp-policy -o json
+  npc explain -f examples/testing/ --from default/debug --to testing/myapp-6d8d776547-5xz2q \\
+      --port 80/TCP
+  npc explain -f policies/ -f cluster.yaml --from 203.0.113.7 --to shop/web-0 --port 443
+"""
+
+
+def _policies(policies: ir.PolicySet, names: Sequence[str]) -> list[ir.Policy]:
+    """Policies named ``NAMESPACE/NAME`` or ``NAME`` (in any namespace), in input order."""
+    if not names:
+        return list(policies)
+    chosen: list[ir.Policy] = []
+    for name in names:
+        found = [p for p in policies if name in (p.key, p.name)]
+        if not found:
+            keys = [p.key for p in policies]
+            close = difflib.get_close_matches(name, keys, n=1) or difflib.get_close_matches(
+                name, [p.name for p in policies], n=1
+            )
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise click.BadParameter(f"no policy {name!r} in the input{hint}", param_hint="POLICY")
+        chosen.extend(p for p in found if p not in chosen)
+    return sorted(chosen, key=lambda p: (p.namespace, p.name))
+
+
+def _endpoint(snapshot: Snapshot, text: str, option: str) -> Pod | str:
+    """``NAMESPACE/POD``, or an IP address (the pod that has it, if exactly one does)."""
+    try:
+        address = netaddr.IPAddress(text)
+    except (netaddr.AddrFormatError, ValueError):
+        address = None
+    if address is not None:
+        owners = [p for p in snapshot.pods if address in p.ips and not p.host_network]
+        return owners[0] if len(owners) == 1 else str(address)
+    pod = snapshot.pod(text)
+    if pod is not None:
+        return pod
+    close = difflib.get_close_matches(text, [p.key for p in snapshot.pods], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise click.BadParameter(
+        f"no pod {text!r} in the snapshot (give NAMESPACE/POD or an IP address){hint}",
+        param_hint=f"'{option}'",
+    )
+
+
+@cli.command("explain", epilog=_EPILOG)
+@input_options
+@click.argument("names", nargs=-1, metavar="[POLICY]...")
+@click.option("--from", "from_text", metavar="NS/POD|IP", help="Explain a connection from here.")
+@click.option("--to", "to_text", metavar="NS/POD|IP", help="... to here.")
+@click.option("--port", "port", metavar="PORT[/PROTO]", help="... on this port (default TCP).")
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Plain-language text, or JSON.",
+)
+def explain_command(
+    paths: tuple[str, ...],
+    names: tuple[str, ...],
+    from_text: str | None,
+    to_text: str | None,
+    port: str | None,
+    fmt: str,
+) -> None:
+    """Explain policies, or the verdict on one connection.
+
+    Without --from/--to: every policy (or each POLICY given as NAMESPACE/NAME or NAME) as
+    numbered statements: which pods it isolates, who may connect to them on which ports,
+    what is excluded. With a cluster snapshot, each statement also says which pods it comes
+    to.
+
+    With --from, --to and --port: whether that connection is allowed, which policies
+    isolate each end, and which rule admits it (file:line), or why none does.
+    """
+    flow_options = [o for o, v in (("--from", from_text), ("--to", to_text), ("--port", port)) if v]
+    if flow_options and len(flow_options) < 3:
+        missing = [o for o in ("--from", "--to", "--port") if o not in flow_options]
+        raise click.UsageError(
+            f"explaining a connection needs --from, --to and --port; missing {', '.join(missing)}"
+        )
+    if flow_options and names:
+        raise click.UsageError("give either POLICY names or --from/--to/--port, not both")
+    probes = parse_probes([port]) if port else []
+    bundle = load_inputs(paths)
+    print_diagnostics(bundle.diagnostics)
+    if not flow_options:
+        explanations = [
+            explain_policy(p, bundle.snapshot, bundle.locate)
+            for p in _policies(bundle.policies, names)
+        ]
+        if fmt == "json":
+            data = {"policies": [e.to_json() for e in explanations]}
+            click.echo(json.dumps(data, indent=2))
+        elif not explanations:
+            click.echo("no NetworkPolicy in the input")
+        else:
+            click.echo("\n".join(e.text() for e in explanations), nl=False)
+        return
+    snapshot = bundle.snapshot
+    if snapshot is None:
+        raise snapshot_required("explain --from/--to")
+    assert from_text is not None and to_text is not None
+    src = _endpoint(snapshot, from_text, "--from")
+    dst = _endpoint(snapshot, to_text, "--to")
+    result = explain_flow(bundle.policies, snapshot, src, dst, probes[0], bundle.locate)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(result.text(), nl=False)

@@ -1,0 +1,198 @@
+"""``npc reach``: who can reach whom, over a cluster snapshot."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+import click
+
+from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
+from npc.errors import Code, Diagnostic, InputError, Severity
+from npc.reach import Probe, ProbeSyntaxError, Reach, default_probes
+from npc.reach_format import (
+    MAX_TABLE_COLUMNS,
+    MAX_TABLE_ROWS,
+    ReachView,
+    csv_chunks,
+    fits_table,
+    json_chunks,
+    summary,
+    table,
+)
+from npc.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
+from npc.snapshot import Pod
+
+__all__ = ["parse_probes", "parse_query", "snapshot_required", "stdout_colour", "write_chunks"]
+
+_EPILOG = """\b
+Examples:
+  npc reach -f policies/ -f cluster.yaml
+  npc reach -f examples/testing/ --port 80/TCP --from testing/ -o json
+  npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
+  npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
+  kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
+"""
+
+_CHUNK = 1 << 20
+
+
+def parse_probes(texts: Sequence[str]) -> list[Probe]:
+    """``--port`` values; a bad one is a usage error."""
+    probes = []
+    for text in texts:
+        try:
+            probes.append(Probe.parse(text))
+        except ProbeSyntaxError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--port'") from None
+    return probes
+
+
+def parse_query(text: str | None, option: str) -> PodQuery | None:
+    """``--from``/``--to``: kubectl selector syntax with an optional ``namespace/`` prefix;
+    a syntax error is a usage error pointing at the column."""
+    if text is None:
+        return None
+    try:
+        return parse_pod_query(text)
+    except SelectorSyntaxError as exc:
+        caret = " " * (exc.column - 1) + "^"
+        raise click.BadParameter(
+            f"invalid selector at column {exc.column}:\n  {text}\n  {caret}\n"
+            "  syntax: [NAMESPACE/]key=value,key!=value,key in (a,b),key notin (a,b),key,!key",
+            param_hint=f"'{option}'",
+        ) from None
+
+
+def snapshot_required(command: str) -> InputError:
+    return InputError(
+        Diagnostic(
+            Code.SNAPSHOT_REQUIRED,
+            Severity.ERROR,
+            f"npc {command} needs a cluster snapshot (Namespace and Pod objects), but the input "
+            "has none",
+            hint="add one: `kubectl get ns,pods -A -o yaml > cluster.yaml`, then `-f cluster.yaml`",
+        )
+    )
+
+
+def stdout_colour() -> bool:
+    """Colour for stdout: the global ``--color`` setting, and a terminal unless ``always``."""
+    ctx = click.get_current_context(silent=True)
+    choice = ctx.find_root().params.get("colour", "auto") if ctx is not None else "auto"
+    return settings().colour and (choice == "always" or sys.stdout.isatty())
+
+
+def _select(pods: Iterable[Pod], query: PodQuery | None) -> list[Pod]:
+    if query is None:
+        return list(pods)
+    return [p for p in pods if query.matches(p.namespace, p.labels)]
+
+
+def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
+    """Stream to stdout in large pieces (JSON and CSV answers can be gigabytes). With
+    ``colour``, ANSI styles are kept even when stdout is not a terminal (``--color always``)."""
+    buffer: list[str] = []
+    size = 0
+    for chunk in chunks:
+        buffer.append(chunk)
+        size += len(chunk)
+        if size >= _CHUNK:
+            click.echo("".join(buffer), nl=False, color=colour or None)
+            buffer, size = [], 0
+    click.echo("".join(buffer), nl=False, color=colour or None)
+
+
+@cli.command("reach", epilog=_EPILOG)
+@input_options
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="PORT[/PROTO]",
+    help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). Repeatable. "
+    "Default: every containerPort in the snapshot.",
+)
+@click.option(
+    "--from",
+    "from_text",
+    metavar="SELECTOR",
+    help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
+    "(e.g. 'shop/app=web,!canary'). Default: every pod.",
+)
+@click.option(
+    "--to", "to_text", metavar="SELECTOR", help="Destination pods, like --from. Default: every pod."
+)
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "summary"]),
+    default="table",
+    show_default=True,
+    help="table: truth table (the summary when too large); json/csv: every pair; "
+    "summary: per class of pods that policies treat alike.",
+)
+def reach_command(
+    paths: tuple[str, ...],
+    ports: tuple[str, ...],
+    from_text: str | None,
+    to_text: str | None,
+    fmt: str,
+) -> None:
+    """Show which pods may connect to which, on which ports.
+
+    Reads policies and a cluster snapshot (`kubectl get ns,pods -A -o yaml`), and answers
+    for every (source pod, destination pod, probe) as the Kubernetes NetworkPolicy spec
+    says. A pod always reaches itself. Computed on classes of pods that no policy can tell
+    apart, so it stays fast on large clusters.
+    """
+    probes = parse_probes(ports)
+    sources_query = parse_query(from_text, "--from")
+    targets_query = parse_query(to_text, "--to")
+    bundle = load_inputs(paths)
+    print_diagnostics(bundle.diagnostics)
+    snapshot = bundle.snapshot
+    if snapshot is None:
+        raise snapshot_required("reach")
+    if not probes:
+        probes = list(default_probes(snapshot))
+        if not probes:
+            raise click.UsageError(
+                "the snapshot declares no containerPort to probe; give ports with --port 80/TCP"
+            )
+    reach = Reach(bundle.policies, snapshot)
+    sources = _select(snapshot.pods, sources_query)
+    targets = _select(snapshot.pods, targets_query)
+    warnings = []
+    for query, text, option, chosen in (
+        (sources_query, from_text, "--from", sources),
+        (targets_query, to_text, "--to", targets),
+    ):
+        if query is not None and not chosen:
+            warnings.append(
+                Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, f"{option} {text!r}: no pod")
+            )
+    if not snapshot.pods:
+        warnings.append(
+            Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, "no pod in the snapshot")
+        )
+    print_diagnostics(warnings)
+    view = ReachView.of(reach, probes, sources, targets)
+    colour = stdout_colour()
+    if fmt == "json":
+        write_chunks(json_chunks(view))
+    elif fmt == "csv":
+        write_chunks(csv_chunks(view))
+    elif fmt == "summary":
+        write_chunks([summary(view, colour)], colour)
+    elif fits_table(view):
+        write_chunks([table(view, colour)], colour)
+    else:
+        click.echo(
+            f"npc: note: {len(view.sources):,} x {len(view.targets):,} pods is too large for a "
+            f"table (at most {MAX_TABLE_ROWS} rows and {MAX_TABLE_COLUMNS} columns); printing "
+            "the class summary. Narrow with --from/--to, or use -o json / -o csv for every pair.",
+            err=True,
+        )
+        write_chunks([summary(view, colour)], colour)
