@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,46 +78,60 @@ def sizes(text: str) -> dict[str, int]:
     return found
 
 
-def probe_flow(
-    policies: ir.PolicySet, snapshot: Snapshot
-) -> tuple[Pod, Pod, int, int, tuple[int, int]]:
-    """An allowed TCP flow from a pod isolated for egress to another pod of its namespace
-    isolated for ingress, preferring pods isolated by the most policies (the longest class
-    chains); plus a port of the server the policies deny. Returns (client, server, allowed
-    port, denied port, (policies isolating the client, policies isolating the server))."""
-    semantics = Semantics(policies, snapshot)
-    best: tuple[int, Pod, Pod, int] | None = None
-    found = 0
-    for namespace in snapshot.namespaces:
+@dataclass(frozen=True, slots=True)
+class ProbeFlow:
+    """The flow whose connection rate is measured, and the policy that lets it out."""
+
+    client: Pod
+    server: Pod
+    port: int
+    denied: int
+    egress_policy: ir.Policy
+    isolating: tuple[int, int]  # policies isolating the client (egress), the server (ingress)
+
+
+def probe_flow(policies: ir.PolicySet, snapshot: Snapshot) -> ProbeFlow:
+    """A flow that walks both dispatches: from an ``api`` pod to a ``db`` pod of the same
+    namespace on its ``postgres`` port, which the generated policies admit on the db side.
+    The generated policies never let a pod out to another pod (their egress rules reach DNS
+    and the internet), so one more policy gives the api pods that egress, making them
+    isolated for egress too. Among the candidate namespaces, the pair isolated by the most
+    policies wins (the longest class chains)."""
+    best: tuple[int, ProbeFlow] | None = None
+    for namespace in snapshot.namespaces[:200]:
         pods = snapshot.pods_in(namespace.name)
-        for client in pods:
-            egress = len(semantics.isolating(client, "egress"))
-            if not egress:
-                continue
-            for server in pods:
-                ingress = len(semantics.isolating(server, "ingress"))
-                if server.key == client.key or not ingress:
-                    continue
-                src, dst = Endpoint.of_pod(client), Endpoint.of_pod(server)
-                for cp in server.ports:
-                    flow = Flow(src, dst, cp.protocol, cp.port)
-                    if cp.protocol is not ir.Protocol.TCP or not semantics.allowed(flow):
-                        continue
-                    if semantics.allowed(Flow(src, dst, ir.Protocol.TCP, 1)):
-                        continue
-                    found += 1
-                    if best is None or egress + ingress > best[0]:
-                        best = (egress + ingress, client, server, cp.port)
-        if found >= 50:
-            break
+        apis = [p for p in pods if p.labels.get("app") == "api"]
+        dbs = [p for p in pods if p.labels.get("app") == "db"]
+        if not apis or not dbs:
+            continue
+        extra = ir.Policy(
+            namespace.name,
+            "bench-api-to-db-egress",
+            ir.LabelSelector.of({"app": "api"}),
+            egress=(
+                ir.Rule(
+                    (ir.PodPeer(ir.SAME_NAMESPACE, ir.LabelSelector.of({"app": "db"})),),
+                    ir.PortSet.of((ir.Protocol.TCP, "postgres")),
+                ),
+            ),
+        )
+        semantics = Semantics(ir.PolicySet((*policies, extra)), snapshot)
+        client, server = apis[0], dbs[0]
+        port = server.named_port("postgres", ir.Protocol.TCP)
+        src, dst = Endpoint.of_pod(client), Endpoint.of_pod(server)
+        if port is None or not semantics.allowed(Flow(src, dst, ir.Protocol.TCP, port)):
+            continue
+        if semantics.allowed(Flow(src, dst, ir.Protocol.TCP, 1)):
+            continue
+        counts = (
+            len(semantics.isolating(client, "egress")),
+            len(semantics.isolating(server, "ingress")),
+        )
+        if counts[1] and (best is None or sum(counts) > best[0]):
+            best = (sum(counts), ProbeFlow(client, server, port, 1, extra, counts))
     if best is None:
-        raise SystemExit("no allowed flow between isolated pods found; try another --seed")
-    _, client, server, port = best
-    counts = (
-        len(semantics.isolating(client, "egress")),
-        len(semantics.isolating(server, "ingress")),
-    )
-    return client, server, port, 1, counts
+        raise SystemExit("no namespace admits api -> db; try another --seed")
+    return best[1]
 
 
 def reaches(lab: netns.Lab, port: int, timeout: float) -> bool:
@@ -162,11 +177,13 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     snapshot = scaled_cluster(rng, args.namespaces, max(1, args.pods // args.namespaces))
-    policies = scaled_policies(rng, snapshot, args.policies)
+    generated = scaled_policies(rng, snapshot, args.policies)
+    flow = probe_flow(generated, snapshot)
+    policies = ir.PolicySet((*generated, flow.egress_policy))
     bundle = npc.Bundle(policies, snapshot)
     print(
         f"npc nft benchmark: {len(snapshot.namespaces):,} namespaces, {len(snapshot.pods):,} "
-        f"pods, {len(policies):,} policies (seed {args.seed})"
+        f"pods, {len(generated):,} policies + 1 for the probe flow (seed {args.seed})"
     )
 
     text = npc.compile(bundle, "nft").text
@@ -210,7 +227,7 @@ def main() -> int:
         binary = work / "connloop"
         subprocess.run([compiler, "-O2", "-o", str(binary), str(ROOT / "bench" / "connloop.c")],
                        check=True)  # fmt: skip
-        connection_rate(policies, snapshot, ruleset, binary, args)
+        connection_rate(flow, ruleset, binary, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -260,14 +277,9 @@ class MinimalToggle:
             self.handle = None
 
 
-def connection_rate(
-    policies: ir.PolicySet,
-    snapshot: Snapshot,
-    ruleset: Path,
-    binary: Path,
-    args: argparse.Namespace,
-) -> None:
-    client, server, port, denied, (n_out, n_in) = probe_flow(policies, snapshot)
+def connection_rate(flow: ProbeFlow, ruleset: Path, binary: Path, args: argparse.Namespace) -> None:
+    client, server, port, denied = flow.client, flow.server, flow.port, flow.denied
+    n_out, n_in = flow.isolating
     lab = netns.build([("client", client.ips, "router"), ("server", server.ips, "router")])
     server_proc: subprocess.Popen[str] | None = None
     try:
@@ -288,8 +300,8 @@ def connection_rate(
         assert not reaches(lab, denied, 1.0), "a denied port gets through"
         print(
             f"new TCP connections/s, {client.key} ({client.ips[0]}) -> {server.key} "
-            f"({server.ips[0]}):{port}; the client's egress class has {n_out} policies, the "
-            f"server's ingress class {n_in}; TCP/{denied} is dropped; "
+            f"({server.ips[0]}):{port}; {n_out} policies isolate the client for egress, "
+            f"{n_in} the server for ingress; TCP/{denied} is dropped; "
             f"{args.rounds} rounds x {args.seconds:g} s, alternating with the minimal stateful "
             f"ruleset (the same table with `accept` right after `ct state invalid drop`):"
         )
