@@ -323,6 +323,7 @@ def _check_addresses(resolver: Resolver) -> None:
                     f"address-based ruleset cannot tell them apart",
                     hint="the snapshot is probably stale; take a fresh one with "
                     "`kubectl get ns,pods -A -o yaml`",
+                    origin=pods[-1].origin,  # npc.compile points at the pod in its file
                 )
                 for address, pods in shared
             ]

@@ -108,6 +108,7 @@ def test_pods_sharing_an_address_are_refused(
     status, out, err = _run("compile", "-t", "nft", *args, capsys=capsys)
     assert status == 2 and out == ""
     assert "default/debug, testing/myapp-6d8d776547-5xz2q share address 10.244.1.10" in err
+    assert err.startswith(f"{cluster}:")  # located at the second pod in the file
 
 
 def test_output_is_identical_whatever_the_hash_seed(tmp_path: Path) -> None:
