@@ -1,7 +1,8 @@
-"""Probe every pair of hosts in a lab and compare with the reference semantics."""
+"""Probe every pair of hosts in a lab; compare with the reference semantics and `npc reach`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import netaddr
@@ -10,7 +11,7 @@ from npc import ir
 from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot
 from tests.kernel import probe
-from tests.kernel.netns import Host, HostSpec, Lab
+from tests.kernel.netns import NPC, Host, HostSpec, Lab, run
 
 #: A machine outside the cluster (documentation addresses), routed through the first node.
 EXTERNAL = "external"
@@ -99,3 +100,44 @@ def assert_enforces_semantics(
             f"{rulesets}"
         )
     return len(probes), sum(expected)
+
+
+def assert_agrees_with_reach(
+    lab: Lab, files: Sequence[str], ports: Sequence[tuple[ir.Protocol, int]]
+) -> None:
+    """Probe every pair of pods and compare with ``npc reach -o json`` (the real command):
+    a pair is reachable when every address family the two pods share lets it through."""
+    args = [a for f in files for a in ("-f", f)]
+    args += [f"--port={port}/{proto.value}" for proto, port in ports]
+    done = run(str(NPC), "reach", *args, "-o", "json")
+    matrix = json.loads(done.stdout)
+    reach = {
+        (src, dst, item["protocol"], item["port"]): bool(want)
+        for item in matrix["probes"]
+        for src, row in item["allowed"].items()
+        for dst, want in row.items()
+    }
+    pods = [lab.hosts[key] for key in matrix["pods"] if key in lab.hosts]
+    probes: list[probe.Probe] = []
+    keys: list[tuple[str, str, str, int]] = []
+    for src in pods:
+        for dst in pods:
+            for version in (4, 6):
+                a, b = src.ip(version), dst.ip(version)
+                if src.key == dst.key or a is None or b is None:
+                    continue
+                for proto, port in ports:
+                    probes.append(
+                        probe.Probe(src.netns, str(a), dst.netns, str(b), proto.value, port)
+                    )
+                    keys.append((src.key, dst.key, proto.value, port))
+    got: dict[tuple[str, str, str, int], bool] = {}
+    for key, passed in zip(keys, probe.run(probes, [reach[k] for k in keys]), strict=True):
+        got[key] = got.get(key, True) and passed
+    wrong = [
+        f"  {src} -> {dst} {proto}/{port}: kernel {passed}, reach {reach[src, dst, proto, port]}"
+        for (src, dst, proto, port), passed in sorted(got.items())
+        if passed != reach[src, dst, proto, port]
+    ]
+    assert got, "no pair of pods was probed"
+    assert not wrong, f"{len(wrong)} pairs disagree with npc reach:\n" + "\n".join(wrong)

@@ -18,7 +18,12 @@ import npc
 from npc.backends import get_backend
 from npc.errors import BackendError
 from tests.kernel import probe
-from tests.kernel.check import EXTERNAL, assert_enforces_semantics, hosts_of
+from tests.kernel.check import (
+    EXTERNAL,
+    assert_agrees_with_reach,
+    assert_enforces_semantics,
+    hosts_of,
+)
 from tests.kernel.conftest import MakeLab
 from tests.kernel.netns import Lab
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
@@ -61,6 +66,7 @@ def test_golden_case_is_enforced(case: Path, make_lab: MakeLab) -> None:
     ports = probe_ports(bundle.snapshot, bundle.policies)
     total, allowed = assert_enforces_semantics(lab, bundle.policies, bundle.snapshot, ports)
     assert 0 < allowed < total, "the case should both allow and deny something"
+    assert_agrees_with_reach(lab, [str(f) for f in files], ports)
 
 
 # -- randomized policy sets -------------------------------------------------------------------
