@@ -34,7 +34,7 @@ from npc.backends.nft_elements import (
     build_lookups,
 )
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, ValidationError
-from npc.resolve import PodClass, Resolver
+from npc.resolve import PodClass, Resolver, named_ports_used
 from npc.snapshot import Snapshot
 
 __all__ = ["Chain", "NamedSet", "Plan", "VerdictMap", "plan"]
@@ -171,7 +171,7 @@ class _Planner:
                     yield Grant(addresses, entry.protocol, tuple(numeric))
 
     def _lookups(self, policy: ir.Policy, direction: str, cls: PodClass) -> Lookups:
-        used = _names_used(policy, direction)
+        used = named_ports_used((policy,), direction)
         resolution = tuple(
             (name, str(proto), number)
             for name, proto, number in cls.named_ports
@@ -300,15 +300,6 @@ def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
         if isinstance(rule.peers, tuple)
         for peer in rule.peers
     )
-
-
-def _names_used(policy: ir.Policy, direction: str) -> set[tuple[str, ir.Protocol]]:
-    found: set[tuple[str, ir.Protocol]] = set()
-    for rule in policy.rules(direction) or ():
-        if isinstance(rule.ports, ir.PortSet):
-            for entry in rule.ports.entries:
-                found.update((n, entry.protocol) for n in entry.named)
-    return found
 
 
 def _check_addresses(resolver: Resolver) -> None:

@@ -22,7 +22,7 @@ import netaddr
 from npc import ir
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["PodClass", "PodSet", "Resolver"]
+__all__ = ["PodClass", "PodSet", "Resolver", "named_ports_used"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +324,7 @@ class Resolver:
         classes: list[PodClass] = []
         for key, bits in groups.items():
             members = tuple(isolating[n] for n in key)
-            names = _named_ports(members, direction) if direction == "ingress" else ()
+            names = named_ports_used(members, direction) if direction == "ingress" else ()
             for resolution, sub in self._split_by_named_ports(bits, names):
                 classes.append(PodClass(members, PodSet(sub, self), resolution))
         classes.sort(
@@ -355,10 +355,10 @@ class Resolver:
         return parts
 
 
-def _named_ports(
+def named_ports_used(
     policies: Iterable[ir.Policy], direction: str
 ) -> tuple[tuple[str, ir.Protocol], ...]:
-    """Every (container-port name, protocol) the rules of ``direction`` use, sorted."""
+    """Every (container-port name, protocol) the policies' rules of ``direction`` use, sorted."""
     found: set[tuple[str, ir.Protocol]] = set()
     for policy in policies:
         for rule in policy.rules(direction) or ():
