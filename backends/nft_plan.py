@@ -40,7 +40,8 @@ from npc.snapshot import Snapshot
 __all__ = ["Chain", "NamedSet", "Plan", "VerdictMap", "plan"]
 
 DIRECTIONS = ("egress", "ingress")
-#: Which address of a packet names the peer: egress tests the destination, ingress the source.
+#: Which address of a packet names the isolated pod (dispatch) and which the peer (allow sets).
+_POD_SIDE = {"egress": "saddr", "ingress": "daddr"}
 _PEER_SIDE = {"egress": "daddr", "ingress": "saddr"}
 #: Verdict of an allow: egress returns to the base chain (the destination's ingress check
 #: still runs), ingress accepts.
@@ -278,7 +279,7 @@ class _Planner:
                 for pod in cls.pods:
                     for a in pod.ips:  # sorted by value: netaddr comparisons are slow
                         targets[a.version].append((a.value, str(a), name))
-            side = "saddr" if direction == "egress" else "daddr"
+            side = _POD_SIDE[direction]
             for v in FAMILIES:
                 if targets[v]:
                     maps.append(
