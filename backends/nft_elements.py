@@ -52,6 +52,13 @@ _BITS: Final = {4: 32, 6: 128}
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
 Range = tuple[int, int]
+#: The fields each set shape concatenates (see the table above).
+_FIELDS: Final = {
+    "addr": ("addr",),
+    "proto": ("addr", "proto"),
+    "port": ("addr", "proto", "port"),
+    "anyport": ("proto", "port"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,24 +102,15 @@ class SetContent:
 
     @property
     def key_type(self) -> str:
-        addr = f"ipv{self.family}_addr"
-        return {
-            "addr": addr,
-            "proto": f"{addr} . inet_proto",
-            "port": f"{addr} . inet_proto . inet_service",
-            "anyport": "inet_proto . inet_service",
-        }[self.shape]
+        fields = {"addr": f"ipv{self.family}_addr", "proto": "inet_proto", "port": "inet_service"}
+        return " . ".join(fields[f] for f in _FIELDS[self.shape])
 
     def match(self, side: str) -> str:
         """The expression a rule tests against this set; ``side`` is ``saddr`` (ingress:
         the peer is the source) or ``daddr`` (egress)."""
         addr = f"{'ip' if self.family == 4 else 'ip6'} {side}"
-        return {
-            "addr": addr,
-            "proto": f"{addr} . meta l4proto",
-            "port": f"{addr} . meta l4proto . th dport",
-            "anyport": "meta l4proto . th dport",
-        }[self.shape]
+        fields = {"addr": addr, "proto": "meta l4proto", "port": "th dport"}
+        return " . ".join(fields[f] for f in _FIELDS[self.shape])
 
     @property
     def key(self) -> tuple[str, int | None, bool, tuple[Element, ...]]:

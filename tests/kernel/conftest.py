@@ -7,6 +7,7 @@ Every test here carries the ``kernel`` marker. Where network namespaces cannot b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import netaddr
 import pytest
@@ -32,35 +33,35 @@ def netns_ok() -> None:
         pytest.skip(f"KERNEL TESTS SKIPPED: {reason}")
 
 
-def _factory(labs: list[Lab]) -> MakeLab:
+@contextmanager
+def _labs() -> Iterator[MakeLab]:
+    """A lab builder; every namespace its labs created is deleted on exit, pass or fail."""
+    labs: list[Lab] = []
+
     def make(hosts: Iterable[HostSpec]) -> Lab:
         lab = Lab()
         labs.append(lab)  # registered first: a half-built lab is destroyed too
         return build(hosts, lab)
 
-    return make
+    try:
+        yield make
+    finally:
+        for lab in labs:
+            lab.destroy()
 
 
 @pytest.fixture
 def make_lab(netns_ok: None) -> Iterator[MakeLab]:
-    """Build labs; every namespace they created is deleted after the test, pass or fail."""
-    labs: list[Lab] = []
-    try:
-        yield _factory(labs)
-    finally:
-        for lab in labs:
-            lab.destroy()
+    """Build labs for one test."""
+    with _labs() as make:
+        yield make
 
 
 @pytest.fixture(scope="module")
 def make_module_lab(netns_ok: None) -> Iterator[MakeLab]:
-    """Like ``make_lab``, for a lab shared by the tests of a module."""
-    labs: list[Lab] = []
-    try:
-        yield _factory(labs)
-    finally:
-        for lab in labs:
-            lab.destroy()
+    """Build labs shared by the tests of a module."""
+    with _labs() as make:
+        yield make
 
 
 @pytest.fixture(scope="session")
