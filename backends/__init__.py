@@ -22,6 +22,7 @@ REGISTRY = MappingProxyType(
     {
         "calico": "npc.backends.calico:CalicoBackend",
         "ir": "npc.backends.irdump:IrBackend",
+        "nft": "npc.backends.nftables:NftablesBackend",
     }
 )
 

@@ -18,7 +18,7 @@ from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.ir import PolicySet
 from npc.snapshot import Snapshot
 
-__all__ = ["Backend", "BackendOptions", "Emitted"]
+__all__ = ["Applied", "Backend", "BackendOptions", "Emitted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,13 @@ class Emitted:
 
     text: str
     diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :meth:`Backend.apply` did, in one line for the user."""
+
+    summary: str
 
 
 class Backend(abc.ABC):
@@ -60,6 +67,29 @@ class Backend(abc.ABC):
         """Whether the optimizer passes should run first (a backend reproducing another
         tool's literal output, rule for rule, says no)."""
         return True
+
+    def apply(self, text: str, options: BackendOptions, *, dry_run: bool = False) -> Applied:
+        """Load emitted ``text`` into the enforcement point this process can reach, atomically
+        (on failure the previous state stays); ``dry_run`` only checks it there.
+
+        Raises :class:`~npc.errors.BackendError` when the enforcement point refuses. Targets
+        that do not override this cannot be applied: :class:`~npc.errors.UnsupportedError`."""
+        self.check_can_apply()
+        raise NotImplementedError  # pragma: no cover - check_can_apply raised
+
+    def check_can_apply(self) -> None:
+        """Raise :class:`~npc.errors.UnsupportedError` unless this target implements
+        :meth:`apply` (so a command can refuse before compiling anything)."""
+        if type(self).apply is Backend.apply:
+            raise UnsupportedError(
+                Diagnostic(
+                    Code.UNSUPPORTED,
+                    Severity.ERROR,
+                    f"target {self.name} cannot be applied by npc",
+                    hint=f"write it with `npc compile --target {self.name} -o FILE` and load "
+                    "it with the target's own tools",
+                )
+            )
 
     @classmethod
     def make_options(cls, settings: Mapping[str, Any]) -> BackendOptions:

@@ -22,7 +22,7 @@ import netaddr
 from npc import ir
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["PodSet", "Resolver"]
+__all__ = ["PodClass", "PodSet", "Resolver", "named_ports_used"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,29 @@ class PodSet:
         return tuple(sorted(found))
 
 
+@dataclass(frozen=True, slots=True)
+class PodClass:
+    """Pods that one enforcement rule set can treat alike in one direction.
+
+    ``policies`` are exactly the policies that select these pods and isolate them in the
+    direction (sorted by namespace and name). For ingress, where the isolated pod is the
+    destination and named ports resolve against it, ``named_ports`` is the resolution every
+    pod of the class shares: ``(name, protocol, number)`` for each container-port name the
+    policies' ingress rules use, ``number`` None where the pods declare no such port.
+    """
+
+    policies: tuple[ir.Policy, ...]
+    pods: PodSet
+    named_ports: tuple[tuple[str, ir.Protocol, int | None], ...] = ()
+
+    def resolve(self, name: str, protocol: ir.Protocol) -> int | None:
+        """The number ``name`` stands for on this class's pods (None when undeclared)."""
+        for n, proto, number in self.named_ports:
+            if n == name and proto is protocol:
+                return number
+        return None
+
+
 class Resolver:
     """Selector resolution over one snapshot, memoised.
 
@@ -93,6 +116,7 @@ class Resolver:
         self._named: dict[tuple[str, ir.Protocol], dict[int, int]] = {}
         self._by_address: list[tuple[int, int, int]] | None = None
         self._address_keys: list[tuple[int, int]] = []
+        self._address_ints: dict[tuple[int, int], frozenset[int]] = {}
 
     # -- basics -------------------------------------------------------------------------
 
@@ -247,6 +271,101 @@ class Resolver:
             groups[ports.ranges] = groups.get(ports.ranges, 0) | remaining
         for key in sorted(groups):
             yield key, PodSet(groups[key], self)
+
+    # -- addresses ----------------------------------------------------------------------
+
+    def address_ints(self, bits: int, version: int) -> frozenset[int]:
+        """The IPv4 (4) or IPv6 (6) addresses of a set of pods, as integers (memoised:
+        backends turn the same peer sets into addresses many times)."""
+        key = (bits, version)
+        found = self._address_ints.get(key)
+        if found is None:
+            found = frozenset(
+                int(a) for p in self.pods_of(bits) for a in p.ips if a.version == version
+            )
+            self._address_ints[key] = found
+        return found
+
+    def shared_addresses(self) -> list[tuple[netaddr.IPAddress, tuple[Pod, ...]]]:
+        """Addresses held by more than one selectable pod, with those pods.
+
+        An enforcement point that tells pods apart by address cannot enforce policy for
+        them (the snapshot is stale or wrong), so address-based backends refuse these."""
+        holders: dict[tuple[int, int], list[Pod]] = {}
+        for pod in self.pods_of(self.selectable):
+            for a in set(pod.ips):
+                holders.setdefault((a.version, a.value), []).append(pod)
+        return [
+            (netaddr.IPAddress(value, version), tuple(pods))
+            for (version, value), pods in sorted(holders.items())
+            if len(pods) > 1
+        ]
+
+    # -- classes of isolated pods -------------------------------------------------------
+
+    def isolation_classes(
+        self, policies: Iterable[ir.Policy], direction: str, within: int | None = None
+    ) -> list[PodClass]:
+        """Partition the pods isolated in ``direction`` (restricted to ``within``, a bitset)
+        into :class:`PodClass` es: same isolating policies and, for ingress, the same
+        resolution of every named port those policies' ingress rules use.
+
+        Classes come sorted by their policies' keys, then by named-port resolution."""
+        scope = self.selectable if within is None else within & self.selectable
+        isolating = [p for p in policies if p.rules(direction) is not None]
+        signature: dict[int, list[int]] = {}
+        for number, policy in enumerate(isolating):
+            for idx in _bit_indices(self.selected(policy).bits & scope):
+                signature.setdefault(idx, []).append(number)
+        groups: dict[tuple[int, ...], int] = {}
+        for idx, numbers in signature.items():
+            key = tuple(numbers)
+            groups[key] = groups.get(key, 0) | (1 << idx)
+        classes: list[PodClass] = []
+        for key, bits in groups.items():
+            members = tuple(isolating[n] for n in key)
+            names = named_ports_used(members, direction) if direction == "ingress" else ()
+            for resolution, sub in self._split_by_named_ports(bits, names):
+                classes.append(PodClass(members, PodSet(sub, self), resolution))
+        classes.sort(
+            key=lambda c: (
+                [(p.namespace, p.name) for p in c.policies],
+                [(n, str(proto), -1 if num is None else num) for n, proto, num in c.named_ports],
+            )
+        )
+        return classes
+
+    def _split_by_named_ports(
+        self, bits: int, names: tuple[tuple[str, ir.Protocol], ...]
+    ) -> list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]]:
+        parts: list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]] = [((), bits)]
+        for name, protocol in names:
+            table = self.named_port(name, protocol)
+            refined: list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]] = []
+            for resolution, part in parts:
+                rest = part
+                for number, declared in table.items():
+                    hit = part & declared.bits
+                    if hit:
+                        refined.append(((*resolution, (name, protocol, number)), hit))
+                        rest &= ~hit
+                if rest:
+                    refined.append(((*resolution, (name, protocol, None)), rest))
+            parts = refined
+        return parts
+
+
+def named_ports_used(
+    policies: Iterable[ir.Policy], direction: str
+) -> tuple[tuple[str, ir.Protocol], ...]:
+    """Every (container-port name, protocol) the policies' rules of ``direction`` use, sorted."""
+    found: set[tuple[str, ir.Protocol]] = set()
+    for policy in policies:
+        for rule in policy.rules(direction) or ():
+            if isinstance(rule.ports, ir.PortSet):
+                for entry in rule.ports.entries:
+                    found.update((name, entry.protocol) for name in entry.named)
+    return tuple(sorted(found))
 
 
 def _bit_indices(bits: int) -> Iterator[int]:

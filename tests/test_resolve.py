@@ -61,3 +61,42 @@ def test_named_port_resolution() -> None:
             n = p.named_port("http", ir.Protocol.TCP)
             want = {443} | ({n} if n is not None else set())
             assert {r.start for r in ranges} == want
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_isolation_classes_partition_isolated_pods(seed: int) -> None:
+    rng = random.Random(seed)
+    snap = random_cluster(rng, namespaces=3, pods=14, host_network=True)
+    policies = random_policies(rng, snap, count=8)
+    sem = Semantics(policies, snap)
+    res = Resolver(snap)
+    for direction in ("ingress", "egress"):
+        classes = res.isolation_classes(policies, direction)
+        seen: set[str] = set()
+        for cls in classes:
+            assert cls.pods, "no empty classes"
+            for pod in cls.pods:
+                assert pod.key not in seen
+                seen.add(pod.key)
+                assert cls.policies == sem.isolating(pod, direction)
+                for name, proto, number in cls.named_ports:
+                    assert pod.named_port(name, proto) == number
+        isolated = {p.key for p in snap.pods if sem.isolating(p, direction)}
+        assert seen == isolated
+        if direction == "egress":
+            assert all(not c.named_ports for c in classes)
+        keys = [(c.policies, c.named_ports) for c in classes]
+        assert len(set(keys)) == len(keys), "one class per (policies, resolution)"
+
+
+def test_isolation_classes_within_a_subset_and_shared_addresses() -> None:
+    rng = random.Random(3)
+    snap = random_cluster(rng, namespaces=2, pods=10)
+    res = Resolver(snap)
+    deny = ir.PolicySet((ir.Policy("ns0", "deny", ir.EVERYTHING, ingress=()),))
+    first = 1 << 0  # pod0, in ns0
+    (cls,) = res.isolation_classes(deny, "ingress", within=first)
+    assert [p.key for p in cls.pods] == [snap.pods[0].key]
+    assert res.address_ints(first, 4) == frozenset({int(snap.pods[0].ips[0])})
+    assert res.address_ints(first, 6) == frozenset()
+    assert res.shared_addresses() == []

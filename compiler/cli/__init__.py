@@ -12,6 +12,7 @@ import sys
 import click
 
 from npc.cli import (  # noqa: F401 - registers the commands
+    cmd_apply,
     cmd_compile,
     cmd_explain,
     cmd_reach,
