@@ -18,13 +18,10 @@ needed: selectors stay selectors.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import yaml
-
-from npc import ir
+from npc import ir, kubeyaml
 from npc.backends.base import Backend, BackendOptions, Emitted
 from npc.backends.calico_common import check_namespace_label_spoofing
 from npc.backends.calico_gnp import global_policies
@@ -57,36 +54,17 @@ class CalicoOptions(BackendOptions):
             )
 
 
-class _Dumper(yaml.SafeDumper):
-    """The safe dumper, without anchors: shared lists are written out every time."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # Port ranges are always quoted: YAML 1.1 readers take some `a:b` for base-60 numbers.
-    style = "'" if _PORT_RANGE.fullmatch(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_PORT_RANGE = re.compile(r"[0-9]+:[0-9]+")
-_Dumper.add_representer(str, _str)
-
-
 def dump(docs: list[dict[str, Any]], *, sort_keys: bool) -> str:
     """A YAML stream, one ``---`` document per object (empty for no objects)."""
     if not docs:
         return ""
-    text: str = yaml.dump_all(
+    return kubeyaml.dump_all(
         docs,
-        Dumper=_Dumper,
         explicit_start=True,
         sort_keys=sort_keys,
         default_flow_style=False,
         width=4096,
     )
-    return text
 
 
 class CalicoBackend(Backend):

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,14 @@ import yaml
 from yaml import events as ev
 
 from npc.errors import Code, Severity
+from npc.kubeyaml import (
+    NUMERIC_START,
+    SPECIAL_KEYS,
+    WORDS,
+    json_number,
+    resolve_number,
+    resolve_plain,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -60,88 +66,22 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.loader import BaseLoader as _Parser  # type: ignore[assignment]
 
+_NOT_A_WORD = object()
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null"))
 _BINARY, _TIMESTAMP, _MERGE_TAG = f"{_TAG}binary", f"{_TAG}timestamp", f"{_TAG}merge"
 
-# goyaml v2's resolve table: these exact words, when plain, are not strings.
-_WORDS: dict[str, Any] = {
-    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE"), True),
-    **dict.fromkeys(("on", "On", "ON"), True),
-    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE"), False),
-    **dict.fromkeys(("off", "Off", "OFF"), False),
-    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
-    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
-    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
-    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
-}
-_NOT_A_WORD = object()
-# Plain keys that are not simply themselves (resolved words, and the merge key).
-_SPECIAL_KEYS = frozenset((*_WORDS, "<<"))
-_NUMERIC_START = frozenset("+-0123456789.")
-# Go's strconv.ParseInt(s, 0, 64) syntax (underscores were removed before).
-_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_INT64 = 1 << 63
-_UINT64 = 1 << 64
-_BASES = {"x": 16, "X": 16, "o": 8, "O": 8, "b": 2, "B": 2}
-
-
-def _json_number(value: float) -> int | float:
-    """What the API server reads after ``json.Marshal(float64)``: integral values up to 1e21
-    are printed without a fraction, so they arrive as integers."""
-    if value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    return value
-
-
-def _resolve_number(text: str) -> tuple[str, Any]:
-    if text[0] == ".":
-        if _DOT_FLOAT.fullmatch(text):
-            return "float", float(text)
-        return "str", text
-    plain = text.replace("_", "") if "_" in text else text
-    m = _GO_INT.fullmatch(plain)
-    if m:
-        sign, digits = m.groups()
-        if len(digits) > 1 and digits[0] == "0":
-            base = _BASES.get(digits[1], 8)
-            body = digits[2:] if digits[1] in _BASES else digits[1:]
-            number = int(body, base)
-        else:
-            number = int(digits)
-        number = -number if sign == "-" else number
-        if -_INT64 <= number < _INT64 or (not sign and number < _UINT64):
-            return "int", number
-    if _GO_FLOAT.fullmatch(plain):
-        number_f = float(plain)
-        if not math.isinf(number_f):  # Go's ParseFloat fails with ErrRange: a string then
-            return "float", number_f
-    return "str", text
-
 
 def _resolve(text: str) -> tuple[str, Any]:
     """(kind, value) of a plain scalar, as goyaml v2 resolves it."""
-    word = _WORDS.get(text, _NOT_A_WORD)
+    word = WORDS.get(text, _NOT_A_WORD)
     if word is not _NOT_A_WORD:
         if word is None:
             return "null", None
         return ("bool" if isinstance(word, bool) else "float"), word
-    if text[0] in _NUMERIC_START:
-        return _resolve_number(text)
+    if text[0] in NUMERIC_START:
+        return resolve_number(text)
     return "str", text
-
-
-def resolve_plain(text: str) -> Any:
-    """The value of a plain (unquoted, untagged) scalar, as kubectl sends it to the API server."""
-    word = _WORDS.get(text, _NOT_A_WORD)
-    if word is not _NOT_A_WORD:
-        return word
-    if text[0] not in _NUMERIC_START:
-        return text
-    kind, value = _resolve_number(text)
-    return _json_number(value) if kind == "float" else value
 
 
 class ReadError(Exception):
@@ -186,7 +126,7 @@ def _tagged(tag: str, text: str, mark: Any) -> Any:
             mark,
             f"remove the tag {_short(tag)}, or fix the value",
         )
-    return _json_number(value) if kind == "float" else value
+    return json_number(value) if kind == "float" else value
 
 
 class _Merge:
@@ -382,7 +322,7 @@ def _read(parser: Any, result: YamlRead) -> None:
             if is_map and key is _NO_KEY:
                 if event.implicit[0] and event.anchor is None:
                     text = event.value
-                    if text and text[0] not in _NUMERIC_START and text not in _SPECIAL_KEYS:
+                    if text and text[0] not in NUMERIC_START and text not in SPECIAL_KEYS:
                         key = text  # the common case: a plain word
                         continue
                 key = _scalar_key(event, result)

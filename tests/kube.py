@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import npc
+from npc import kubeyaml
 from npc.reach import Probe, Reach
 from npc.semantics import Semantics
 from npc.snapshot import Pod
-from tests import kubeyaml
 
 PortSpec = tuple[int, str] | tuple[int, str, str]
 

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import netaddr
-import yaml
 
-from npc import ir
+from npc import ir, kubeyaml
 from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot, frozen_labels
 
 APPS = ("web", "db", "cache", "api")
@@ -286,7 +285,7 @@ def policy_object(p: ir.Policy) -> dict[str, Any]:
 
 
 def policy_yaml(policies: ir.PolicySet) -> str:
-    return yaml.safe_dump_all([policy_object(p) for p in policies], sort_keys=False)
+    return kubeyaml.dump_all([policy_object(p) for p in policies], sort_keys=False)
 
 
 def cluster_objects(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -331,7 +330,7 @@ def cluster_objects(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 
 def cluster_yaml(snapshot: Snapshot) -> str:
-    return yaml.safe_dump(
+    return kubeyaml.dump(
         {"apiVersion": "v1", "kind": "List", "items": cluster_objects(snapshot)}, sort_keys=False
     )
 

@@ -18,10 +18,9 @@ import yaml
 from hypothesis import given, settings
 
 import npc
-from npc import ir
+from npc import ir, kubeyaml
 from npc.errors import Code, Diagnostic, InputError, NpcError, Severity
 from npc.yamlread import read_yaml, resolve_plain
-from tests import kubeyaml
 
 BIN = Path(sys.executable).parent
 

@@ -1,0 +1,80 @@
+"""npc's YAML output reads back as written, in kubectl's dialect and in PyYAML's."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import npc
+from npc import kubeyaml
+from npc.yamlread import read_yaml
+from tests.helpers import source
+
+TRICKY = [
+    "y",
+    "n",
+    "Yes",
+    "off",
+    "~",
+    "null",
+    "0907",
+    "0x1F",
+    "1e3",
+    "80.0",
+    ".5",
+    ".nan",
+    "+.inf",
+    "1_000",
+    "8000:9000",
+    "1:30",
+    "<<",
+    "true",
+    "ok",
+    "a: b",
+    "- x",
+    "#c",
+    "",
+]
+
+
+def _read(text: str) -> object:
+    result = read_yaml(text)
+    assert result.error is None and not result.notes
+    return result.documents[0]
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_tricky_strings_round_trip(value: str) -> None:
+    text = kubeyaml.dump({"v": value, value or "k": "x"})
+    assert _read(text) == {"v": value, value or "k": "x"}
+    assert yaml.safe_load(text) == {"v": value, value or "k": "x"}
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=4))
+def test_round_trip_property(data: dict[str, str]) -> None:
+    text = kubeyaml.dump(data)
+    assert _read(text) == data
+
+
+def test_calico_namespaced_output_keeps_namespace_names_strings() -> None:
+    # Namespaces may be called `y` or `0907`: goyaml v2 would read those bare as a boolean
+    # and a number, so calicoctl would see another object.
+    policies = "\n---\n".join(
+        f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: p, namespace: "{ns}"}}
+spec: {{podSelector: {{}}}}"""
+        for ns in ("y", "0907")
+    )
+    for scope in ("namespaced", "global"):
+        out = npc.compile([source(policies)], "calico", {"calico_scope": scope}).text
+        result = read_yaml(out)
+        assert result.error is None
+        docs = result.documents
+        names = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs}
+        if scope == "namespaced":
+            assert names == {("y", "p"), ("0907", "p")}
+        else:
+            assert {n for _, n in names} == {"y.p", "0907.p"}
