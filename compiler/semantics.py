@@ -31,7 +31,7 @@ The rules, as implemented:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import netaddr
@@ -46,6 +46,7 @@ __all__ = [
     "RuleRef",
     "Semantics",
     "Verdict",
+    "pod_allowed_by",
 ]
 
 
@@ -253,13 +254,19 @@ class Semantics:
         return next(self._admitting(isolating, direction, other, flow), None) is not None
 
     def pod_allowed(self, src: Pod, dst: Pod, protocol: ir.Protocol, port: int) -> bool:
-        """Pod to pod: allowed over every address family both pods have (fail closed).
+        """Pod to pod, see :func:`pod_allowed_by`."""
+        return pod_allowed_by(self.allowed, src, dst, protocol, port)
 
-        Pods sharing no family cannot connect at all."""
-        versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
-        if not versions:
-            return False
-        return all(
-            self.allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
-            for v in versions
-        )
+
+def pod_allowed_by(
+    allowed: Callable[[Flow], bool], src: Pod, dst: Pod, protocol: ir.Protocol, port: int
+) -> bool:
+    """Pod to pod under any flow verdict ``allowed``: allowed over every address family both
+    pods have (fail closed); pods sharing no family cannot connect at all."""
+    versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
+    if not versions:
+        return False
+    return all(
+        allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
+        for v in versions
+    )

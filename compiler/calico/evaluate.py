@@ -39,7 +39,7 @@ import netaddr
 from npc import ir
 from npc.calico.model import PROTOCOL_NUMBERS, CalicoObjects, CalicoPolicy, CalicoRule, EntityRule
 from npc.calico.selector import NAMESPACE_LABEL, And, Eq, Node, namespace_selector
-from npc.semantics import Endpoint, Flow
+from npc.semantics import Flow, pod_allowed_by
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["CalicoSemantics", "Decision", "SideDecision", "endpoint_labels"]
@@ -293,10 +293,4 @@ class CalicoSemantics:
 
     def pod_allowed(self, src: Pod, dst: Pod, protocol: ir.Protocol, port: int) -> bool:
         """Pod to pod over every address family both have (as ``Semantics.pod_allowed``)."""
-        versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
-        if not versions:
-            return False
-        return all(
-            self.allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
-            for v in versions
-        )
+        return pod_allowed_by(self.allowed, src, dst, protocol, port)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
 import sys
 import tempfile
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +17,20 @@ from typing import Any, TypeVar
 import click
 
 from npc import __version__
+from npc.backends import REGISTRY, available
 from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle, load
 from npc.inputs import read_sources
 
-__all__ = ["Settings", "cli", "input_options", "load_inputs", "print_diagnostics", "write_output"]
+__all__ = [
+    "Settings",
+    "cli",
+    "input_options",
+    "load_inputs",
+    "print_diagnostics",
+    "target_options",
+    "write_output",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +119,60 @@ def input_options(func: F) -> F:
         metavar="PATH",
         help="File, directory (recursive: *.yaml, *.yml, *.json) or - for stdin. Repeatable.",
     )(func)
+
+
+#: Options that configure a target; each backend takes the ones it knows
+#: (``Backend.make_options`` refuses the others, so no flag is ever silently ignored).
+TARGET_SETTINGS = ("table", "node", "calico_scope")
+
+
+def _check_target(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value not in REGISTRY:
+        raise click.BadParameter(f"unknown target {value!r}; available: {', '.join(available())}")
+    return value
+
+
+def target_options(verb: str) -> Callable[[F], F]:
+    """``--target`` and the target settings, shared by ``compile`` and ``apply``.
+
+    The decorated command receives the settings as one ``target_settings`` mapping."""
+    options = (
+        click.option(
+            "-t",
+            "--target",
+            required=True,
+            metavar="TARGET",
+            callback=_check_target,
+            help=f"Target to {verb}: {', '.join(available())}.",
+        ),
+        click.option(
+            "--no-optimize",
+            is_flag=True,
+            help=f"{verb.capitalize()} the IR as read, without optimizer passes.",
+        ),
+        click.option("--table", metavar="NAME", help="nft: name of the table (default npc)."),
+        click.option(
+            "--node", metavar="NAME", help="Only the pods on this node (a per-node agent)."
+        ),
+        click.option(
+            "--calico-scope",
+            type=click.Choice(["global", "namespaced"]),
+            help="calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
+        ),
+    )
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            target_settings = {k: kwargs.pop(k) for k in TARGET_SETTINGS}
+            return func(target_settings=target_settings, **kwargs)
+
+        wrapped: Any = command
+        for option in reversed(options):
+            wrapped = option(wrapped)
+        return typing.cast(F, wrapped)
+
+    return decorate
 
 
 def settings() -> Settings:

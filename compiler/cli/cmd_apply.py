@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from npc.api import compile as compile_policies
-from npc.backends import REGISTRY, available, get_backend
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
+from npc.backends import get_backend
+from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, target_options
 
 _EPILOG = """\b
 Examples:
@@ -18,28 +18,18 @@ Examples:
 
 @cli.command("apply", epilog=_EPILOG)
 @input_options
-@click.option(
-    "-t",
-    "--target",
-    required=True,
-    metavar="TARGET",
-    help=f"Target to apply (one npc can load): {', '.join(available())}.",
-)
+@target_options("apply")
 @click.option(
     "--dry-run",
     is_flag=True,
     help="Only check the compiled ruleset with the enforcement point; change nothing.",
 )
-@click.option("--no-optimize", is_flag=True, help="Apply the IR as read, without optimizer passes.")
-@click.option("--table", metavar="NAME", help="nft/iptables: name of the table or chain prefix.")
-@click.option("--node", metavar="NAME", help="Only the pods on this node (a per-node agent).")
 def apply_command(
     paths: tuple[str, ...],
     target: str,
     dry_run: bool,
     no_optimize: bool,
-    table: str | None,
-    node: str | None,
+    target_settings: dict[str, str | None],
 ) -> None:
     """Compile NetworkPolicy and load it into the local enforcement point.
 
@@ -47,14 +37,9 @@ def apply_command(
     reported with the offending line of the generated ruleset. Exit status 2 for invalid
     input or a feature the target cannot express, 1 when the enforcement point refuses.
     """
-    if target not in REGISTRY:
-        raise click.BadParameter(
-            f"unknown target {target!r}; available: {', '.join(available())}",
-            param_hint="'--target'",
-        )
     backend = get_backend(target)
     backend.check_can_apply()
-    options = backend.make_options({"table": table, "node": node})
+    options = backend.make_options(target_settings)
     bundle = load_inputs(paths)
     artifact = compile_policies(bundle, target, options, optimize_ir=not no_optimize)
     print_diagnostics(artifact.diagnostics)
