@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import rendered
+from tests.helpers import diagnostics, rendered
 from tests.kube import bundle, namespace, pod
 
 
@@ -143,3 +143,25 @@ def test_container_port_of_the_wrong_type() -> None:
         "input.yaml:12:29: error: spec.containers[0].ports[0].containerPort: expected an "
         "integer, got a string ('http')"
     )
+
+
+def test_a_pod_with_a_bad_name_still_reports_its_other_problems() -> None:
+    text = """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: ns}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: Bad_Name, namespace: ns}
+  spec:
+    containers:
+    - name: c
+      ports: [{containerPort: 70000}]
+  status: {podIP: 10.0.0.300}
+"""
+    diags = diagnostics(text)
+    paths = sorted(d.path for d in diags)
+    assert paths == ["metadata.name", "spec.containers[0].ports[0].containerPort", "status.podIP"]

@@ -119,13 +119,12 @@ class ClusterBuilder:
     def add_pod(self, obj: api.Pod, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Pod", meta, out, namespaced=True)
-        if ident is None:
-            return
+        # Check the rest even when the identity is bad: every problem at once.
         spec = obj.spec or api.PodSpec()
         status = obj.status or api.PodStatus()
         ips = self._pod_ips(status, out)
         ports = self._container_ports(spec, out)
-        if out.failed:
+        if ident is None or out.failed:
             return
         if not ips or status.phase in _GONE_PHASES:
             self.skipped_pods += 1
@@ -223,8 +222,6 @@ class ClusterBuilder:
     def add_service(self, obj: api.Service, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Service", meta, out, namespaced=True)
-        if ident is None:
-            return
         spec = obj.spec or api.ServiceSpec()
         ips: list[netaddr.IPAddress] = []
         for text in spec.cluster_ips or ((spec.cluster_ip,) if spec.cluster_ip else ()):
@@ -247,7 +244,7 @@ class ClusterBuilder:
             ports.append(
                 snap.ServicePort(p.port, Protocol(proto), p.name, p.target_port, p.node_port)
             )
-        if out.failed:
+        if ident is None or out.failed:
             return
         self.services[ident] = snap.Service(
             ident[0],
@@ -263,8 +260,6 @@ class ClusterBuilder:
     def add_node(self, obj: api.Node, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
         ident = self._identity("Node", meta, out, namespaced=False)
-        if ident is None:
-            return
         status = obj.status or api.NodeStatus()
         spec = obj.spec or api.NodeSpec()
         addresses = []
@@ -281,7 +276,7 @@ class ClusterBuilder:
                 )
                 continue
             cidrs.append(parsed.network)
-        if out.failed:
+        if ident is None or out.failed:
             return
         self.nodes[ident[1]] = snap.Node(
             ident[1],
