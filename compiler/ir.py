@@ -24,6 +24,7 @@ from typing import Final
 
 import netaddr
 
+from npc import intervals
 from npc.errors import Origin
 
 __all__ = [
@@ -159,6 +160,9 @@ class LabelSelector:
         return ",".join(str(r) for r in self.requirements)
 
 
+#: Above every address: bisecting (version, address, this) lands on the range holding it.
+_MAX_ADDRESS = 1 << 129
+
 #: The empty selector: matches every pod or namespace.
 EVERYTHING: Final = LabelSelector()
 
@@ -198,19 +202,22 @@ class AddressSet:
     """
 
     cidrs: tuple[netaddr.IPNetwork, ...]
-    _ipset: netaddr.IPSet = field(init=False, compare=False, repr=False)
-    # Sorted, disjoint (version, first, last) ranges: membership by bisection. (IPSet's own
-    # membership test hashes a network per prefix length, ~100x slower.)
-    _starts: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
-    _ends: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    # Sorted, disjoint (version, first, last) ranges: the canonical form behind ``cidrs``;
+    # membership by bisection, set algebra by merging (see :mod:`npc.intervals`).
+    _ranges: tuple[intervals.Range, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        ipset = netaddr.IPSet(self.cidrs)
-        object.__setattr__(self, "_ipset", ipset)
-        cidrs = tuple(ipset.iter_cidrs())
-        object.__setattr__(self, "cidrs", cidrs)
-        object.__setattr__(self, "_starts", tuple((c.version, c.first) for c in cidrs))
-        object.__setattr__(self, "_ends", tuple(c.last for c in cidrs))
+        self._set(intervals.from_cidrs(self.cidrs))
+
+    def _set(self, ranges: tuple[intervals.Range, ...]) -> None:
+        object.__setattr__(self, "_ranges", ranges)
+        object.__setattr__(self, "cidrs", intervals.to_cidrs(ranges))
+
+    @classmethod
+    def _of_ranges(cls, ranges: tuple[intervals.Range, ...]) -> AddressSet:
+        new = cls(())
+        new._set(ranges)
+        return new
 
     @classmethod
     def of(cls, *cidrs: str | netaddr.IPNetwork) -> AddressSet:
@@ -221,10 +228,9 @@ class AddressSet:
         cls, cidr: netaddr.IPNetwork, excepts: Iterable[netaddr.IPNetwork] = ()
     ) -> AddressSet:
         """``cidr`` minus every ``except``: an ``ipBlock``'s meaning."""
-        ipset = netaddr.IPSet([cidr])
-        for e in excepts:
-            ipset.remove(e)
-        return cls(tuple(ipset.iter_cidrs()))
+        return cls._of_ranges(
+            intervals.difference(intervals.from_cidrs((cidr,)), intervals.from_cidrs(excepts))
+        )
 
     @classmethod
     def from_ipset(cls, ipset: netaddr.IPSet) -> AddressSet:
@@ -236,9 +242,9 @@ class AddressSet:
 
     def contains(self, address: netaddr.IPAddress | str) -> bool:
         addr = address if isinstance(address, netaddr.IPAddress) else netaddr.IPAddress(address)
-        value = int(addr)
-        i = bisect.bisect_right(self._starts, (addr.version, value)) - 1
-        return i >= 0 and self._starts[i][0] == addr.version and value <= self._ends[i]
+        key = (addr.version, int(addr), _MAX_ADDRESS)
+        i = bisect.bisect_right(self._ranges, key) - 1
+        return i >= 0 and self._ranges[i][0] == addr.version and key[1] <= self._ranges[i][2]
 
     def __contains__(self, address: object) -> bool:
         if isinstance(address, netaddr.IPAddress | str):
@@ -249,19 +255,19 @@ class AddressSet:
         return iter(self.cidrs)
 
     def __bool__(self) -> bool:
-        return bool(self.cidrs)
+        return bool(self._ranges)
 
     def union(self, other: AddressSet) -> AddressSet:
-        return AddressSet.from_ipset(self._ipset | other._ipset)
+        return AddressSet._of_ranges(intervals.union(self._ranges, other._ranges))
 
     def intersection(self, other: AddressSet) -> AddressSet:
-        return AddressSet.from_ipset(self._ipset & other._ipset)
+        return AddressSet._of_ranges(intervals.intersection(self._ranges, other._ranges))
 
     def difference(self, other: AddressSet) -> AddressSet:
-        return AddressSet.from_ipset(self._ipset - other._ipset)
+        return AddressSet._of_ranges(intervals.difference(self._ranges, other._ranges))
 
     def issubset(self, other: AddressSet) -> bool:
-        return bool(self._ipset.issubset(other._ipset))
+        return not intervals.difference(self._ranges, other._ranges)
 
     def family(self, version: int) -> AddressSet:
         """Only the IPv4 (4) or IPv6 (6) part."""
