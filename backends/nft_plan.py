@@ -97,7 +97,7 @@ class _Planner:
     node: str | None
     sets: dict[Hashable, NamedSet] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
-    lookups: dict[tuple[str, str, tuple[tuple[str, str, int | None], ...]], Lookups] = field(
+    lookups: dict[tuple[str, str, tuple[tuple[str, str, tuple[int, ...]], ...]], Lookups] = field(
         default_factory=dict
     )
     shared: dict[Hashable, Lookups] = field(default_factory=dict)
@@ -158,9 +158,7 @@ class _Planner:
                 numeric = [(r.start, r.end) for r in entry.ranges]
                 if direction == "ingress":
                     for name in entry.named:
-                        number = cls.resolve(name, entry.protocol)
-                        if number is not None:
-                            numeric.append((number, number))
+                        numeric.extend((n, n) for n in cls.resolve(name, entry.protocol))
                 elif entry.named:
                     for name in entry.named:
                         for number, dests in self._named_destinations(
@@ -174,8 +172,8 @@ class _Planner:
     def _lookups(self, policy: ir.Policy, direction: str, cls: PodClass) -> Lookups:
         used = named_ports_used((policy,), direction)
         resolution = tuple(
-            (name, str(proto), number)
-            for name, proto, number in cls.named_ports
+            (name, str(proto), numbers)
+            for name, proto, numbers in cls.named_ports
             if (name, proto) in used
         )
         key = (policy.key, direction, resolution)
@@ -241,7 +239,8 @@ class _Planner:
         rules["drop"] = "drop"
         keys = ", ".join(p.key for p in cls.policies)
         ports = ", ".join(
-            f"{n}/{proto}={'none' if num is None else num}" for n, proto, num in cls.named_ports
+            f"{n}/{proto}={'+'.join(map(str, nums)) or 'none'}"
+            for n, proto, nums in cls.named_ports
         )
         note = f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}"
         if ports:

@@ -8,6 +8,8 @@ reference semantics. (The kernel tests load the same text into the kernel, on fe
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from pathlib import Path
 
 import netaddr
 import pytest
@@ -19,6 +21,8 @@ from npc.snapshot import Pod
 from tests.nft_sim import Packet, Ruleset
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN_CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
 
 
@@ -54,15 +58,13 @@ def _icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
     return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
 
 
-@pytest.mark.parametrize("seed", range(60))
-def test_every_flow_matches_the_reference_semantics(seed: int) -> None:
-    rng = random.Random(seed)
-    ipv6 = seed % 2 == 1
-    snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
-    policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
-    bundle, text = _compile(policies, snapshot)
+Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
+
+
+def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
+    """Every flow between the snapshot's pods and outside addresses, on every probe port
+    and ICMP, where ``allows`` disagrees with the reference semantics."""
     assert bundle.snapshot is not None
-    ruleset = Ruleset.parse(text)
     sem = Semantics(bundle.policies, bundle.snapshot)
     ports = probe_ports(bundle.snapshot, bundle.policies)
     endpoints = _endpoints(bundle.snapshot.pods)
@@ -74,14 +76,69 @@ def test_every_flow_matches_the_reference_semantics(seed: int) -> None:
                 continue
             for proto, port in ports:
                 want = sem.allowed(Flow(src, dst, proto, port))
-                got = ruleset.allows(Packet(src.address, dst.address, proto.value, port))
+                got = allows(src, dst, Packet(src.address, dst.address, proto.value, port))
                 checked += 1
                 if got != want:
                     wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
             want = _icmp_allowed(sem, src, dst)
-            if ruleset.allows(Packet(src.address, dst.address, "ICMP")) != want:
+            if allows(src, dst, Packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")
+    return checked, wrong
+
+
+def _whole(text: str) -> Verdict:
+    ruleset = Ruleset.parse(text)
+    return lambda _src, _dst, packet: ruleset.allows(packet)
+
+
+def _per_node(bundle: npc.Bundle) -> Verdict:
+    """Each node's ``--node`` ruleset: a flow passes the forward hook of its source pod's
+    node and of its destination pod's node (once when they are the same; outside addresses
+    and hostNetwork pods have no node of their own here)."""
+    assert bundle.snapshot is not None
+    nodes = sorted({p.node_name for p in bundle.snapshot.pods if p.node_name})
+    rulesets = {n: Ruleset.parse(npc.compile(bundle, "nft", {"node": n}).text) for n in nodes}
+
+    def node(endpoint: Endpoint) -> str | None:
+        return endpoint.pod.node_name if endpoint.pod is not None else None
+
+    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
+        hops = {n for n in (node(src), node(dst)) if n is not None}
+        return all(rulesets[n].allows(packet) for n in hops)
+
+    return allows
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_every_flow_matches_the_reference_semantics(seed: int) -> None:
+    rng = random.Random(seed)
+    ipv6 = seed % 2 == 1
+    snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
+    policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
+    bundle, text = _compile(policies, snapshot)
+    checked, wrong = _wrong_flows(bundle, _whole(text))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_per_node_rulesets_together_match_the_reference_semantics(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    ipv6 = seed % 2 == 1
+    snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
+    policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
+    bundle, _ = _compile(policies, snapshot)
+    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=[c.name for c in GOLDEN_CASES])
+def test_golden_cases_match_the_reference_semantics(case: Path) -> None:
+    """Every golden case with a snapshot, as one ruleset and split per node."""
+    bundle = npc.load(npc.read_sources([str(case / "input.yaml"), str(case / "cluster.yaml")]))
+    checked, wrong = _wrong_flows(bundle, _whole(npc.compile(bundle, "nft").text))
+    assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
+    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    assert not wrong, f"per node, {len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
 def test_the_interpreter_sees_denials() -> None:
