@@ -88,6 +88,8 @@ class Plan:
     chains: tuple[Chain, ...]
     #: Classes that need no chain (some policy allows them everything).
     notes: tuple[str, ...] = ()
+    #: Warnings for the user (pods enforced on every node, for want of a node name).
+    diagnostics: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(slots=True)
@@ -247,11 +249,18 @@ class _Planner:
             note += f"; named ports: {ports}"
         return Chain(name, f"{direction}: {keys}", note, tuple(rules.values()))
 
-    def build(self, table: str, summary: tuple[str, ...]) -> Plan:
+    def build(
+        self, table: str, summary: tuple[str, ...], diagnostics: tuple[Diagnostic, ...] = ()
+    ) -> Plan:
         scope = None
         if self.node is not None:
+            # A pod with no node name could run anywhere: every node enforces its policies
+            # (a node it does not run on reaches the same verdict, so this changes nothing
+            # where it does not run, and leaving it out would leave it unenforced).
             scope = sum(
-                1 << i for i, p in enumerate(self.resolver.pods) if p.node_name == self.node
+                1 << i
+                for i, p in enumerate(self.resolver.pods)
+                if p.node_name == self.node or not p.node_name
             )
         chains: list[Chain] = []
         maps: list[VerdictMap] = []
@@ -290,7 +299,9 @@ class _Planner:
                         )
                     )
         sets = sorted(self.sets.values(), key=lambda s: s.name)
-        return Plan(table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes))
+        return Plan(
+            table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes), diagnostics
+        )
 
 
 def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
@@ -336,12 +347,32 @@ def _check_node(snapshot: Snapshot, node: str) -> None:
         )
 
 
+def _unplaced(snapshot: Snapshot, node: str) -> tuple[Diagnostic, ...]:
+    """Warnings for the pods that name no node (they are enforced on every node)."""
+    return tuple(
+        Diagnostic(
+            Code.NOT_ENFORCEABLE,
+            Severity.WARNING,
+            f"pod {pod.key} has no spec.nodeName: with --node, its policies are enforced on "
+            f"every node (here on {node})",
+            hint="take the snapshot from the cluster (`kubectl get ns,pods -A -o yaml`): a "
+            "running pod always names its node",
+            origin=pod.origin,
+        )
+        for pod in snapshot.pods
+        if not pod.node_name and not pod.host_network
+    )
+
+
 def plan(policies: ir.PolicySet, snapshot: Snapshot, table: str, node: str | None) -> Plan:
-    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given)."""
+    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given, and
+    pods that name no node)."""
+    diagnostics: tuple[Diagnostic, ...] = ()
     if node is not None:
         _check_node(snapshot, node)
+        diagnostics = _unplaced(snapshot, node)
     resolver = Resolver(snapshot)
     _check_addresses(resolver)
     where = f" on node {node}" if node is not None else ""
     summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
-    return _Planner(policies, resolver, node).build(table, summary)
+    return _Planner(policies, resolver, node).build(table, summary, diagnostics)

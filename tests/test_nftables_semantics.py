@@ -16,8 +16,9 @@ import pytest
 
 import npc
 from npc import ir
+from npc.errors import Severity
 from npc.semantics import Endpoint, Flow, Semantics
-from npc.snapshot import Pod
+from npc.snapshot import Namespace, Pod, Snapshot
 from tests.nft_sim import Packet, Ruleset
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 
@@ -154,3 +155,28 @@ def test_the_interpreter_sees_denials() -> None:
     assert ruleset.allows(
         Packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
     )
+
+
+def test_pods_without_a_node_are_enforced_on_every_node() -> None:
+    """A pod whose snapshot entry names no node (``spec.nodeName`` missing) could run on any
+    node: with ``--node`` its policies are enforced on every node (enforcing a pod's policy
+    on a node it does not run on changes no verdict), and a warning says so. Before, such a
+    pod was in no node's ruleset: isolated by a deny-all policy, it accepted everything."""
+    snapshot = Snapshot(
+        (Namespace("a"),),
+        (
+            Pod("a", "placed", ips=(netaddr.IPAddress("10.0.0.2"),), node_name="n0"),
+            Pod("a", "unplaced", ips=(netaddr.IPAddress("10.0.0.3"),)),
+        ),
+    )
+    deny = ir.PolicySet((ir.Policy("a", "deny", ir.EVERYTHING, ingress=(), egress=()),))
+    bundle, _ = _compile(deny, snapshot)
+    outside = netaddr.IPAddress("192.0.2.1")
+    unplaced = netaddr.IPAddress("10.0.0.3")
+    artifact = npc.compile(bundle, "nft", {"node": "n0"})
+    ruleset = Ruleset.parse(artifact.text)
+    assert not ruleset.allows(Packet(outside, unplaced, "TCP", 80))
+    assert not ruleset.allows(Packet(unplaced, outside, "TCP", 80))
+    warnings = [d for d in artifact.diagnostics if "a/unplaced" in d.message]
+    assert len(warnings) == 1 and warnings[0].severity is Severity.WARNING
+    assert "every node" in warnings[0].message
