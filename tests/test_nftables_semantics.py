@@ -50,10 +50,14 @@ def _icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
         if pod is None:
             return True
         isolating = sem.isolating(pod, direction)
-        return not isolating or any(
-            isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
-            for policy in isolating
-            for rule in policy.rules(direction) or ()
+        return (
+            not isolating
+            or sem.own_node(pod, other)
+            or any(
+                isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
+                for policy in isolating
+                for rule in policy.rules(direction) or ()
+            )
         )
 
     return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
@@ -64,9 +68,21 @@ Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
 
 def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
     """Every flow between the snapshot's pods and outside addresses, on every probe port
-    and ICMP, where ``allows`` disagrees with the reference semantics."""
+    and ICMP, where ``allows`` disagrees with the reference semantics.
+
+    Flows between a pod and its own node (a hostNetwork pod there) never meet the forward
+    hook: the kernel delivers them locally (input, output), so nft lets them through, as
+    the spec says (semantics rule 8)."""
     assert bundle.snapshot is not None
     sem = Semantics(bundle.policies, bundle.snapshot)
+    forwarded = allows
+
+    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
+        local = (src.pod is not None and sem.own_node(src.pod, dst)) or (
+            dst.pod is not None and sem.own_node(dst.pod, src)
+        )
+        return local or forwarded(src, dst, packet)
+
     ports = probe_ports(bundle.snapshot, bundle.policies)
     endpoints = _endpoints(bundle.snapshot.pods)
     wrong = []
