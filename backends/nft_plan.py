@@ -88,6 +88,8 @@ class Plan:
     chains: tuple[Chain, ...]
     #: Classes that need no chain (some policy allows them everything).
     notes: tuple[str, ...] = ()
+    #: Warnings for the user (pods enforced on every node, for want of a node name).
+    diagnostics: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(slots=True)
@@ -97,7 +99,7 @@ class _Planner:
     node: str | None
     sets: dict[Hashable, NamedSet] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
-    lookups: dict[tuple[str, str, tuple[tuple[str, str, int | None], ...]], Lookups] = field(
+    lookups: dict[tuple[str, str, tuple[tuple[str, str, tuple[int, ...]], ...]], Lookups] = field(
         default_factory=dict
     )
     shared: dict[Hashable, Lookups] = field(default_factory=dict)
@@ -158,9 +160,7 @@ class _Planner:
                 numeric = [(r.start, r.end) for r in entry.ranges]
                 if direction == "ingress":
                     for name in entry.named:
-                        number = cls.resolve(name, entry.protocol)
-                        if number is not None:
-                            numeric.append((number, number))
+                        numeric.extend((n, n) for n in cls.resolve(name, entry.protocol))
                 elif entry.named:
                     for name in entry.named:
                         for number, dests in self._named_destinations(
@@ -174,8 +174,8 @@ class _Planner:
     def _lookups(self, policy: ir.Policy, direction: str, cls: PodClass) -> Lookups:
         used = named_ports_used((policy,), direction)
         resolution = tuple(
-            (name, str(proto), number)
-            for name, proto, number in cls.named_ports
+            (name, str(proto), numbers)
+            for name, proto, numbers in cls.named_ports
             if (name, proto) in used
         )
         key = (policy.key, direction, resolution)
@@ -241,18 +241,26 @@ class _Planner:
         rules["drop"] = "drop"
         keys = ", ".join(p.key for p in cls.policies)
         ports = ", ".join(
-            f"{n}/{proto}={'none' if num is None else num}" for n, proto, num in cls.named_ports
+            f"{n}/{proto}={'+'.join(map(str, nums)) or 'none'}"
+            for n, proto, nums in cls.named_ports
         )
         note = f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}"
         if ports:
             note += f"; named ports: {ports}"
         return Chain(name, f"{direction}: {keys}", note, tuple(rules.values()))
 
-    def build(self, table: str, summary: tuple[str, ...]) -> Plan:
+    def build(
+        self, table: str, summary: tuple[str, ...], diagnostics: tuple[Diagnostic, ...] = ()
+    ) -> Plan:
         scope = None
         if self.node is not None:
+            # A pod with no node name could run anywhere: every node enforces its policies
+            # (a node it does not run on reaches the same verdict, so this changes nothing
+            # where it does not run, and leaving it out would leave it unenforced).
             scope = sum(
-                1 << i for i, p in enumerate(self.resolver.pods) if p.node_name == self.node
+                1 << i
+                for i, p in enumerate(self.resolver.pods)
+                if p.node_name == self.node or not p.node_name
             )
         chains: list[Chain] = []
         maps: list[VerdictMap] = []
@@ -291,7 +299,9 @@ class _Planner:
                         )
                     )
         sets = sorted(self.sets.values(), key=lambda s: s.name)
-        return Plan(table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes))
+        return Plan(
+            table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes), diagnostics
+        )
 
 
 def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
@@ -337,12 +347,32 @@ def _check_node(snapshot: Snapshot, node: str) -> None:
         )
 
 
+def _unplaced(snapshot: Snapshot, node: str) -> tuple[Diagnostic, ...]:
+    """Warnings for the pods that name no node (they are enforced on every node)."""
+    return tuple(
+        Diagnostic(
+            Code.NOT_ENFORCEABLE,
+            Severity.WARNING,
+            f"pod {pod.key} has no spec.nodeName: with --node, its policies are enforced on "
+            f"every node (here on {node})",
+            hint="take the snapshot from the cluster (`kubectl get ns,pods -A -o yaml`): a "
+            "running pod always names its node",
+            origin=pod.origin,
+        )
+        for pod in snapshot.pods
+        if not pod.node_name and not pod.host_network
+    )
+
+
 def plan(policies: ir.PolicySet, snapshot: Snapshot, table: str, node: str | None) -> Plan:
-    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given)."""
+    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given, and
+    pods that name no node)."""
+    diagnostics: tuple[Diagnostic, ...] = ()
     if node is not None:
         _check_node(snapshot, node)
+        diagnostics = _unplaced(snapshot, node)
     resolver = Resolver(snapshot)
     _check_addresses(resolver)
     where = f" on node {node}" if node is not None else ""
     summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
-    return _Planner(policies, resolver, node).build(table, summary)
+    return _Planner(policies, resolver, node).build(table, summary, diagnostics)

@@ -7,7 +7,7 @@ through verdict maps to one chain per class of isolated pods, whose allow sets a
 concatenated, deduplicated sets (:mod:`.nft_elements`), so the per-packet cost stays flat as
 policies and pods grow. Selectors and named ports are resolved against the cluster snapshot
 (:mod:`npc.resolve`); ``--node`` keeps only the pods scheduled on one node, which is what a
-per-node agent enforces.
+per-node agent enforces (and pods that name no node, which every node then enforces).
 
 What it filters, and what not: traffic the node forwards (pod to pod, external to pod, pod to
 external). Traffic the node itself originates or receives (kubelet probes, hostNetwork pods
@@ -59,8 +59,8 @@ _ERROR = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+)(?:-\d+)?: Er
 @dataclass(frozen=True, slots=True)
 class NftOptions(BackendOptions):
     """``table``: name of the ``inet`` table npc owns. ``node``: only the pods scheduled on
-    this node (what a per-node agent applies); None for every pod (one enforcement point
-    routing the whole cluster)."""
+    this node (what a per-node agent applies) and pods that name no node; None for every
+    pod (one enforcement point routing the whole cluster)."""
 
     table: str = "npc"
     node: str | None = None
@@ -123,7 +123,7 @@ class NftablesBackend(Backend):
             )
         ruleset = plan(policies, snapshot, opts.table, opts.node)
         text = _environment().get_template("nft.j2").render(plan=ruleset)
-        return Emitted(text)
+        return Emitted(text, ruleset.diagnostics)
 
     def apply(self, text: str, options: BackendOptions, *, dry_run: bool = False) -> Applied:
         """Load ``text`` with ``nft -f`` (``nft -c -f`` for a dry run) into the current

@@ -494,6 +494,13 @@ class _Checker:
         allowed = any(c.admits for c in checks)
         isolated_by = tuple((p.key, _where(self.locate, p.origin)) for p in isolating)
         note = "a rule admits it" if allowed else "isolated, and no rule admits it"
+        other = flow.dst if direction == "egress" else flow.src
+        if not allowed and self.sem.own_node(pod, other):
+            allowed = True
+            note = (
+                f"{other} is its own node ({pod.node_name}): traffic between a pod and its "
+                "node is always allowed (semantics rule 8)"
+            )
         return SideExplanation(direction, name, allowed, note, isolated_by, tuple(checks))
 
 

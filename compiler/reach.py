@@ -8,7 +8,8 @@ every pair of 10,000 pods means 10^8 questions per probed port. This engine asks
    selectors mention), from every namespace selector (their namespace's labels) and, for
    namespaces that hold policies, the same namespace; the same elementary address interval
    of every ipBlock (per address family); the same numbers for every named port a rule
-   mentions; the same hostNetwork flag. Every input the oracle looks at is in that key, so
+   mentions; the same hostNetwork flag; the same node, where a hostNetwork pod stands for it
+   (a pod and its own node always connect). Every input the oracle looks at is in that key, so
    two pods of one class get the same verdict against any third pod (replicas of a
    Deployment are the typical class).
 2. **Class matrix.** Per probed (port, protocol) the matrix is computed on classes with set
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 from npc import ir
 from npc.resolve import PodSet, Resolver
+from npc.semantics import node_addresses
 from npc.snapshot import Pod, Snapshot
 
 __all__ = [
@@ -204,6 +206,11 @@ class Reach:
         self._vocab = vocab
         self._intervals = {v: _Intervals(v, vocab.address_sets) for v in _FAMILIES}
         self._named = sorted(vocab.named_ports)
+        self._node_addresses = node_addresses(snapshot)
+        #: Nodes some hostNetwork pod of the snapshot stands for (rule 8 applies there).
+        self._host_nodes = {
+            self._node_addresses.get(a) for p in self.pods if p.host_network for a in p.ips
+        } - {None}
         self._class_of: list[int] = [0] * len(self.pods)
         self.classes: tuple[PodClass, ...] = self._partition()
         # One pod per class (its first): a selector's pods map to classes through these.
@@ -266,6 +273,17 @@ class Reach:
         keys = tuple(sorted(mentioned))
         return keys, {k: frozenset(v) for k, v in mentioned.items()}
 
+    def _node_key(self, pod: Pod) -> object:
+        """What rule 8 (a pod and its own node always connect) sees of a pod: for a
+        hostNetwork pod, the node each of its addresses belongs to; for another pod, its
+        node when some hostNetwork pod stands for that node (None otherwise, so that pods
+        on nodes without one still share classes)."""
+        if pod.host_network:
+            return tuple(
+                None if (a := pod.ip(v)) is None else self._node_addresses.get(a) for v in _FAMILIES
+            )
+        return pod.node_name if pod.node_name in self._host_nodes else None
+
     def _partition(self) -> tuple[PodClass, ...]:
         ns_keys = self._namespace_keys()
         label_keys, values = self._label_projection()
@@ -298,6 +316,7 @@ class Reach:
                 addresses,
                 named,
                 pod.host_network,
+                self._node_key(pod),
             )
             index = groups.get(key)
             if index is None:
@@ -334,6 +353,32 @@ class Reach:
                     occupied[j] = occupied.get(j, 0) | 1 << c.index
             intervals.occupied = sorted(occupied)
             intervals.classes = [occupied[j] for j in intervals.occupied]
+        # Rule 8: per family, the classes each class reaches as its own node (or as pods
+        # on it), whatever the policies say.
+        regular: dict[str, int] = {}
+        host: dict[int, dict[str, int]] = {v: {} for v in _FAMILIES}
+        for c in self.classes:
+            rep = c.representative
+            if not rep.host_network and rep.node_name and rep.node_name in self._host_nodes:
+                regular[rep.node_name] = regular.get(rep.node_name, 0) | 1 << c.index
+            elif rep.host_network:
+                for v in _FAMILIES:
+                    a = rep.ip(v)
+                    node = self._node_addresses.get(a) if a is not None else None
+                    if node is not None:
+                        host[v][node] = host[v].get(node, 0) | 1 << c.index
+        self._own_node: dict[int, list[int]] = {}
+        for v in _FAMILIES:
+            row = []
+            for c in self.classes:
+                rep = c.representative
+                if rep.host_network:
+                    a = rep.ip(v)
+                    node = self._node_addresses.get(a) if a is not None else None
+                    row.append(regular.get(node, 0) if node is not None else 0)
+                else:
+                    row.append(host[v].get(rep.node_name, 0) if rep.node_name else 0)
+            self._own_node[v] = row
 
     def class_of(self, pod: Pod) -> PodClass:
         """The class of a snapshot pod (KeyError for a pod not in the snapshot)."""
@@ -449,7 +494,10 @@ class Reach:
             if self._family_bits[v]:
                 egress = self._egress_rows(ports, v, n)
                 ingress = self._ingress_columns_transposed(ports, v, n)
-                per_family[v] = [e & i for e, i in zip(egress, ingress, strict=True)]
+                own = self._own_node[v]
+                per_family[v] = [
+                    (e & i) | own[s] for s, (e, i) in enumerate(zip(egress, ingress, strict=True))
+                ]
         rows = []
         for s in range(n):
             row = everything

@@ -62,6 +62,11 @@ class PodSet:
         return tuple(sorted(found))
 
 
+#: How a class's pods resolve the named ports a direction's rules use:
+#: ``(name, protocol, numbers)`` per name.
+_Resolution = tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class PodClass:
     """Pods that one enforcement rule set can treat alike in one direction.
@@ -69,20 +74,21 @@ class PodClass:
     ``policies`` are exactly the policies that select these pods and isolate them in the
     direction (sorted by namespace and name). For ingress, where the isolated pod is the
     destination and named ports resolve against it, ``named_ports`` is the resolution every
-    pod of the class shares: ``(name, protocol, number)`` for each container-port name the
-    policies' ingress rules use, ``number`` None where the pods declare no such port.
+    pod of the class shares: ``(name, protocol, numbers)`` for each container-port name the
+    policies' ingress rules use; ``numbers`` is empty where the pods declare no such port and
+    may hold several numbers (one name in several containers of a pod).
     """
 
     policies: tuple[ir.Policy, ...]
     pods: PodSet
-    named_ports: tuple[tuple[str, ir.Protocol, int | None], ...] = ()
+    named_ports: _Resolution = ()
 
-    def resolve(self, name: str, protocol: ir.Protocol) -> int | None:
-        """The number ``name`` stands for on this class's pods (None when undeclared)."""
-        for n, proto, number in self.named_ports:
+    def resolve(self, name: str, protocol: ir.Protocol) -> tuple[int, ...]:
+        """The numbers ``name`` stands for on this class's pods (empty when undeclared)."""
+        for n, proto, numbers in self.named_ports:
             if n == name and proto is protocol:
-                return number
-        return None
+                return numbers
+        return ()
 
 
 class Resolver:
@@ -235,14 +241,15 @@ class Resolver:
     # -- named ports --------------------------------------------------------------------
 
     def named_port(self, name: str, protocol: ir.Protocol) -> dict[int, PodSet]:
-        """For a container-port name: port number -> the pods declaring it (with protocol)."""
+        """For a container-port name: port number -> the pods declaring it (with protocol).
+
+        A pod that gives the name several numbers (in several containers) is under each."""
         key = (name, protocol)
         table = self._named.get(key)
         if table is None:
             table = {}
             for i, p in enumerate(self.pods):
-                number = p.named_port(name, protocol)
-                if number is not None:
+                for number in p.named_port_numbers(name, protocol):
                     table[number] = table.get(number, 0) | (1 << i)
             self._named[key] = table
         return {port: PodSet(bits, self) for port, bits in sorted(table.items())}
@@ -330,27 +337,25 @@ class Resolver:
         classes.sort(
             key=lambda c: (
                 [(p.namespace, p.name) for p in c.policies],
-                [(n, str(proto), -1 if num is None else num) for n, proto, num in c.named_ports],
+                [(n, str(proto), nums) for n, proto, nums in c.named_ports],
             )
         )
         return classes
 
     def _split_by_named_ports(
         self, bits: int, names: tuple[tuple[str, ir.Protocol], ...]
-    ) -> list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]]:
-        parts: list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]] = [((), bits)]
+    ) -> list[tuple[_Resolution, int]]:
+        parts: list[tuple[_Resolution, int]] = [((), bits)]
         for name, protocol in names:
-            table = self.named_port(name, protocol)
-            refined: list[tuple[tuple[tuple[str, ir.Protocol, int | None], ...], int]] = []
+            refined: list[tuple[_Resolution, int]] = []
             for resolution, part in parts:
-                rest = part
-                for number, declared in table.items():
-                    hit = part & declared.bits
-                    if hit:
-                        refined.append(((*resolution, (name, protocol, number)), hit))
-                        rest &= ~hit
-                if rest:
-                    refined.append(((*resolution, (name, protocol, None)), rest))
+                # Pods are grouped by every number they give the name (usually one).
+                by_numbers: dict[tuple[int, ...], int] = {}
+                for idx in _bit_indices(part):
+                    numbers = self.pods[idx].named_port_numbers(name, protocol)
+                    by_numbers[numbers] = by_numbers.get(numbers, 0) | (1 << idx)
+                for numbers, sub in sorted(by_numbers.items()):
+                    refined.append(((*resolution, (name, protocol, numbers)), sub))
             parts = refined
         return parts
 

@@ -27,6 +27,13 @@ The rules, as implemented:
    peer; ipBlocks match them by address, like any non-pod address.
 7. Traffic from a pod to itself is always allowed: it never leaves the pod's network
    namespace, so no enforcement point on the node can see it.
+8. Traffic between a pod and the node it runs on is always allowed, in both directions: the
+   spec's "traffic to and from the node where a Pod is running is always allowed, regardless
+   of the IP address of the Pod or the node", and "the only allowed connections into the pod
+   are those from the pod's node and those allowed by the ingress list". The node is any
+   address of the pod's Node object in the snapshot, or of a hostNetwork pod scheduled on
+   that node (hostNetwork pods are addressed by their node's IP); a pod's node is its
+   ``spec.nodeName``. Nodes other than the pod's own are matched like any other address.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ __all__ = [
     "RuleRef",
     "Semantics",
     "Verdict",
+    "node_addresses",
     "pod_allowed_by",
 ]
 
@@ -104,11 +112,15 @@ class RuleRef:
 
 @dataclass(frozen=True, slots=True)
 class DirectionVerdict:
-    """One side of a verdict: which policies isolate the pod, and which rules admit."""
+    """One side of a verdict: which policies isolate the pod, and which rules admit.
+
+    ``own_node`` is true when the other end is the pod's own node (rule 8: always allowed,
+    whatever isolates the pod)."""
 
     direction: str
     isolating: tuple[ir.Policy, ...] = ()
     admitted_by: tuple[RuleRef, ...] = ()
+    own_node: bool = False
 
     @property
     def isolated(self) -> bool:
@@ -116,7 +128,7 @@ class DirectionVerdict:
 
     @property
     def allowed(self) -> bool:
-        return not self.isolating or bool(self.admitted_by)
+        return not self.isolating or bool(self.admitted_by) or self.own_node
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +155,24 @@ class Semantics:
     _selecting: dict[tuple[str, str], tuple[ir.Policy, ...]] = field(
         default_factory=dict, repr=False
     )
+    _node_addresses: dict[netaddr.IPAddress, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for p in self.policies:
             self._by_namespace.setdefault(p.namespace, []).append(p)
+        self._node_addresses.update(node_addresses(self.snapshot))
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def node_of(self, endpoint: Endpoint) -> str | None:
+        """The node whose own address ``endpoint`` is (None for pods and other addresses)."""
+        if endpoint.pod is not None:
+            return None
+        return self._node_addresses.get(endpoint.address)
+
+    def own_node(self, pod: Pod, other: Endpoint) -> bool:
+        """Whether ``other`` is the node ``pod`` runs on (rule 8)."""
+        return pod.node_name is not None and self.node_of(other) == pod.node_name
 
     # -- selection ----------------------------------------------------------------------
 
@@ -220,7 +246,10 @@ class Semantics:
         if not isolating:
             return DirectionVerdict(direction)
         return DirectionVerdict(
-            direction, isolating, tuple(self._admitting(isolating, direction, other, flow))
+            direction,
+            isolating,
+            tuple(self._admitting(isolating, direction, other, flow)),
+            self.own_node(pod, other),
         )
 
     # -- verdicts -----------------------------------------------------------------------
@@ -249,13 +278,27 @@ class Semantics:
         if pod is None:
             return True
         isolating = self.isolating(pod, direction)
-        if not isolating:
+        if not isolating or self.own_node(pod, other):
             return True
         return next(self._admitting(isolating, direction, other, flow), None) is not None
 
     def pod_allowed(self, src: Pod, dst: Pod, protocol: ir.Protocol, port: int) -> bool:
         """Pod to pod, see :func:`pod_allowed_by`."""
         return pod_allowed_by(self.allowed, src, dst, protocol, port)
+
+
+def node_addresses(snapshot: Snapshot) -> dict[netaddr.IPAddress, str]:
+    """Address -> node name for every address that is a node's own (rule 8): the addresses
+    of the snapshot's Node objects, and those of hostNetwork pods scheduled on a node."""
+    found: dict[netaddr.IPAddress, str] = {}
+    for node in snapshot.nodes:
+        for _, address in node.addresses:
+            found.setdefault(address, node.name)
+    for pod in snapshot.pods:
+        if pod.host_network and pod.node_name:
+            for address in pod.ips:
+                found.setdefault(address, pod.node_name)
+    return found
 
 
 def pod_allowed_by(

@@ -73,11 +73,21 @@ class Pod:
         return f"{self.namespace}/{self.name}"
 
     def named_port(self, name: str, protocol: Protocol) -> int | None:
-        """The number of this pod's container port ``name`` with ``protocol``, if any."""
+        """The number of this pod's first container port ``name`` with ``protocol``, if any
+        (see :meth:`named_port_numbers`: a pod may give one name several numbers)."""
         for p in self.ports:
             if p.name == name and p.protocol is protocol:
                 return p.port
         return None
+
+    def named_port_numbers(self, name: str, protocol: Protocol) -> tuple[int, ...]:
+        """Every number this pod gives the container-port name ``name`` with ``protocol``,
+        sorted. Names are unique only within a container (the API server accepts one name
+        in two containers, with a warning), so a named port can stand for several numbers
+        on one pod, and a policy naming it admits each of them."""
+        return tuple(
+            sorted({p.port for p in self.ports if p.name == name and p.protocol is protocol})
+        )
 
     def port_names(self, port: int, protocol: Protocol) -> tuple[str, ...]:
         """Names this pod gives to ``port``/``protocol`` (what a named port can match)."""

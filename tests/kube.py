@@ -43,6 +43,7 @@ def pod(
     *,
     host_network: bool = False,
     phase: str = "Running",
+    node: str = "node-1",
 ) -> dict[str, Any]:
     """A pod; ``ports`` are ``(number, protocol)`` or ``(number, protocol, name)``."""
     addresses = [ips] if isinstance(ips, str) else list(ips)
@@ -52,7 +53,7 @@ def pod(
             {"containerPort": p[0], "protocol": p[1], **({"name": p[2]} if len(p) > 2 else {})}
             for p in ports
         ]
-    spec: dict[str, Any] = {"containers": [container], "nodeName": "node-1"}
+    spec: dict[str, Any] = {"containers": [container], "nodeName": node}
     if host_network:
         spec["hostNetwork"] = True
     status: dict[str, Any] = {"phase": phase}

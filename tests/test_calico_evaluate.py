@@ -276,3 +276,23 @@ def test_types_default_from_rules() -> None:
     sem = calico(only_egress)
     assert allowed(sem, ep("shop/web"), ep("shop/db"))  # types defaulted to [Egress]
     assert not allowed(sem, ep("shop/db"), ep("shop/web"))
+
+
+def test_host_to_local_workloads_is_allowed_workload_to_host_meets_egress_policy() -> None:
+    """Felix lets processes of a host (the node's addresses, hostNetwork pods there) reach
+    the workloads on it whatever their ingress policy; workload-to-host traffic meets the
+    workload's egress policy first."""
+    snap = Snapshot(
+        (Namespace("shop", {"kubernetes.io/metadata.name": "shop"}),),
+        (
+            _pod("shop", "web", "10.0.0.2", {"app": "web"}, node_name="n1"),
+            _pod("shop", "agent", "192.168.0.1", {}, host_network=True, node_name="n1"),
+            _pod("shop", "far", "192.168.0.2", {}, host_network=True, node_name="n2"),
+        ),
+    )
+    deny = gnp("deny", "selector: all()\ntypes: [Ingress, Egress]")
+    sem = CalicoSemantics(load_objects(textwrap.dedent(deny)), snap)
+    agent, far, web = (Endpoint.of_pod(p) for p in snap.pods)  # sorted by name
+    assert allowed(sem, agent, web)
+    assert not allowed(sem, far, web)
+    assert not allowed(sem, web, agent)

@@ -291,11 +291,18 @@ def test_host_network_and_dual_stack_reasons() -> None:
         namespace("a"),
         pod("a", "t", ["10.0.0.1", "fd00::1"], {"app": "t"}),
         pod("a", "dual", ["10.0.0.2", "fd00::2"]),
-        pod("a", "agent", "192.168.0.1", host_network=True),
+        pod("a", "agent", "192.168.0.1", host_network=True, node="node-2"),
+        pod("a", "local", "192.168.0.5", host_network=True),
     )
     assert b.snapshot is not None
-    target, agent, dual = (b.snapshot.pod(f"a/{n}") for n in ("t", "agent", "dual"))
-    assert target is not None and agent is not None and dual is not None
+    target, agent, dual, local = (b.snapshot.pod(f"a/{n}") for n in ("t", "agent", "dual", "local"))
+    assert target is not None and agent is not None and dual is not None and local is not None
+    own = explain_flow(b.policies, b.snapshot, local, target, Probe(80), b.locate)
+    assert own.allowed
+    assert own.families[0].ingress.note == (
+        "a/local is its own node (node-1): traffic between a pod and its node is always "
+        "allowed (semantics rule 8)"
+    )
     host = explain_flow(b.policies, b.snapshot, agent, target, Probe(80), b.locate)
     assert not host.allowed
     checks = host.families[0].ingress.checks

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import netaddr
 import pytest
 
 from npc import ir
 from npc.resolve import Resolver
 from npc.semantics import Endpoint, Semantics
+from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
 from tests.synth import random_cluster, random_policies
 
 
@@ -51,16 +53,54 @@ def test_named_port_resolution() -> None:
     table = res.named_port("http", ir.Protocol.TCP)
     for number, pods in table.items():
         for p in pods:
-            assert p.named_port("http", ir.Protocol.TCP) == number
-    declared = {p.key for p in snap.pods if p.named_port("http", ir.Protocol.TCP) is not None}
+            assert number in p.named_port_numbers("http", ir.Protocol.TCP)
+    declared = {p.key for p in snap.pods if p.named_port_numbers("http", ir.Protocol.TCP)}
     assert declared == {p.key for pods in table.values() for p in pods}
     everyone = res.podset(res.all_bits)
     ports = ir.ProtocolPorts(ir.Protocol.TCP, (ir.PortRange(443, 443),), ("http",))
     for ranges, pods in res.resolve_ports(ports, everyone):
         for p in pods:
-            n = p.named_port("http", ir.Protocol.TCP)
-            want = {443} | ({n} if n is not None else set())
+            want = {443, *p.named_port_numbers("http", ir.Protocol.TCP)}
             assert {r.start for r in ranges} == want
+
+
+def test_a_name_declared_by_two_containers_resolves_to_both_numbers() -> None:
+    """The API server accepts one port name in two containers of a pod; the name then stands
+    for both numbers, in the resolver's table, in resolve_ports and in isolation classes."""
+    web = Pod(
+        "a",
+        "web",
+        ips=(netaddr.IPAddress("10.0.0.2"),),
+        ports=(
+            ContainerPort(8080, ir.Protocol.TCP, "http"),
+            ContainerPort(9090, ir.Protocol.TCP, "http"),
+            ContainerPort(53, ir.Protocol.UDP, "http"),
+        ),
+    )
+    plain = Pod("a", "plain", ips=(netaddr.IPAddress("10.0.0.3"),))
+    snap = Snapshot((Namespace("a"),), (web, plain))
+    res = Resolver(snap)
+    assert web.named_port_numbers("http", ir.Protocol.TCP) == (8080, 9090)
+    assert {
+        n: [p.key for p in pods] for n, pods in res.named_port("http", ir.Protocol.TCP).items()
+    } == {
+        8080: ["a/web"],
+        9090: ["a/web"],
+    }
+    ports = ir.ProtocolPorts(ir.Protocol.TCP, (), ("http",))
+    groups = {
+        tuple(p.key for p in pods): ranges
+        for ranges, pods in res.resolve_ports(ports, res.podset(res.all_bits))
+    }
+    assert groups == {("a/web",): (ir.PortRange(8080, 8080), ir.PortRange(9090, 9090))}
+    policy = ir.Policy("a", "p", ingress=(ir.Rule(ports=ir.PortSet((ports,))),))
+    classes = res.isolation_classes([policy], "ingress")
+    assert [(c.named_ports, [p.key for p in c.pods]) for c in classes] == [
+        ((("http", ir.Protocol.TCP, ()),), ["a/plain"]),
+        ((("http", ir.Protocol.TCP, (8080, 9090)),), ["a/web"]),
+    ]
+    assert classes[1].resolve("http", ir.Protocol.TCP) == (8080, 9090)
+    assert classes[0].resolve("http", ir.Protocol.TCP) == ()
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -79,8 +119,8 @@ def test_isolation_classes_partition_isolated_pods(seed: int) -> None:
                 assert pod.key not in seen
                 seen.add(pod.key)
                 assert cls.policies == sem.isolating(pod, direction)
-                for name, proto, number in cls.named_ports:
-                    assert pod.named_port(name, proto) == number
+                for name, proto, numbers in cls.named_ports:
+                    assert pod.named_port_numbers(name, proto) == numbers
         isolated = {p.key for p in snap.pods if sem.isolating(p, direction)}
         assert seen == isolated
         if direction == "egress":

@@ -327,9 +327,16 @@ HOST_CLUSTER = (
     namespace("a"),
     pod("a", "web", "10.0.0.2", {"app": "web"}),
     pod("a", "api", "10.0.0.3", {"app": "api"}),
-    # hostNetwork pods report their node's address as pod IP.
+    # hostNetwork pods report their node's address as pod IP; this one runs on another node
+    # than web and api (from their own node, rule 8 admits everything).
     pod(
-        "a", "agent", "192.168.0.10", {"app": "api"}, [(9100, "TCP", "metrics")], host_network=True
+        "a",
+        "agent",
+        "192.168.0.10",
+        {"app": "api"},
+        [(9100, "TCP", "metrics")],
+        host_network=True,
+        node="node-2",
     ),
 )
 
@@ -394,6 +401,50 @@ def test_named_ports_never_match_host_network_destinations() -> None:
         web    =    +    -
         """,
     )
+
+
+def test_a_pod_and_its_own_node_always_connect() -> None:
+    """Rule 8, from the spec: "traffic to and from the node where a Pod is running is always
+    allowed", and "the only allowed connections into the pod are those from the pod's node
+    and those allowed by the ingress list". The node is a hostNetwork pod scheduled there, or
+    an address of its Node object; another node is matched like any other address."""
+    node_1 = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node-1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.1"}]},
+    }
+    b = bundle(
+        NP + "metadata: {name: deny, namespace: a}\n"
+        "spec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n",
+        namespace("a"),
+        pod("a", "web", "10.0.0.2", {"app": "web"}),
+        pod("a", "far", "10.0.1.2", {"app": "web"}, node="node-2"),
+        pod("a", "agent", "192.168.0.1", host_network=True),
+        pod("a", "agent2", "192.168.0.2", host_network=True, node="node-2"),
+        node_1,
+    )
+    assert_matrix(
+        b,
+        "80/TCP",
+        """
+                web  far  agent  agent2
+        web     =    -    +      -
+        far     -    =    -      +
+        agent   +    -    =      +
+        agent2  -    +    +      =
+        """,
+    )
+    assert b.snapshot is not None
+    sem = Semantics(b.policies, b.snapshot)
+    web = Endpoint.of_pod(b.snapshot.pods[3])
+    assert web.name == "a/web"
+    kubelet, other_node = Endpoint.of_address("192.168.0.1"), Endpoint.of_address("192.168.0.9")
+    for a, z, allowed in ((kubelet, web, True), (web, kubelet, True), (other_node, web, False)):
+        verdict = sem.verdict(Flow(a, z, ir.Protocol.TCP, 80))
+        assert verdict.allowed is allowed and sem.allowed(verdict.flow) is allowed
+    side = sem.verdict(Flow(kubelet, web, ir.Protocol.TCP, 80)).ingress
+    assert side.isolated and side.own_node and not side.admitted_by
 
 
 DUAL_STACK_CLUSTER = (

@@ -27,6 +27,11 @@ later to compare other CNI outputs:
    Destination ports match numbers and ranges, and named ports of the destination endpoint
    (same name and protocol, same number).
 6. Traffic from an endpoint to itself is not policed.
+7. Traffic from an endpoint's own host (its node's addresses, hostNetwork pods there) to the
+   endpoint is allowed whatever its ingress policy: Felix lets host processes reach local
+   workloads (for health checks). Traffic from an endpoint to its host meets the endpoint's
+   egress policy first (then ``DefaultEndpointToHostAction``, ACCEPT as Calico's Kubernetes
+   manifests set it), so there Calico is stricter than the spec's "to and from the node".
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import netaddr
 from npc import ir
 from npc.calico.model import PROTOCOL_NUMBERS, CalicoObjects, CalicoPolicy, CalicoRule, EntityRule
 from npc.calico.selector import NAMESPACE_LABEL, And, Eq, Node, namespace_selector
-from npc.semantics import Flow, pod_allowed_by
+from npc.semantics import Flow, node_addresses, pod_allowed_by
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["CalicoSemantics", "Decision", "SideDecision", "endpoint_labels"]
@@ -108,8 +113,10 @@ class CalicoSemantics:
         default_factory=dict, repr=False
     )
     _applying: dict[tuple[str, str, str], _TierPolicies] = field(default_factory=dict, repr=False)
+    _hosts: dict[netaddr.IPAddress, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        self._hosts = node_addresses(self.snapshot)
         for pod in self.snapshot.pods:
             if pod.host_network:
                 continue
@@ -281,11 +288,16 @@ class CalicoSemantics:
         if src is not None and src is dst:
             same = SideDecision("egress", True, "traffic within one endpoint")
             return Decision(flow, same, SideDecision("ingress", True, same.reason))
-        return Decision(
-            flow,
-            self._side(src, "egress", flow, src, dst),
-            self._side(dst, "ingress", flow, src, dst),
-        )
+        if (
+            src is None
+            and dst is not None
+            and dst.pod.node_name is not None
+            and self._hosts.get(flow.src.address) == dst.pod.node_name
+        ):
+            ingress = SideDecision("ingress", True, "from the endpoint's own host")
+        else:
+            ingress = self._side(dst, "ingress", flow, src, dst)
+        return Decision(flow, self._side(src, "egress", flow, src, dst), ingress)
 
     def allowed(self, flow: Flow) -> bool:
         """Whether Calico lets ``flow`` through."""
