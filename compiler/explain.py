@@ -561,9 +561,14 @@ def explain_flow(
                 ingress,
             )
         )
-    allowed = all(f.allowed for f in families)
+    allowed = any(f.allowed for f in families)
     if allowed:
         reason = "the source's egress side and the destination's ingress side both allow it"
+        if len(families) > 1:
+            open_ = _and([f"IPv{f.version}" for f in families if f.allowed])
+            closed = [f"IPv{f.version}" for f in families if not f.allowed]
+            reason += f" over {open_}"
+            reason += f" (dual-stack: not over {_and(closed)})" if closed else " (dual-stack)"
     else:
         names = {"egress": "the source's egress side", "ingress": "the destination's ingress side"}
         denying: dict[str, list[str]] = {}
@@ -576,6 +581,6 @@ def explain_flow(
             over = f" over {_and(versions)}" if len(families) > 1 else ""
             parts.append(f"{names[direction]}{over}")
         reason = f"{_and(parts)} {'deny' if len(parts) > 1 else 'denies'} it"
-    if len(families) > 1:
-        reason += " (dual-stack: every address family both have must allow it)"
+        if len(families) > 1:
+            reason += " (dual-stack: no address family both have lets it through)"
     return FlowExplanation(src_name, dst_name, probe, allowed, reason, tuple(families))

@@ -17,8 +17,8 @@ every pair of 10,000 pods means 10^8 questions per probed port. This engine asks
    a source class is the union, over the egress rules selecting it, of the classes the rule's
    peers match and whose ports the rule admits; the ingress side is built transposed (for
    each source, the destinations whose ingress rules admit it), so a pair's verdict is one
-   AND. Address families are evaluated separately and combined as the oracle does (every
-   family both pods have must allow; no shared family, no connection).
+   AND. Address families are evaluated separately and combined as the oracle does (a pair
+   connects when some family both pods have allows it; no shared family, no connection).
 3. **Expansion on demand.** A pod pair's verdict is its classes' bit, except that a pod always
    reaches itself (semantics rule 7): the diagonal of a class with two or more members is
    evaluated as two distinct pods, which is exactly what the class matrix holds.
@@ -500,14 +500,11 @@ class Reach:
                 ]
         rows = []
         for s in range(n):
-            row = everything
-            shared = 0
+            row = 0
             for v in self._versions[s]:
-                family = self._family_bits[v]
-                # Families the destination lacks do not constrain; shared ones must allow.
-                row &= (per_family[v][s] & family) | (everything & ~family)
-                shared |= family
-            rows.append(row & shared)
+                # A pair connects when some family both pods have lets it through.
+                row |= per_family[v][s] & self._family_bits[v]
+            rows.append(row & everything)
         return tuple(rows)
 
     def _egress_rows(self, ports: Sequence[int], version: int, n: int) -> list[int]:

@@ -304,12 +304,11 @@ def node_addresses(snapshot: Snapshot) -> dict[netaddr.IPAddress, str]:
 def pod_allowed_by(
     allowed: Callable[[Flow], bool], src: Pod, dst: Pod, protocol: ir.Protocol, port: int
 ) -> bool:
-    """Pod to pod under any flow verdict ``allowed``: allowed over every address family both
-    pods have (fail closed); pods sharing no family cannot connect at all."""
+    """Pod to pod under any flow verdict ``allowed``: the pods can connect when some address
+    family both have lets the connection through (a reachability audit must not hide the
+    IPv4 path of a pair whose IPv6 path is closed); pods sharing no family cannot connect."""
     versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
-    if not versions:
-        return False
-    return all(
+    return any(
         allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
         for v in versions
     )

@@ -317,6 +317,26 @@ def test_host_network_and_dual_stack_reasons() -> None:
     assert "dual-stack" in both.reason
 
 
+def test_dual_stack_pair_open_over_one_family_is_allowed() -> None:
+    """A reachability audit must not hide the IPv4 path of a pair whose IPv6 path is closed."""
+    b = bundle(
+        NP + "metadata: {name: t, namespace: a}\n"
+        "spec:\n"
+        "  podSelector: {matchLabels: {app: t}}\n"
+        "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]\n",
+        namespace("a"),
+        pod("a", "t", ["10.0.0.1", "fd00::1"], {"app": "t"}),
+        pod("a", "dual", ["10.0.0.2", "fd00::2"]),
+    )
+    assert b.snapshot is not None
+    dual, target = b.snapshot.pod("a/dual"), b.snapshot.pod("a/t")
+    assert dual is not None and target is not None
+    verdict = explain_flow(b.policies, b.snapshot, dual, target, Probe(80), b.locate)
+    assert verdict.allowed
+    assert [f.allowed for f in verdict.families] == [True, False]
+    assert verdict.reason.endswith("over IPv4 (dual-stack: not over IPv6)")
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_flow_verdicts_agree_with_the_oracle(seed: int) -> None:
     rng = random.Random(seed)

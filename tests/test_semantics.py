@@ -457,8 +457,9 @@ DUAL_STACK_CLUSTER = (
 
 
 def test_ipv6_and_dual_stack() -> None:
-    """A pod-to-pod verdict holds only when every address family both pods have allows it;
-    pods that share no family cannot connect at all."""
+    """A pod pair connects when some address family both pods have allows it (dual -> target
+    over IPv4 here, though its IPv6 path is closed); pods that share no family cannot connect
+    at all (v4 <-> v6)."""
     v4_only = bundle(
         NP + "metadata: {name: t, namespace: a}\n"
         "spec:\n"
@@ -472,7 +473,7 @@ def test_ipv6_and_dual_stack() -> None:
         """
                 target  dual  v4  v6
         target  =       +     +   +
-        dual    -       =     +   +
+        dual    +       =     +   +
         v4      +       +     =   -
         v6      -       +     -   =
         """,
@@ -501,12 +502,13 @@ def test_ipv6_and_dual_stack() -> None:
         "  ingress: [{from: [{ipBlock: {cidr: 'fd00::/64', except: ['fd00::3/128']}}]}]\n",
         *DUAL_STACK_CLUSTER,
     )
+    # dual (fd00::2) connects over IPv6; v6 (fd00::3) is the except; v4 has no IPv6 path.
     assert_matrix(
         v6_except,
         "80/TCP",
         """
                 target  dual  v4  v6
-        dual    -       =     +   +
+        dual    +       =     +   +
         v4      -       +     =   -
         v6      -       +     -   =
         """,

@@ -106,7 +106,7 @@ def assert_agrees_with_reach(
     lab: Lab, files: Sequence[str], ports: Sequence[tuple[ir.Protocol, int]]
 ) -> None:
     """Probe every pair of pods and compare with ``npc reach -o json`` (the real command):
-    a pair is reachable when every address family the two pods share lets it through."""
+    a pair is reachable when some address family the two pods share lets it through."""
     args = [a for f in files for a in ("-f", f)]
     args += [f"--port={port}/{proto.value}" for proto, port in ports]
     done = run(str(NPC), "reach", *args, "-o", "json")
@@ -133,7 +133,7 @@ def assert_agrees_with_reach(
                     keys.append((src.key, dst.key, proto.value, port))
     got: dict[tuple[str, str, str, int], bool] = {}
     for key, passed in zip(keys, probe.run(probes, [reach[k] for k in keys]), strict=True):
-        got[key] = got.get(key, True) and passed
+        got[key] = got.get(key, False) or passed
     wrong = [
         f"  {src} -> {dst} {proto}/{port}: kernel {passed}, reach {reach[src, dst, proto, port]}"
         for (src, dst, proto, port), passed in sorted(got.items())
