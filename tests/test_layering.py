@@ -5,8 +5,9 @@
 * The frontend knows no backend. Only the library API (``npc.api``) and the CLI reach the
   backends, and only through the registry (``npc.backends``) and the contract
   (``npc.backends.base``), never a backend module by name.
-* Target names appear only in the registry: no code outside ``backends/`` spells one, and
-  each registered backend calls itself by the name it is registered under.
+* Target names appear only in the registry: no code outside ``backends/`` spells one, each
+  registered backend calls itself by the name it is registered under, and the settings the
+  CLI offers for targets are the registry's, matching the backends' options types.
 * No module-level mutable state: no ``global``, no function mutating a module-level dict,
   list or set, and ``functools.cache`` only on the pure loaders listed here.
 
@@ -17,12 +18,13 @@ imports included), so the check needs no import side effects and sees every depe
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from npc.backends import REGISTRY, get_backend
+from npc.backends import REGISTRY, TARGET_SETTINGS, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Source folder -> import name (as pyproject's package-dir maps them).
@@ -171,6 +173,22 @@ def test_each_backend_is_registered_under_its_own_name(target: str) -> None:
     backend = get_backend(target)
     assert backend.name == target
     assert (type(backend).__doc__ or "").strip(), f"backend {target} has no docstring"
+
+
+def test_target_settings_match_the_backends_options() -> None:
+    """Every options field of every target is a declared setting (so the CLI can set it),
+    every declared setting is taken by some target, and declared choices are accepted."""
+    declared = {s.name: s for s in TARGET_SETTINGS}
+    taken: set[str] = set()
+    for target in sorted(REGISTRY):
+        backend = get_backend(target)
+        fields = {f.name for f in dataclasses.fields(backend.options_type)}
+        assert fields <= set(declared), f"{target}: options not declared: {fields - set(declared)}"
+        taken |= fields
+        for name in sorted(fields):
+            for choice in declared[name].choices:
+                backend.make_options({name: choice})
+    assert set(declared) == taken, f"settings no target takes: {set(declared) - taken}"
 
 
 _MUTATORS = frozenset(
