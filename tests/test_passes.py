@@ -48,6 +48,13 @@ def test_every_pass_has_fixtures() -> None:
     assert {f.stem for f in FIXTURES.glob("*.yaml")} == set(PASS_BY_NAME)
 
 
+@pytest.mark.parametrize("pass_name", sorted(PASS_BY_NAME))
+def test_every_pass_has_its_module_and_docstring(pass_name: str) -> None:
+    transform = PASS_BY_NAME[pass_name]
+    assert transform.__module__ == f"npc.passes.{pass_name}"
+    assert (transform.__doc__ or "").strip(), f"{pass_name} does not say what it does"
+
+
 @pytest.mark.parametrize(
     ("pass_name", "case"), _cases(), ids=[f"{n}:{c['name']}" for n, c in _cases()]
 )
