@@ -232,6 +232,13 @@ def test_compile_to_an_unwritable_place_is_a_clean_error(tmp_path: Path, good: P
     ]
 
 
+def test_an_empty_output_path_is_a_usage_error(tmp_path: Path, good: Path) -> None:
+    result = run("compile", "--target", "ir", "-f", str(good), "-o", "", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Invalid value for '-o' / '--output': an empty path" in result.stderr
+    assert list(tmp_path.iterdir()) == [good]
+
+
 def test_unknown_target_lists_the_available_ones(good: Path) -> None:
     result = run("compile", "--target", "nope", "-f", str(good))
     assert result.returncode == 2 and result.stdout == ""
