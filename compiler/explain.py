@@ -144,6 +144,8 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class PolicyExplanation:
+    """What one policy says: its numbered statements, as text or JSON."""
+
     policy: str
     location: str | None
     statements: tuple[Statement, ...]
@@ -353,6 +355,8 @@ class FamilyExplanation:
 
 @dataclass(frozen=True, slots=True)
 class FlowExplanation:
+    """The verdict on one connection and, per address family, each side's reasons."""
+
     src: str
     dst: str
     probe: Probe

@@ -29,6 +29,7 @@ def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
 
 
 def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector:
+    """A validated selector as IR; absent means the empty selector (everything)."""
     if selector is None:
         return ir.EVERYTHING
     return ir.LabelSelector(

@@ -123,6 +123,8 @@ class CalicoPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Tier:
+    """A Calico tier: policies of lower ``order`` tiers are evaluated first."""
+
     name: str
     order: float
     default_action: str = "Deny"

@@ -172,6 +172,7 @@ def target_options(verb: str) -> Callable[[F], F]:
 
 
 def settings() -> Settings:
+    """The global options of the running command (defaults outside a click context)."""
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_object(Settings) if ctx is not None else None
     return obj if obj is not None else Settings(sys.stderr.isatty(), False, False)
