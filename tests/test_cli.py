@@ -91,9 +91,38 @@ def test_entry_points_version_and_help(command: list[str]) -> None:
 
 
 def test_subcommand_help_has_examples() -> None:
-    for command in ("validate", "compile"):
+    for command in sorted(npc.cli.cli.commands):
         result = run(command, "--help")
-        assert result.returncode == 0 and "Examples:" in result.stdout
+        assert result.returncode == 0 and "Examples:" in result.stdout, command
+
+
+#: Every command, with what it needs besides -f.
+COMMANDS = {
+    "validate": [],
+    "compile": ["-t", "ir"],
+    "apply": ["-t", "nft", "--dry-run"],
+    "reach": [],
+    "explain": [],
+}
+
+
+def test_every_command_is_listed() -> None:
+    assert set(COMMANDS) == set(npc.cli.cli.commands)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_reports_alike(
+    command: str, bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid input: exit 2, nothing on stdout, compiler-style lines; a usage error: exit 2."""
+    status = npc.cli.main([command, *COMMANDS[command], "-f", str(bad)])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "")
+    assert err.splitlines()[0].startswith(f'{bad}:4:9: error: metadata.name: invalid name "Web"')
+    assert f'{bad}:8:3: error: spec.Ingress: unknown field "Ingress"' in err.splitlines()
+    status = npc.cli.main([command, *COMMANDS[command], "-f", str(bad), "--no-such-option"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "") and "No such option '--no-such-option'" in err
 
 
 # -- validate ------------------------------------------------------------------------------------
