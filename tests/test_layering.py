@@ -9,7 +9,9 @@
   registered backend calls itself by the name it is registered under, and the settings the
   CLI offers for targets are the registry's, matching the backends' options types.
 * No module-level mutable state: no ``global``, no function mutating a module-level dict,
-  list or set, and ``functools.cache`` only on the pure loaders listed here.
+  list or set, no public module-level dict, list or set (an importer could change it: use a
+  ``MappingProxyType``, tuple or frozenset), and ``functools.cache`` only on the pure loaders
+  listed here.
 
 Imports are read from the AST (``import``/``from ... import`` anywhere in a module, type-only
 imports included), so the check needs no import side effects and sees every dependency.
@@ -223,7 +225,7 @@ def _module_containers(tree: ast.Module) -> set[str]:
 def test_no_module_level_mutable_state(module: str) -> None:
     tree = TREES[module]
     containers = _module_containers(tree)
-    found: list[str] = []
+    found = [f"{name} is public and mutable" for name in sorted(containers) if name[0] != "_"]
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             found.append(f"line {node.lineno}: global {', '.join(node.names)}")
