@@ -8,6 +8,7 @@
 * Target names appear only in the registry: no code outside ``backends/`` spells one, each
   registered backend calls itself by the name it is registered under, and the settings the
   CLI offers for targets are the registry's, matching the backends' options types.
+* IR, snapshot and options objects are frozen dataclasses (options travel frozen).
 * No module-level mutable state: no ``global``, no function mutating a module-level dict,
   list or set, no public module-level dict, list or set (an importer could change it: use a
   ``MappingProxyType``, tuple or frozenset), and ``functools.cache`` only on the pure loaders
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from npc import errors, ir, snapshot
 from npc.backends import REGISTRY, TARGET_SETTINGS, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +193,24 @@ def test_target_settings_match_the_backends_options() -> None:
             for choice in declared[name].choices:
                 backend.make_options({name: choice})
     assert set(declared) == taken, f"settings no target takes: {set(declared) - taken}"
+
+
+@pytest.mark.parametrize("module", [ir, snapshot, errors], ids=lambda m: m.__name__)
+def test_ir_and_snapshot_objects_are_frozen(module: object) -> None:
+    classes = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == module.__name__
+    ]
+    assert len(classes) >= 3
+    thawed = [c.__name__ for c in classes if not c.__dataclass_params__.frozen]
+    assert not thawed, f"mutable dataclasses: {thawed}"
+
+
+@pytest.mark.parametrize("target", sorted(REGISTRY))
+def test_options_are_frozen(target: str) -> None:
+    options_type = get_backend(target).options_type
+    assert options_type.__dataclass_params__.frozen
 
 
 _MUTATORS = frozenset(
