@@ -28,6 +28,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from npc import ir
@@ -52,7 +53,7 @@ __all__ = ["MAX_NAME", "global_policies", "gnp_names"]
 
 MAX_NAME = 253
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-MANAGED_BY = {"app.kubernetes.io/managed-by": "npc"}
+MANAGED_BY = MappingProxyType({"app.kubernetes.io/managed-by": "npc"})
 SOURCE_ANNOTATION = "npc/source"
 PART_ANNOTATION = "npc/part"
 

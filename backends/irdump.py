@@ -63,6 +63,10 @@ def _rules(rules: tuple[ir.Rule, ...] | None) -> Any:
 
 
 class IrBackend(Backend):
+    """The IR as YAML: what npc understood, for review, debugging and frontend golden tests.
+
+    Expresses everything (it only describes the policies) and needs no snapshot."""
+
     name = "ir"
     description = "the canonical intermediate representation, as YAML (for review and debugging)"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)

@@ -19,8 +19,10 @@ from importlib.metadata import PackageNotFoundError, version
 from npc.api import Artifact, compile, load
 from npc.errors import (
     BackendError,
+    Code,
     Diagnostic,
     InputError,
+    Location,
     NpcError,
     Severity,
     UnsupportedError,
@@ -39,8 +41,10 @@ __all__ = [
     "Artifact",
     "BackendError",
     "Bundle",
+    "Code",
     "Diagnostic",
     "InputError",
+    "Location",
     "NpcError",
     "Severity",
     "Source",

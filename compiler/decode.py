@@ -24,7 +24,6 @@ __all__ = ["Decoder", "did_you_mean", "json_field", "type_name"]
 T = TypeVar("T")
 
 _JSON = "json"
-_HINTS = "npc_hints"
 
 
 def json_field(name: str | None = None, default: Any = None) -> Any:

@@ -45,6 +45,7 @@ class Severity(enum.StrEnum):
     INFO = "info"
 
 
+@enum.unique  # a repeated value would silently make one name an alias of another
 class Code(enum.StrEnum):
     """Stable diagnostic codes.
 

@@ -55,12 +55,6 @@ def _where(locate: Locator, origin: ir.Origin | None) -> str | None:
     return str(location) if location is not None else None
 
 
-def _child(origin: ir.Origin | None, *path: str | int) -> ir.Origin | None:
-    if origin is None:
-        return None
-    return ir.Origin(origin.source, origin.document, (*origin.path, *path))
-
-
 def _and(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -150,6 +144,8 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class PolicyExplanation:
+    """What one policy says: its numbered statements, as text or JSON."""
+
     policy: str
     location: str | None
     statements: tuple[Statement, ...]
@@ -230,7 +226,7 @@ def explain_policy(
                     text = f"{noun[0].upper()}{noun[1:]}{extra} may connect to them {ports}."
                 else:
                     text = f"They may connect to {noun}{extra} {ports}."
-                origin = _child(rule.origin, field_name, j)
+                origin = rule.origin.child((field_name, j)) if rule.origin is not None else None
                 body.append((text, direction, f"{rule_path}.{field_name}[{j}]", origin))
     statements = [Statement(1, _isolation(policy, len(body), resolution), "isolation")]
     for n, (text, kind, path, origin) in enumerate(body, start=2):
@@ -359,6 +355,8 @@ class FamilyExplanation:
 
 @dataclass(frozen=True, slots=True)
 class FlowExplanation:
+    """The verdict on one connection and, per address family, each side's reasons."""
+
     src: str
     dst: str
     probe: Probe

@@ -111,6 +111,10 @@ def read_sources(paths: Iterable[str], stdin: bytes | None = None) -> list[Sourc
             problems.extend(exc.diagnostics)
         except OSError as exc:
             problems.append(_unreadable(raw, exc))
+        except ValueError:  # a path no OS call takes (a NUL byte), given through the library
+            problems.append(
+                Diagnostic(Code.UNREADABLE, Severity.ERROR, f"{raw!r}: not a valid path")
+            )
     if problems:
         raise InputError(problems)
     return sources

@@ -42,10 +42,12 @@ def normalise(ranges: Iterable[Range]) -> tuple[Range, ...]:
 
 
 def from_cidrs(cidrs: Iterable[netaddr.IPNetwork]) -> tuple[Range, ...]:
+    """The normalised ranges covering ``cidrs``."""
     return normalise((c.version, c.first, c.last) for c in cidrs)
 
 
 def union(a: tuple[Range, ...], b: tuple[Range, ...]) -> tuple[Range, ...]:
+    """Addresses in ``a`` or ``b``, normalised."""
     return normalise((*a, *b))
 
 

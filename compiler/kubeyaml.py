@@ -68,6 +68,8 @@ def json_number(value: float) -> int | float:
 
 
 def resolve_number(text: str) -> tuple[str, Any]:
+    """A plain scalar that starts like a number, resolved as goyaml v2 does: ``("int", n)``,
+    ``("float", x)``, or ``("str", text)`` when Go would not read it as a number."""
     if text[0] == ".":
         if _DOT_FLOAT.fullmatch(text):
             return "float", float(text)

@@ -12,7 +12,6 @@ Only objects that validated cleanly are lowered; nothing here reports problems.
 from __future__ import annotations
 
 from npc import ir
-from npc.errors import Path
 from npc.k8s import api, names
 from npc.k8s.validation import DEFAULT_NAMESPACE
 from npc.source import ObjectRef
@@ -30,6 +29,7 @@ def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
 
 
 def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector:
+    """A validated selector as IR; absent means the empty selector (everything)."""
     if selector is None:
         return ir.EVERYTHING
     return ir.LabelSelector(
@@ -39,10 +39,6 @@ def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector
             for r in selector.match_expressions or ()
         ),
     )
-
-
-def _origin(ref: ObjectRef, path: Path) -> ir.Origin:
-    return ir.Origin(ref.source, ref.document, (*ref.root, *path))
 
 
 def _peer(peer: api.NetworkPolicyPeer) -> ir.Peer:
@@ -94,12 +90,12 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
     egress = None
     if "Ingress" in types:
         ingress = tuple(
-            ir.Rule(_peers(r.from_), _ports(r.ports), _origin(ref, ("spec", "ingress", i)))
+            ir.Rule(_peers(r.from_), _ports(r.ports), ref.origin(("spec", "ingress", i)))
             for i, r in enumerate(spec.ingress or ())
         )
     if "Egress" in types:
         egress = tuple(
-            ir.Rule(_peers(r.to), _ports(r.ports), _origin(ref, ("spec", "egress", i)))
+            ir.Rule(_peers(r.to), _ports(r.ports), ref.origin(("spec", "egress", i)))
             for i, r in enumerate(spec.egress or ())
         )
     return ir.Policy(
@@ -108,5 +104,5 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
         pod_selector=lower_label_selector(spec.pod_selector),
         ingress=ingress,
         egress=egress,
-        origin=_origin(ref, ()),
+        origin=ref.origin(),
     )

@@ -42,6 +42,8 @@ def frozen_labels(labels: Mapping[str, str] | None) -> Mapping[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Namespace:
+    """A namespace and its labels (what namespaceSelectors match)."""
+
     name: str
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     origin: Origin | None = field(default=None, compare=False)
@@ -58,6 +60,9 @@ class ContainerPort:
 
 @dataclass(frozen=True, slots=True)
 class Pod:
+    """A pod as policies see it: labels, addresses, node, declared ports. A hostNetwork pod
+    has its node's addresses and is never selected by a policy."""
+
     namespace: str
     name: str
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
@@ -105,6 +110,8 @@ class Pod:
 
 @dataclass(frozen=True, slots=True)
 class ServicePort:
+    """One port of a Service; ``target_port`` is a number or a container port name."""
+
     port: int
     protocol: Protocol = Protocol.TCP
     name: str | None = None
@@ -114,6 +121,9 @@ class ServicePort:
 
 @dataclass(frozen=True, slots=True)
 class Service:
+    """A Service: its selector, cluster IPs and ports. Validated and kept, but no verdict
+    depends on it: policies apply to pod addresses, after kube-proxy's translation."""
+
     namespace: str
     name: str
     type: str = "ClusterIP"
@@ -130,6 +140,9 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """A node: labels, addresses (``(type, address)`` pairs, as in ``status.addresses``) and
+    pod CIDRs."""
+
     name: str
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     addresses: tuple[tuple[str, netaddr.IPAddress], ...] = ()
@@ -137,6 +150,7 @@ class Node:
     origin: Origin | None = field(default=None, compare=False)
 
     def internal_ips(self) -> tuple[netaddr.IPAddress, ...]:
+        """The ``InternalIP`` addresses."""
         return tuple(a for t, a in self.addresses if t == "InternalIP")
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from npc.errors import Code, Diagnostic, Location, Path, Severity
+from npc.errors import Code, Diagnostic, Location, Origin, Path, Severity
 from npc.yamlread import MAX_DEPTH, read_yaml
 
 __all__ = [
@@ -62,6 +62,10 @@ class ObjectRef:
     source: int
     document: int
     root: Path = ()
+
+    def origin(self, path: Path = ()) -> Origin:
+        """The origin of the field at ``path`` in this object (the object itself for ``()``)."""
+        return Origin(self.source, self.document, (*self.root, *path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,9 +91,38 @@ def test_entry_points_version_and_help(command: list[str]) -> None:
 
 
 def test_subcommand_help_has_examples() -> None:
-    for command in ("validate", "compile"):
+    for command in sorted(npc.cli.cli.commands):
         result = run(command, "--help")
-        assert result.returncode == 0 and "Examples:" in result.stdout
+        assert result.returncode == 0 and "Examples:" in result.stdout, command
+
+
+#: Every command, with what it needs besides -f.
+COMMANDS = {
+    "validate": [],
+    "compile": ["-t", "ir"],
+    "apply": ["-t", "nft", "--dry-run"],
+    "reach": [],
+    "explain": [],
+}
+
+
+def test_every_command_is_listed() -> None:
+    assert set(COMMANDS) == set(npc.cli.cli.commands)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_reports_alike(
+    command: str, bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid input: exit 2, nothing on stdout, compiler-style lines; a usage error: exit 2."""
+    status = npc.cli.main([command, *COMMANDS[command], "-f", str(bad)])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "")
+    assert err.splitlines()[0].startswith(f'{bad}:4:9: error: metadata.name: invalid name "Web"')
+    assert f'{bad}:8:3: error: spec.Ingress: unknown field "Ingress"' in err.splitlines()
+    status = npc.cli.main([command, *COMMANDS[command], "-f", str(bad), "--no-such-option"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "") and "No such option '--no-such-option'" in err
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -230,6 +259,13 @@ def test_compile_to_an_unwritable_place_is_a_clean_error(tmp_path: Path, good: P
         f"npc: error: cannot write {tmp_path / 'no' / 'x'}: No such file or directory",
         "  hint: nothing was written",
     ]
+
+
+def test_an_empty_output_path_is_a_usage_error(tmp_path: Path, good: Path) -> None:
+    result = run("compile", "--target", "ir", "-f", str(good), "-o", "", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Invalid value for '-o' / '--output': an empty path" in result.stderr
+    assert list(tmp_path.iterdir()) == [good]
 
 
 def test_unknown_target_lists_the_available_ones(good: Path) -> None:

@@ -35,6 +35,7 @@ def test_algebra_matches_netaddr(a: list[netaddr.IPNetwork], b: list[netaddr.IPN
     assert list(x.difference(y).cidrs) == list((ix - iy).iter_cidrs())
     assert x.issubset(y) == ix.issubset(iy)
     assert bool(x) == bool(ix)
+    assert AddressSet.from_ipset(ix) == x and x.to_ipset() == ix
 
 
 @settings(max_examples=300)

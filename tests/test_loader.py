@@ -198,6 +198,12 @@ def test_unreadable_inputs_are_all_reported(tmp_path: Path) -> None:
     ]
 
 
+def test_a_path_the_os_refuses_is_an_input_error() -> None:
+    with pytest.raises(InputError) as info:
+        npc.read_sources(["a\x00b.yaml"])
+    assert [d.message for d in info.value.diagnostics] == ["'a\\x00b.yaml': not a valid path"]
+
+
 def test_stdin_through_the_cli() -> None:
     result = subprocess.run(
         [str(BIN / "npc"), "validate", "-f", "-"],

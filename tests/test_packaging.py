@@ -58,6 +58,21 @@ def test_data_files_are_inside(wheel: Path) -> None:
         assert sub in names
 
 
+def test_every_source_file_is_inside(wheel: Path) -> None:
+    """Derived from the source folders, so a new subpackage or data file cannot be forgotten
+    (the list above misses any subpackage added later)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    folders = {"compiler": "npc", "backends": "npc/backends", "grammar": "npc/grammar"}
+    missing = []
+    for folder, package in folders.items():
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".lark", ".j2", ".typed") and "__pycache__" not in path.parts:
+                shipped = f"{package}/{path.relative_to(ROOT / folder).as_posix()}"
+                if shipped not in names:
+                    missing.append(shipped)
+    assert not missing, f"not in the wheel: {missing}"
+
+
 def test_no_source_folders_leak(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert not [

@@ -48,6 +48,13 @@ def test_every_pass_has_fixtures() -> None:
     assert {f.stem for f in FIXTURES.glob("*.yaml")} == set(PASS_BY_NAME)
 
 
+@pytest.mark.parametrize("pass_name", sorted(PASS_BY_NAME))
+def test_every_pass_has_its_module_and_docstring(pass_name: str) -> None:
+    transform = PASS_BY_NAME[pass_name]
+    assert transform.__module__ == f"npc.passes.{pass_name}"
+    assert (transform.__doc__ or "").strip(), f"{pass_name} does not say what it does"
+
+
 @pytest.mark.parametrize(
     ("pass_name", "case"), _cases(), ids=[f"{n}:{c['name']}" for n, c in _cases()]
 )
@@ -121,15 +128,19 @@ def correlated_policies(rng: random.Random, snap: Snapshot, count: int) -> ir.Po
     return ir.PolicySet(tuple(policies))
 
 
-@pytest.mark.parametrize("seed", range(25))
-@pytest.mark.parametrize("pass_name", [*sorted(PASS_BY_NAME), "pipeline"])
-def test_pass_preserves_meaning(pass_name: str, seed: int) -> None:
+def _generated(pass_name: str, seed: int) -> tuple[Snapshot, ir.PolicySet]:
+    """The cluster and policies a pass is checked on (the same for the guard below)."""
     rng = random.Random(seed * 7919 + len(pass_name))
     snap = random_cluster(rng, namespaces=3, pods=6, ipv6=seed % 2 == 1, host_network=True)
     if seed % 3 == 0:
-        policies = random_policies(rng, snap, count=6, ipv6=seed % 2 == 1)
-    else:
-        policies = correlated_policies(rng, snap, count=5)
+        return snap, random_policies(rng, snap, count=6, ipv6=seed % 2 == 1)
+    return snap, correlated_policies(rng, snap, count=5)
+
+
+@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("pass_name", [*sorted(PASS_BY_NAME), "pipeline"])
+def test_pass_preserves_meaning(pass_name: str, seed: int) -> None:
+    snap, policies = _generated(pass_name, seed)
     transform = PASS_BY_NAME.get(pass_name, optimize)
     after = transform(policies)
     _same_meaning(policies, after, snap, seed)
@@ -140,12 +151,7 @@ def test_pass_acts_on_generated_policies(pass_name: str) -> None:
     """Guard against vacuous semantic tests: each pass changes some generated policy set."""
     changed = 0
     for seed in range(25):
-        rng = random.Random(seed * 7919 + len(pass_name))
-        snap = random_cluster(rng, namespaces=3, pods=6, ipv6=seed % 2 == 1, host_network=True)
-        if seed % 3 == 0:
-            policies = random_policies(rng, snap, count=6, ipv6=seed % 2 == 1)
-        else:
-            policies = correlated_policies(rng, snap, count=5)
+        _, policies = _generated(pass_name, seed)
         changed += PASS_BY_NAME[pass_name](policies) != policies
     assert changed >= 3
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import netaddr
@@ -38,14 +39,16 @@ DEFAULT_TIER = "default"
 DEFAULT_TIER_ORDER = 1_000_000.0
 
 #: Calico protocol names and their IANA numbers.
-PROTOCOL_NUMBERS: Mapping[str, int] = {
-    "TCP": 6,
-    "UDP": 17,
-    "ICMP": 1,
-    "ICMPv6": 58,
-    "SCTP": 132,
-    "UDPLite": 136,
-}
+PROTOCOL_NUMBERS: Mapping[str, int] = MappingProxyType(
+    {
+        "TCP": 6,
+        "UDP": 17,
+        "ICMP": 1,
+        "ICMPv6": 58,
+        "SCTP": 132,
+        "UDPLite": 136,
+    }
+)
 _ACTIONS = ("Allow", "Deny", "Log", "Pass")
 _TYPES = ("Ingress", "Egress")
 
@@ -123,6 +126,8 @@ class CalicoPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Tier:
+    """A Calico tier: policies of lower ``order`` tiers are evaluated first."""
+
     name: str
     order: float
     default_action: str = "Deny"

@@ -1,6 +1,7 @@
 """The ``npc`` command line: a thin layer over the library.
 
-Exit status: 0 success, 1 internal or enforcement-point failure, 2 invalid input or usage.
+Exit status: 0 success, 1 internal, enforcement-point or output failure, 2 invalid input or
+usage.
 No input ever produces a traceback.
 """
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from npc import __version__
-from npc.backends import REGISTRY, available
+from npc.backends import REGISTRY, TARGET_SETTINGS, TargetSetting, available
 from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle, load
 from npc.inputs import read_sources
@@ -121,19 +121,23 @@ def input_options(func: F) -> F:
     )(func)
 
 
-#: Options that configure a target; each backend takes the ones it knows
-#: (``Backend.make_options`` refuses the others, so no flag is ever silently ignored).
-TARGET_SETTINGS = ("table", "node", "calico_scope")
-
-
 def _check_target(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if value not in REGISTRY:
         raise click.BadParameter(f"unknown target {value!r}; available: {', '.join(available())}")
     return value
 
 
+def _setting_option(setting: TargetSetting) -> Callable[[F], F]:
+    if setting.choices:
+        return click.option(
+            setting.flag, setting.name, type=click.Choice(setting.choices), help=setting.help
+        )
+    return click.option(setting.flag, setting.name, metavar=setting.metavar, help=setting.help)
+
+
 def target_options(verb: str) -> Callable[[F], F]:
-    """``--target`` and the target settings, shared by ``compile`` and ``apply``.
+    """``--target`` and the target settings the registry declares, shared by ``compile`` and
+    ``apply``.
 
     The decorated command receives the settings as one ``target_settings`` mapping."""
     options = (
@@ -150,21 +154,13 @@ def target_options(verb: str) -> Callable[[F], F]:
             is_flag=True,
             help=f"{verb.capitalize()} the IR as read, without optimizer passes.",
         ),
-        click.option("--table", metavar="NAME", help="nft: name of the table (default npc)."),
-        click.option(
-            "--node", metavar="NAME", help="Only the pods on this node (a per-node agent)."
-        ),
-        click.option(
-            "--calico-scope",
-            type=click.Choice(["global", "namespaced"]),
-            help="calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
-        ),
+        *(_setting_option(s) for s in TARGET_SETTINGS),
     )
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            target_settings = {k: kwargs.pop(k) for k in TARGET_SETTINGS}
+            target_settings = {s.name: kwargs.pop(s.name) for s in TARGET_SETTINGS}
             return func(target_settings=target_settings, **kwargs)
 
         wrapped: Any = command
@@ -176,6 +172,7 @@ def target_options(verb: str) -> Callable[[F], F]:
 
 
 def settings() -> Settings:
+    """The global options of the running command (defaults outside a click context)."""
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_object(Settings) if ctx is not None else None
     return obj if obj is not None else Settings(sys.stderr.isatty(), False, False)

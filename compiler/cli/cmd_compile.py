@@ -22,10 +22,23 @@ Examples:
 """
 
 
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # An empty path would otherwise reach the atomic rename as "." (EBUSY, exit 1).
+    if value == "":
+        raise click.BadParameter("an empty path; give a file name, or - for stdout")
+    return value
+
+
 @cli.command("compile", epilog=_EPILOG)
 @input_options
 @target_options("emit")
-@click.option("-o", "--output", metavar="PATH", help="Write here (atomically) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    callback=_output_path,
+    help="Write here (atomically) instead of stdout.",
+)
 def compile_command(
     paths: tuple[str, ...],
     target: str,

@@ -65,6 +65,7 @@ def parse_query(text: str | None, option: str) -> PodQuery | None:
 
 
 def snapshot_required(command: str) -> InputError:
+    """The error for a command that needs Namespace and Pod objects and got none."""
     return InputError(
         Diagnostic(
             Code.SNAPSHOT_REQUIRED,

@@ -13,7 +13,7 @@ import netaddr
 from npc import snapshot as snap
 from npc.decode import Decoder
 from npc.errors import Code, Path
-from npc.ir import Origin, Protocol
+from npc.ir import Protocol
 from npc.k8s import api, names
 from npc.k8s.validation import DEFAULT_NAMESPACE, PROTOCOLS, validate_labels
 from npc.source import ObjectRef, Problem
@@ -21,10 +21,6 @@ from npc.source import ObjectRef, Problem
 __all__ = ["ClusterBuilder"]
 
 _GONE_PHASES = ("Succeeded", "Failed")
-
-
-def _origin(ref: ObjectRef) -> Origin:
-    return Origin(ref.source, ref.document, ref.root)
 
 
 class ClusterBuilder:
@@ -114,7 +110,7 @@ class ClusterBuilder:
         name = ident[1]
         labels = dict(meta.labels or {})
         labels[snap.METADATA_NAME_LABEL] = name  # enforced by the API server
-        self.namespaces[name] = snap.Namespace(name, snap.frozen_labels(labels), _origin(out.ref))
+        self.namespaces[name] = snap.Namespace(name, snap.frozen_labels(labels), out.ref.origin())
 
     def add_pod(self, obj: api.Pod, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
@@ -137,7 +133,7 @@ class ClusterBuilder:
             host_network=bool(spec.host_network),
             node_name=spec.node_name,
             ports=ports,
-            origin=_origin(out.ref),
+            origin=out.ref.origin(),
         )
         self._pod_refs[ident] = out.ref
 
@@ -254,7 +250,7 @@ class ClusterBuilder:
             tuple(ips),
             tuple(ports),
             spec.external_traffic_policy,
-            _origin(out.ref),
+            out.ref.origin(),
         )
 
     def add_node(self, obj: api.Node, out: Decoder) -> None:
@@ -283,7 +279,7 @@ class ClusterBuilder:
             snap.frozen_labels(meta.labels),
             tuple(addresses),
             tuple(cidrs),
-            _origin(out.ref),
+            out.ref.origin(),
         )
 
     # -- the whole snapshot ----------------------------------------------------------------

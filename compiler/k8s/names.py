@@ -116,6 +116,7 @@ def is_valid_label_value(value: str) -> list[str]:
 
 
 def is_valid_port_num(port: int) -> list[str]:
+    """A port number, as ``validation.IsValidPortNum``: 1-65535."""
     if 1 <= port <= 65535:
         return []
     return ["must be between 1 and 65535, inclusive"]

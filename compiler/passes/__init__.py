@@ -12,7 +12,8 @@ from npc.ir import PolicySet
 from npc.passes.dedupe_peers import dedupe_peers
 from npc.passes.drop_subsumed import drop_subsumed
 from npc.passes.merge_address_peers import merge_address_peers
-from npc.passes.merge_rules import merge_same_peers, merge_same_ports
+from npc.passes.merge_same_peers import merge_same_peers
+from npc.passes.merge_same_ports import merge_same_ports
 
 __all__ = ["PASSES", "Pass", "optimize"]
 

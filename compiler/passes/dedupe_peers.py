@@ -30,4 +30,6 @@ def _rule(rule: ir.Rule) -> ir.Rule | None:
 
 
 def dedupe_peers(policies: ir.PolicySet) -> ir.PolicySet:
+    """Each rule without repeated peers or peers that match no address; rules left with no
+    peer go (they admit nothing). Cleaning first lets the merging passes group rules."""
     return map_rules(policies, lambda rules: tuple(r for r in map(_rule, rules) if r is not None))

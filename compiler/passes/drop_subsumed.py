@@ -27,6 +27,7 @@ def _peer_covered(peer: ir.Peer, by: tuple[ir.Peer, ...]) -> bool:
 
 
 def peers_cover(outer: ir.Peers, inner: ir.Peers) -> bool:
+    """Whether every peer of ``inner`` is matched by some peer of ``outer`` (conservative)."""
     if isinstance(outer, ir.AnyPeer):
         return True
     if isinstance(inner, ir.AnyPeer):
@@ -39,6 +40,7 @@ def _ranges_cover(outer: tuple[ir.PortRange, ...], inner: ir.PortRange) -> bool:
 
 
 def ports_cover(outer: ir.Ports, inner: ir.Ports) -> bool:
+    """Whether ``outer`` allows every (protocol, port or port name) ``inner`` allows."""
     if isinstance(outer, ir.AnyPort):
         return True
     if isinstance(inner, ir.AnyPort):
@@ -61,6 +63,9 @@ def _covers(outer: ir.Rule, inner: ir.Rule) -> bool:
 
 
 def drop_subsumed(policies: ir.PolicySet) -> ir.PolicySet:
+    """Each direction without the rules another of its rules covers (of two equal rules, the
+    first stays): what is left is what a backend has to emit."""
+
     def rules_fn(rules: tuple[ir.Rule, ...]) -> tuple[ir.Rule, ...]:
         kept: list[ir.Rule] = []
         for i, r in enumerate(rules):

@@ -34,4 +34,6 @@ def _rule(rule: ir.Rule) -> ir.Rule:
 
 
 def merge_address_peers(policies: ir.PolicySet) -> ir.PolicySet:
+    """Each rule with its ipBlocks folded into one address set, where the first block stood,
+    so backends emit one set per rule."""
     return map_rules(policies, lambda rules: tuple(_rule(r) for r in rules))

@@ -1,0 +1,44 @@
+"""Pass: merge rules of one direction that have the same peers, uniting their ports.
+
+Rules are ORed, and within a rule peers AND ports, so ``(P, ports A)`` or ``(P, ports B)`` is
+``(P, A ∪ B)``. "Any port" absorbs every port set it is united with. The merged rule takes the
+position and origin of the first rule of its group, so output order stays stable.
+"""
+
+from __future__ import annotations
+
+from npc import ir
+from npc.passes.base import map_rules
+
+__all__ = ["merge_same_peers", "union_ports"]
+
+
+def union_ports(a: ir.Ports, b: ir.Ports) -> ir.Ports:
+    """Every port either allows ("any port" absorbs the other)."""
+    if isinstance(a, ir.AnyPort) or isinstance(b, ir.AnyPort):
+        return ir.ANY_PORT
+    return a.union(b)
+
+
+def _peers_key(peers: ir.Peers) -> object:
+    # Peers are ORed: their order does not matter for grouping.
+    return peers if isinstance(peers, ir.AnyPeer) else frozenset(peers)
+
+
+def merge_same_peers(policies: ir.PolicySet) -> ir.PolicySet:
+    """One rule per set of peers (in any order), with the union of their ports: fewer rules
+    for a backend to emit, and ``merge_same_ports`` then sees whole port sets."""
+
+    def rules_fn(rules: tuple[ir.Rule, ...]) -> tuple[ir.Rule, ...]:
+        groups: dict[object, ir.Rule] = {}
+        for r in rules:
+            key = _peers_key(r.peers)
+            prev = groups.get(key)
+            groups[key] = (
+                r
+                if prev is None
+                else ir.Rule(prev.peers, union_ports(prev.ports, r.ports), prev.origin)
+            )
+        return tuple(groups.values())
+
+    return map_rules(policies, rules_fn)
