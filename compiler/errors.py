@@ -84,7 +84,6 @@ class Code(enum.StrEnum):
     # 3xx: a target cannot express what the policies say
     UNSUPPORTED = "E301"
     SNAPSHOT_REQUIRED = "E302"
-    UNRESOLVED = "E303"
     UNKNOWN_TARGET = "E304"
     # 4xx: backends and applying
     BACKEND_FAILED = "E401"
@@ -104,7 +103,6 @@ class Code(enum.StrEnum):
     DUPLICATE_POLICY_TYPE = "W603"
     SELECTS_NOTHING = "W604"
     NOT_ENFORCEABLE = "W605"
-    COSMETIC_LOSS = "W301"
 
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
