@@ -7,6 +7,17 @@ import textwrap
 import npc
 from npc.errors import Diagnostic, NpcError
 
+#: A minimal valid policy in namespace prod; ``.format(name=...)`` names it.
+NAMED_POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}
+  namespace: prod
+spec:
+  podSelector: {{}}
+"""
+
 
 def source(text: str, name: str = "input.yaml") -> npc.Source:
     return npc.Source(name, textwrap.dedent(text).lstrip("\n"))

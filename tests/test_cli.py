@@ -21,20 +21,11 @@ import npc.cli
 import npc.cli.app
 from npc import backends
 from npc.errors import NpcError
+from tests.helpers import NAMED_POLICY as POLICY
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
-
-POLICY = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: {name}
-  namespace: prod
-spec:
-  podSelector: {{}}
-"""
 
 
 def run(

@@ -21,18 +21,10 @@ import npc
 from npc import ir, kubeyaml
 from npc.errors import Code, Diagnostic, InputError, NpcError, Severity
 from npc.yamlread import read_yaml, resolve_plain
+from tests.helpers import NAMED_POLICY as POLICY
 
 BIN = Path(sys.executable).parent
 
-POLICY = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: {name}
-  namespace: prod
-spec:
-  podSelector: {{}}
-"""
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n"
 
 
