@@ -117,8 +117,9 @@ def probe_flow(policies: ir.PolicySet, snapshot: Snapshot) -> ProbeFlow:
         )
         semantics = Semantics(ir.PolicySet((*policies, extra)), snapshot)
         client, server = apis[0], dbs[0]
-        port = server.named_port("postgres", ir.Protocol.TCP)
+        numbers = server.named_port_numbers("postgres", ir.Protocol.TCP)
         src, dst = Endpoint.of_pod(client), Endpoint.of_pod(server)
+        port = numbers[0] if numbers else None
         if port is None or not semantics.allowed(Flow(src, dst, ir.Protocol.TCP, port)):
             continue
         if semantics.allowed(Flow(src, dst, ir.Protocol.TCP, 1)):

@@ -426,10 +426,6 @@ class PortSet:
     def union(self, other: PortSet) -> PortSet:
         return PortSet(self.entries + other.entries)
 
-    @property
-    def has_named(self) -> bool:
-        return any(e.named for e in self.entries)
-
     def matches(self, protocol: Protocol, port: int, names: Iterable[str] = ()) -> bool:
         entry = self.get(protocol)
         return entry is not None and entry.matches(port, names)

@@ -77,14 +77,6 @@ class Pod:
         """``namespace/name``."""
         return f"{self.namespace}/{self.name}"
 
-    def named_port(self, name: str, protocol: Protocol) -> int | None:
-        """The number of this pod's first container port ``name`` with ``protocol``, if any
-        (see :meth:`named_port_numbers`: a pod may give one name several numbers)."""
-        for p in self.ports:
-            if p.name == name and p.protocol is protocol:
-                return p.port
-        return None
-
     def named_port_numbers(self, name: str, protocol: Protocol) -> tuple[int, ...]:
         """Every number this pod gives the container-port name ``name`` with ``protocol``,
         sorted. Names are unique only within a container (the API server accepts one name
@@ -148,10 +140,6 @@ class Node:
     addresses: tuple[tuple[str, netaddr.IPAddress], ...] = ()
     pod_cidrs: tuple[netaddr.IPNetwork, ...] = ()
     origin: Origin | None = field(default=None, compare=False)
-
-    def internal_ips(self) -> tuple[netaddr.IPAddress, ...]:
-        """The ``InternalIP`` addresses."""
-        return tuple(a for t, a in self.addresses if t == "InternalIP")
 
 
 @dataclass(frozen=True, slots=True)
