@@ -11,7 +11,7 @@ import abc
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from npc.capabilities import Capability
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
@@ -19,6 +19,8 @@ from npc.ir import PolicySet
 from npc.snapshot import Snapshot
 
 __all__ = ["Applied", "Backend", "BackendOptions", "Emitted"]
+
+OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +74,26 @@ class Backend(abc.ABC):
         """Load emitted ``text`` into the enforcement point this process can reach, atomically
         (on failure the previous state stays); ``dry_run`` only checks it there.
 
-        Raises :class:`~npc.errors.BackendError` when the enforcement point refuses. Targets
-        that do not override this cannot be applied: :class:`~npc.errors.UnsupportedError`."""
-        self.check_can_apply()
-        raise NotImplementedError  # pragma: no cover - check_can_apply raised
-
-    def check_can_apply(self) -> None:
-        """Raise :class:`~npc.errors.UnsupportedError` unless this target implements
-        :meth:`apply` (so a command can refuse before compiling anything)."""
-        if type(self).apply is Backend.apply:
-            raise UnsupportedError(
-                Diagnostic(
-                    Code.UNSUPPORTED,
-                    Severity.ERROR,
-                    f"target {self.name} cannot be applied by npc",
-                    hint=f"write it with `npc compile --target {self.name} -o FILE` and load "
-                    "it with the target's own tools",
-                )
+        Raises :class:`~npc.errors.BackendError` when the enforcement point refuses. Only the
+        targets the registry marks as applying (:attr:`npc.targets.Target.applies`) override
+        this."""
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"target {self.name} cannot be applied by npc",
             )
+        )
+
+    @classmethod
+    def check_options(cls, options: BackendOptions, expected: type[OptionsT]) -> OptionsT:
+        """``options``, checked to be this backend's type: any other is a programming error
+        (defaults silently swapped in would ignore what the caller asked for)."""
+        if not isinstance(options, expected):
+            raise TypeError(
+                f"target {cls.name} takes {expected.__name__}, not {type(options).__name__}"
+            )
+        return options
 
     @classmethod
     def make_options(cls, settings: Mapping[str, Any]) -> BackendOptions:

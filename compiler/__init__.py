@@ -10,13 +10,14 @@ Library use::
     bundle = npc.load(sources)            # raises npc.NpcError with every diagnostic
     artifact = npc.compile(bundle, target="ir")
     print(artifact.text)
+    artifact, applied = npc.apply(bundle, target="nft")   # loads it into this host's kernel
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from npc.api import Artifact, compile, load
+from npc.api import Applied, Artifact, apply, compile, load
 from npc.errors import (
     BackendError,
     Code,
@@ -38,6 +39,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Applied",
     "Artifact",
     "BackendError",
     "Bundle",
@@ -51,6 +53,7 @@ __all__ = [
     "UnsupportedError",
     "ValidationError",
     "__version__",
+    "apply",
     "compile",
     "load",
     "read_sources",

@@ -1,4 +1,7 @@
-"""The library API: :func:`load` and :func:`compile`. No file I/O happens here.
+"""The library API: :func:`load`, :func:`compile` and :func:`apply`.
+
+:func:`load` and :func:`compile` do no file I/O; :func:`apply` loads a compiled ruleset into
+the enforcement point this process reaches (the kernel of its network namespace).
 
 >>> import npc
 >>> bundle = npc.load([npc.Source("p.yaml", text)])          # doctest: +SKIP
@@ -13,15 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from npc.backends import get_backend
-from npc.backends.base import BackendOptions
+from npc.backends.base import Applied, BackendOptions
 from npc.capabilities import check
-from npc.errors import Code, Diagnostic, NpcError, Severity, UnsupportedError
+from npc.errors import Diagnostic, NpcError, UnsupportedError, snapshot_required
 from npc.frontend import Bundle, load
 from npc.passes import optimize
 from npc.source import Source
+from npc.targets import check_can_apply, get_backend
 
-__all__ = ["Artifact", "compile", "load"]
+__all__ = ["Applied", "Artifact", "apply", "compile", "load"]
 
 log = logging.getLogger("npc")
 
@@ -53,16 +56,7 @@ def compile(
     backend = get_backend(target)
     opts = options if isinstance(options, BackendOptions) else backend.make_options(options or {})
     if backend.needs_snapshot and bundle.snapshot is None:
-        raise UnsupportedError(
-            Diagnostic(
-                Code.SNAPSHOT_REQUIRED,
-                Severity.ERROR,
-                f"target {target} resolves pod selectors to addresses and needs a cluster "
-                f"snapshot, but the input has no Namespace or Pod objects",
-                hint="add one: `kubectl get ns,pods -A -o yaml > cluster.yaml`, then "
-                "`-f cluster.yaml`",
-            )
-        )
+        raise UnsupportedError(snapshot_required(_needs_snapshot(target)))
     try:
         check(bundle.policies, backend.capabilities, target)
         run_passes = optimize_ir and backend.optimizes(opts)
@@ -73,6 +67,32 @@ def compile(
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
     return Artifact(target, emitted.text, diagnostics, backend.suffix)
+
+
+def apply(
+    source: Bundle | Iterable[Source],
+    target: str,
+    options: BackendOptions | Mapping[str, Any] | None = None,
+    *,
+    dry_run: bool = False,
+    optimize_ir: bool = True,
+) -> tuple[Artifact, Applied]:
+    """Compile policies for ``target`` and load the result into the local enforcement point,
+    atomically: when loading fails, the previous ruleset stays in force. ``dry_run`` only asks
+    the enforcement point to check it.
+
+    Raises :class:`~npc.errors.UnsupportedError` (before compiling) for a target npc cannot
+    load, :class:`~npc.errors.BackendError` when the enforcement point refuses, and what
+    :func:`compile` raises. Returns the artifact (with its warnings) and what was done."""
+    check_can_apply(target)
+    backend = get_backend(target)
+    opts = options if isinstance(options, BackendOptions) else backend.make_options(options or {})
+    artifact = compile(source, target, opts, optimize_ir=optimize_ir)
+    return artifact, backend.apply(artifact.text, opts, dry_run=dry_run)
+
+
+def _needs_snapshot(target: str) -> str:
+    return f"target {target} (it resolves pod selectors to addresses)"
 
 
 def _located(bundle: Bundle, diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

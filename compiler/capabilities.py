@@ -50,7 +50,7 @@ def _rule_uses(
     policy: ir.Policy, direction: str, index: int, rule: ir.Rule
 ) -> Iterator[FeatureUse]:
     base: Path = ("spec", direction, index)
-    peer_field = "from" if direction == "ingress" else "to"
+    peer_field = ir.Direction(direction).peer_field
     if isinstance(rule.peers, tuple):
         for i, peer in enumerate(rule.peers):
             path: Path = (*base, peer_field, i)

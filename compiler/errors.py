@@ -33,6 +33,7 @@ __all__ = [
     "UnsupportedError",
     "ValidationError",
     "format_path",
+    "snapshot_required",
     "sort_diagnostics",
 ]
 
@@ -278,3 +279,15 @@ class OutputError(NpcError):
     """The output could not be written (a missing directory, a full disk, no permission)."""
 
     exit_status = 1
+
+
+def snapshot_required(needed_by: str) -> Diagnostic:
+    """The one diagnostic for work that must resolve selectors against a cluster snapshot and
+    was given none: ``needed_by`` names the work (``npc reach``, ``target nft (...)``)."""
+    return Diagnostic(
+        Code.SNAPSHOT_REQUIRED,
+        Severity.ERROR,
+        f"{needed_by} needs a cluster snapshot (Namespace and Pod objects), but the input has "
+        "none",
+        hint="add one: `kubectl get ns,pods -A -o yaml > cluster.yaml`, then `-f cluster.yaml`",
+    )

@@ -209,7 +209,7 @@ def explain_policy(
     for direction in ("ingress", "egress"):
         rules = policy.rules(direction)
         for i, rule in enumerate(rules or ()):
-            field_name = "from" if direction == "ingress" else "to"
+            field_name = ir.Direction(direction).peer_field
             rule_path = f"spec.{direction}[{i}]"
             ports = "on " + describe_ports(rule.ports, direction)
             if isinstance(rule.peers, ir.AnyPeer):
@@ -433,7 +433,7 @@ class _Checker:
         peers_ok = self.sem.peers_match(policy, rule.peers, other)
         path = f"spec.{direction}[{index}]"
         where = _where(self.locate, rule.origin)
-        field_name = "to" if direction == "egress" else "from"
+        field_name = ir.Direction(direction).peer_field
         if ports_ok and peers_ok:
             peers = (
                 "any peer"

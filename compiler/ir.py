@@ -31,12 +31,14 @@ __all__ = [
     "ALL_PORTS",
     "ANY_PEER",
     "ANY_PORT",
+    "DIRECTIONS",
     "EVERYTHING",
     "SAME_NAMESPACE",
     "AddressPeer",
     "AddressSet",
     "AnyPeer",
     "AnyPort",
+    "Direction",
     "LabelSelector",
     "NamespaceScope",
     "Operator",
@@ -447,6 +449,27 @@ Ports = PortSet | AnyPort
 # -- rules and policies -------------------------------------------------------------------
 
 
+class Direction(enum.StrEnum):
+    """A direction of traffic as seen by the selected pod; its value is the spec's field."""
+
+    INGRESS = "ingress"
+    EGRESS = "egress"
+
+    @property
+    def peer_field(self) -> str:
+        """The field listing a rule's peers: ``from`` for ingress, ``to`` for egress."""
+        return "from" if self is Direction.INGRESS else "to"
+
+    @property
+    def policy_type(self) -> str:
+        """The ``policyTypes`` spelling: ``Ingress`` or ``Egress``."""
+        return "Ingress" if self is Direction.INGRESS else "Egress"
+
+
+#: Both directions, in output order (egress is checked first on the path of a packet).
+DIRECTIONS: Final = (Direction.EGRESS, Direction.INGRESS)
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """Traffic from/to any of ``peers`` on any of ``ports`` is allowed (peers AND ports)."""
@@ -476,13 +499,9 @@ class Policy:
         """``namespace/name``."""
         return f"{self.namespace}/{self.name}"
 
-    def selects(self, namespace: str, labels: Mapping[str, str]) -> bool:
-        """Whether this policy applies to a pod with these namespace and labels."""
-        return namespace == self.namespace and self.pod_selector.matches(labels)
-
     def rules(self, direction: str) -> tuple[Rule, ...] | None:
-        """``ingress`` or ``egress`` by name."""
-        return self.ingress if direction == "ingress" else self.egress
+        """The rules of a :class:`Direction` (or its name): None when not isolated."""
+        return self.ingress if direction == Direction.INGRESS else self.egress
 
 
 @dataclass(frozen=True, slots=True)

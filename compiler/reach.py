@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from npc import ir
-from npc.resolve import PodSet, Resolver
+from npc.resolve import PodSet, Resolver, bit_indices
 from npc.semantics import node_addresses
 from npc.snapshot import Pod, Snapshot
 
@@ -46,7 +46,6 @@ __all__ = [
     "Probe",
     "ProbeSyntaxError",
     "Reach",
-    "bit_indices",
     "default_probes",
 ]
 
@@ -120,17 +119,6 @@ class ClassMatrix:
 
     def allows(self, src: int, dst: int) -> bool:
         return bool(self.rows[src] >> dst & 1)
-
-
-def bit_indices(bits: int) -> list[int]:
-    """Positions of the set bits, ascending (``str.find`` skips zero runs at C speed)."""
-    text = bin(bits)[:1:-1]
-    found = []
-    i = text.find("1")
-    while i >= 0:
-        found.append(i)
-        i = text.find("1", i + 1)
-    return found
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from npc.reach import ClassMatrix, Probe, Reach, bit_indices
+from npc.reach import ClassMatrix, Probe, Reach
+from npc.resolve import bit_indices
 from npc.snapshot import Pod
 
 __all__ = ["MAX_TABLE_COLUMNS", "MAX_TABLE_ROWS", "ReachView", "csv_chunks", "json_chunks"]

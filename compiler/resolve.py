@@ -5,7 +5,7 @@ iptables and Alibaba backends). Pods are numbered in snapshot order (sorted by n
 name, so each namespace is a contiguous range) and sets of pods are bitsets held in Python
 ints: a selector becomes a few big-integer ANDs and ORs over an inverted label index, never a
 scan of pods per policy. Results are memoised per selector, so thousands of policies sharing
-selectors cost little (see ``shared/reference/perf.md``, section 2.4).
+selectors cost little.
 
 hostNetwork pods are never selected by a policy nor matched by a pod peer (see
 :mod:`npc.semantics`, rule 6); they only ever match ipBlocks, by address.
@@ -17,12 +17,10 @@ import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import netaddr
-
 from npc import ir
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["PodClass", "PodSet", "Resolver", "named_ports_used"]
+__all__ = ["PodSet", "Resolver", "bit_indices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,48 +45,6 @@ class PodSet:
         index = self.resolver.index_of(pod)
         return index is not None and bool(self.bits >> index & 1)
 
-    def __or__(self, other: PodSet) -> PodSet:
-        return PodSet(self.bits | other.bits, self.resolver)
-
-    def __and__(self, other: PodSet) -> PodSet:
-        return PodSet(self.bits & other.bits, self.resolver)
-
-    def __sub__(self, other: PodSet) -> PodSet:
-        return PodSet(self.bits & ~other.bits, self.resolver)
-
-    def addresses(self, version: int | None = None) -> tuple[netaddr.IPAddress, ...]:
-        """Every address of these pods (of one family when ``version`` is given), sorted."""
-        found = {a for p in self for a in p.ips if version is None or a.version == version}
-        return tuple(sorted(found))
-
-
-#: How a class's pods resolve the named ports a direction's rules use:
-#: ``(name, protocol, numbers)`` per name.
-_Resolution = tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PodClass:
-    """Pods that one enforcement rule set can treat alike in one direction.
-
-    ``policies`` are exactly the policies that select these pods and isolate them in the
-    direction (sorted by namespace and name). For ingress, where the isolated pod is the
-    destination and named ports resolve against it, ``named_ports`` is the resolution every
-    pod of the class shares: ``(name, protocol, numbers)`` for each container-port name the
-    policies' ingress rules use; ``numbers`` is empty where the pods declare no such port and
-    may hold several numbers (one name in several containers of a pod).
-    """
-
-    policies: tuple[ir.Policy, ...]
-    pods: PodSet
-    named_ports: _Resolution = ()
-
-    def resolve(self, name: str, protocol: ir.Protocol) -> tuple[int, ...]:
-        """The numbers ``name`` stands for on this class's pods (empty when undeclared)."""
-        for n, proto, numbers in self.named_ports:
-            if n == name and proto is protocol:
-                return numbers
-        return ()
 
 
 class Resolver:
@@ -122,7 +78,6 @@ class Resolver:
         self._named: dict[tuple[str, ir.Protocol], dict[int, int]] = {}
         self._by_address: list[tuple[int, int, int]] | None = None
         self._address_keys: list[tuple[int, int]] = []
-        self._address_ints: dict[tuple[int, int], frozenset[int]] = {}
 
     # -- basics -------------------------------------------------------------------------
 
@@ -132,10 +87,8 @@ class Resolver:
     def pods_of(self, bits: int) -> Iterator[Pod]:
         """The pods of a bitset, in snapshot order."""
         pods = self.pods
-        while bits:
-            low = bits & -bits
-            yield pods[low.bit_length() - 1]
-            bits ^= low
+        for index in bit_indices(bits):
+            yield pods[index]
 
     def podset(self, bits: int) -> PodSet:
         return PodSet(bits, self)
@@ -268,7 +221,7 @@ class Resolver:
         for name in ports.named:
             for number, declared in self.named_port(name, ports.protocol).items():
                 hit = declared.bits & pods.bits
-                for idx in _bit_indices(hit):
+                for idx in bit_indices(hit):
                     extra.setdefault(idx, set()).add(ir.PortRange(number, number))
         for idx, ranges in extra.items():
             key = ir.ProtocolPorts(ports.protocol, (*ports.ranges, *ranges)).ranges
@@ -279,102 +232,13 @@ class Resolver:
         for key in sorted(groups):
             yield key, PodSet(groups[key], self)
 
-    # -- addresses ----------------------------------------------------------------------
 
-    def address_ints(self, bits: int, version: int) -> frozenset[int]:
-        """The IPv4 (4) or IPv6 (6) addresses of a set of pods, as integers (memoised:
-        backends turn the same peer sets into addresses many times)."""
-        key = (bits, version)
-        found = self._address_ints.get(key)
-        if found is None:
-            found = frozenset(
-                int(a) for p in self.pods_of(bits) for a in p.ips if a.version == version
-            )
-            self._address_ints[key] = found
-        return found
-
-    def shared_addresses(self) -> list[tuple[netaddr.IPAddress, tuple[Pod, ...]]]:
-        """Addresses held by more than one selectable pod, with those pods.
-
-        An enforcement point that tells pods apart by address cannot enforce policy for
-        them (the snapshot is stale or wrong), so address-based backends refuse these."""
-        holders: dict[tuple[int, int], list[Pod]] = {}
-        for pod in self.pods_of(self.selectable):
-            for a in set(pod.ips):
-                holders.setdefault((a.version, a.value), []).append(pod)
-        return [
-            (netaddr.IPAddress(value, version), tuple(pods))
-            for (version, value), pods in sorted(holders.items())
-            if len(pods) > 1
-        ]
-
-    # -- classes of isolated pods -------------------------------------------------------
-
-    def isolation_classes(
-        self, policies: Iterable[ir.Policy], direction: str, within: int | None = None
-    ) -> list[PodClass]:
-        """Partition the pods isolated in ``direction`` (restricted to ``within``, a bitset)
-        into :class:`PodClass` es: same isolating policies and, for ingress, the same
-        resolution of every named port those policies' ingress rules use.
-
-        Classes come sorted by their policies' keys, then by named-port resolution."""
-        scope = self.selectable if within is None else within & self.selectable
-        isolating = [p for p in policies if p.rules(direction) is not None]
-        signature: dict[int, list[int]] = {}
-        for number, policy in enumerate(isolating):
-            for idx in _bit_indices(self.selected(policy).bits & scope):
-                signature.setdefault(idx, []).append(number)
-        groups: dict[tuple[int, ...], int] = {}
-        for idx, numbers in signature.items():
-            key = tuple(numbers)
-            groups[key] = groups.get(key, 0) | (1 << idx)
-        classes: list[PodClass] = []
-        for key, bits in groups.items():
-            members = tuple(isolating[n] for n in key)
-            names = named_ports_used(members, direction) if direction == "ingress" else ()
-            for resolution, sub in self._split_by_named_ports(bits, names):
-                classes.append(PodClass(members, PodSet(sub, self), resolution))
-        classes.sort(
-            key=lambda c: (
-                [(p.namespace, p.name) for p in c.policies],
-                [(n, str(proto), nums) for n, proto, nums in c.named_ports],
-            )
-        )
-        return classes
-
-    def _split_by_named_ports(
-        self, bits: int, names: tuple[tuple[str, ir.Protocol], ...]
-    ) -> list[tuple[_Resolution, int]]:
-        parts: list[tuple[_Resolution, int]] = [((), bits)]
-        for name, protocol in names:
-            refined: list[tuple[_Resolution, int]] = []
-            for resolution, part in parts:
-                # Pods are grouped by every number they give the name (usually one).
-                by_numbers: dict[tuple[int, ...], int] = {}
-                for idx in _bit_indices(part):
-                    numbers = self.pods[idx].named_port_numbers(name, protocol)
-                    by_numbers[numbers] = by_numbers.get(numbers, 0) | (1 << idx)
-                for numbers, sub in sorted(by_numbers.items()):
-                    refined.append(((*resolution, (name, protocol, numbers)), sub))
-            parts = refined
-        return parts
-
-
-def named_ports_used(
-    policies: Iterable[ir.Policy], direction: str
-) -> tuple[tuple[str, ir.Protocol], ...]:
-    """Every (container-port name, protocol) the policies' rules of ``direction`` use, sorted."""
-    found: set[tuple[str, ir.Protocol]] = set()
-    for policy in policies:
-        for rule in policy.rules(direction) or ():
-            if isinstance(rule.ports, ir.PortSet):
-                for entry in rule.ports.entries:
-                    found.update((name, entry.protocol) for name in entry.named)
-    return tuple(sorted(found))
-
-
-def _bit_indices(bits: int) -> Iterator[int]:
-    while bits:
-        low = bits & -bits
-        yield low.bit_length() - 1
-        bits ^= low
+def bit_indices(bits: int) -> list[int]:
+    """Positions of the set bits, ascending (``str.find`` skips zero runs at C speed)."""
+    text = bin(bits)[:1:-1]
+    found = []
+    i = text.find("1")
+    while i >= 0:
+        found.append(i)
+        i = text.find("1", i + 1)
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import npc
-import npc.backends
+import npc.targets
 from npc.errors import Code, NpcError, UnsupportedError
 from tests.helpers import source
 
@@ -64,7 +64,7 @@ def _package_dirs() -> tuple[str, ...]:
     return tuple(str(d) for d in dirs | {d.resolve() for d in dirs})
 
 
-@pytest.mark.parametrize("target", npc.backends.available())
+@pytest.mark.parametrize("target", npc.targets.available())
 def test_compile_does_no_file_io(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the package's own data (templates, grammars) is read; nothing is written and no
     process is started (``apply`` is the CLI's business)."""
@@ -100,7 +100,7 @@ def test_the_library_configures_no_logging() -> None:
     script = f"""
 import logging, npc
 bundle = npc.load(npc.read_sources([{str(EXAMPLE)!r}]))
-for target in npc.backends.available():
+for target in npc.targets.available():
     npc.compile(bundle, target)
 ours = [logging.getLogger(n) for n in logging.root.manager.loggerDict if n.split(".")[0] == "npc"]
 print(len(ours), [(l.name, l.handlers, l.level) for l in ours if l.handlers or l.level])

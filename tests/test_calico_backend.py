@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 
 import npc
 from npc import ir
-from npc.backends import get_backend
-from npc.backends.calico import CalicoOptions
-from npc.backends.calico_gnp import MAX_NAME, gnp_names
+from npc.backends.calico.backend import CalicoOptions
+from npc.backends.calico.gnp import MAX_NAME, gnp_names
 from npc.calico.evaluate import CalicoSemantics, endpoint_labels
 from npc.calico.model import load_objects
 from npc.calico.selector import parse_selector
@@ -28,6 +27,7 @@ from npc.cli import cli
 from npc.errors import UnsupportedError
 from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Pod
+from npc.targets import get_backend
 from tests.helpers import source
 
 SHOP = """

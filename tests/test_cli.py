@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 import npc
 import npc.cli
 import npc.cli.app
-from npc import backends
+from npc import targets
 from npc.errors import NpcError
 from tests.helpers import NAMED_POLICY as POLICY
 
@@ -262,7 +262,7 @@ def test_an_empty_output_path_is_a_usage_error(tmp_path: Path, good: Path) -> No
 def test_unknown_target_lists_the_available_ones(good: Path) -> None:
     result = run("compile", "--target", "nope", "-f", str(good))
     assert result.returncode == 2 and result.stdout == ""
-    available = ", ".join(backends.available())
+    available = ", ".join(targets.available())
     assert f"unknown target 'nope'; available: {available}" in result.stderr
 
 

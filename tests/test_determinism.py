@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from npc.backends import REGISTRY, TARGET_SETTINGS, available, get_backend
+from npc.targets import REGISTRY, TARGET_SETTINGS, available, get_backend
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 SEEDS = ("0", "1", "4242")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import npc
-from npc.backends import available, get_backend
 from npc.errors import NpcError
+from npc.targets import available, get_backend
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 INPUTS = ("input.yaml", "cluster.yaml")

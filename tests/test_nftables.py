@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npc import ir
-from npc.backends import nft_syntax
-from npc.backends.nft_elements import Addresses, Grant, build_lookups, cidr_blocks, merge
-from npc.backends.nftables import parse_nft_errors
+from npc.backends.grants import Addresses, Grant, cidr_blocks, merge
+from npc.backends.nft import syntax as nft_syntax
+from npc.backends.nft.apply import parse_nft_errors
+from npc.backends.nft.elements import build_lookups
 
 # -- identifiers ------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import yaml
 import npc
 from npc import ir
 from npc.backends.base import BackendOptions
-from npc.backends.irdump import IrBackend
+from npc.backends.ir.backend import IrBackend
 from npc.passes import PASSES, optimize
 from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot

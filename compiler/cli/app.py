@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import click
 
 from npc import __version__
-from npc.backends import REGISTRY, TARGET_SETTINGS, TargetSetting, available
 from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle, load
 from npc.inputs import read_sources
+from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available
 
 __all__ = [
     "Settings",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from npc.api import compile as compile_policies
-from npc.backends import get_backend
+from npc.api import apply
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, target_options
+from npc.targets import check_can_apply
 
 _EPILOG = """\b
 Examples:
@@ -37,11 +37,10 @@ def apply_command(
     reported with the offending line of the generated ruleset. Exit status 2 for invalid
     input or a feature the target cannot express, 1 when the enforcement point refuses.
     """
-    backend = get_backend(target)
-    backend.check_can_apply()
-    options = backend.make_options(target_settings)
+    check_can_apply(target)  # before reading any input
     bundle = load_inputs(paths)
-    artifact = compile_policies(bundle, target, options, optimize_ir=not no_optimize)
+    artifact, applied = apply(
+        bundle, target, target_settings, dry_run=dry_run, optimize_ir=not no_optimize
+    )
     print_diagnostics(artifact.diagnostics)
-    applied = backend.apply(artifact.text, options, dry_run=dry_run)
     click.echo(applied.summary)

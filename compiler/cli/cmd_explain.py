@@ -11,7 +11,8 @@ import netaddr
 
 from npc import ir
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_reach import parse_probes, snapshot_required
+from npc.cli.cmd_reach import parse_probes
+from npc.errors import InputError, snapshot_required
 from npc.explain import explain_flow, explain_policy
 from npc.snapshot import Pod, Snapshot
 
@@ -122,7 +123,7 @@ def explain_command(
         return
     snapshot = bundle.snapshot
     if snapshot is None:
-        raise snapshot_required("explain --from/--to")
+        raise InputError(snapshot_required("npc explain --from/--to"))
     assert from_text is not None and to_text is not None
     src = _endpoint(snapshot, from_text, "--from")
     dst = _endpoint(snapshot, to_text, "--to")

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import click
 
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
-from npc.errors import Code, Diagnostic, InputError, Severity
+from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
 from npc.reach import Probe, ProbeSyntaxError, Reach, default_probes
 from npc.reach_format import (
     MAX_TABLE_COLUMNS,
@@ -23,7 +23,7 @@ from npc.reach_format import (
 from npc.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_probes", "parse_query", "snapshot_required", "stdout_colour", "write_chunks"]
+__all__ = ["parse_probes", "parse_query", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -62,19 +62,6 @@ def parse_query(text: str | None, option: str) -> PodQuery | None:
             "  syntax: [NAMESPACE/]key=value,key!=value,key in (a,b),key notin (a,b),key,!key",
             param_hint=f"'{option}'",
         ) from None
-
-
-def snapshot_required(command: str) -> InputError:
-    """The error for a command that needs Namespace and Pod objects and got none."""
-    return InputError(
-        Diagnostic(
-            Code.SNAPSHOT_REQUIRED,
-            Severity.ERROR,
-            f"npc {command} needs a cluster snapshot (Namespace and Pod objects), but the input "
-            "has none",
-            hint="add one: `kubectl get ns,pods -A -o yaml > cluster.yaml`, then `-f cluster.yaml`",
-        )
-    )
 
 
 def stdout_colour() -> bool:
@@ -155,7 +142,7 @@ def reach_command(
     print_diagnostics(bundle.diagnostics)
     snapshot = bundle.snapshot
     if snapshot is None:
-        raise snapshot_required("reach")
+        raise InputError(snapshot_required("npc reach"))
     if not probes:
         probes = list(default_probes(snapshot))
         if not probes:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import npc
-from npc.backends import get_backend
 from npc.errors import BackendError
+from npc.targets import get_backend
 from tests.kernel import probe
 from tests.kernel.check import (
     EXTERNAL,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from npc import ir
-from npc.backends.calico_common import (
+from npc.backends.calico.common import (
     API_VERSION,
     MAX_NETS,
     MAX_PORTS,
@@ -86,7 +86,7 @@ def _peer(
 
 def _rules(policy: ir.Policy, direction: str, problems: Problems) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    peer_field = "from" if direction == "ingress" else "to"
+    peer_field = ir.Direction(direction).peer_field
     for index, rule in enumerate(policy.rules(direction) or ()):
         path = rule_path(policy, direction, index, rule)
         if isinstance(rule.peers, ir.AnyPeer):

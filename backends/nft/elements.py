@@ -13,12 +13,13 @@ shape              set type (IPv4; IPv6 alike)                 from
 
 plus plain ``meta l4proto X`` matches (any peer, every port of X) and an unconditional verdict
 (any peer, any port). Exact elements (pod addresses, single ports) go to hash sets, whose
-lookup cost stays flat as they grow. ipBlock CIDRs and port ranges need interval sets, which
-slow down as they grow (``shared/reference/perf.md``, 2.3) and in which the kernel requires
-**disjoint** elements (it refuses overlaps with "File exists"): their elements are built as a
-disjoint cover (port ranges cut at every boundary, the blocks of each piece merged, equal
-neighbouring pieces joined again). Pod addresses with a port range never go to an interval
-set: they are a hash set of addresses plus an inline ``tcp dport A-B`` match (:class:`Test`).
+lookup cost stays flat as they grow. ipBlock CIDRs and port ranges need interval sets, whose
+lookups slow down as they grow (the kernel's rbtree and pipapo set backends walk more of them)
+and in which the kernel requires **disjoint** elements (it refuses overlaps with "File
+exists"): their elements are built as a disjoint cover (port ranges cut at every boundary,
+the blocks of each piece merged, equal neighbouring pieces joined again). Pod addresses with a
+port range never go to an interval set: they are a hash set of addresses plus an inline
+``tcp dport A-B`` match (:class:`Test`).
 """
 
 from __future__ import annotations
@@ -26,32 +27,19 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
 from npc import ir
-from npc.backends import nft_syntax
+from npc.backends.grants import FAMILIES, Grant, Range, cidr_blocks, merge
+from npc.backends.nft import syntax as nft_syntax
 
-__all__ = [
-    "FAMILIES",
-    "Addresses",
-    "Element",
-    "Grant",
-    "Lookups",
-    "SetContent",
-    "Test",
-    "build_lookups",
-    "cidr_blocks",
-    "merge",
-]
+__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups"]
 
-#: Address families, in output order.
-FAMILIES: Final = (4, 6)
 _BITS: Final = {4: 32, 6: 128}
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
-Range = tuple[int, int]
 #: The fields each set shape concatenates (see the table above).
 _FIELDS: Final = {
     "addr": ("addr",),
@@ -59,29 +47,6 @@ _FIELDS: Final = {
     "port": ("addr", "proto", "port"),
     "anyport": ("proto", "port"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Addresses:
-    """Some addresses: exact ``hosts`` (pod addresses) and CIDR ``blocks`` (``ipBlock``
-    peers), both as integers, per family (4 or 6). Blocks are (first, last) pairs."""
-
-    hosts: Mapping[int, frozenset[int]] = field(default_factory=dict)
-    blocks: Mapping[int, tuple[Range, ...]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return any(self.hosts.values()) or any(self.blocks.values())
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """Traffic from/to ``addresses`` (None: any address, in or out of the cluster) with
-    ``protocol`` (None: every protocol, ICMP included) on ``ports`` (inclusive ranges;
-    empty when ``protocol`` is None) is allowed."""
-
-    addresses: Addresses | None
-    protocol: ir.Protocol | None = None
-    ports: tuple[Range, ...] = ()
 
 
 #: One set element, by shape: ``(addresses,)``, ``(addresses, protocol)``,
@@ -163,33 +128,6 @@ class Lookups:
     unconditional: bool = False
     protocols: tuple[ir.Protocol, ...] = ()
     tests: tuple[Test, ...] = ()
-
-
-# -- integer ranges -------------------------------------------------------------------------
-
-
-def merge(ranges: Iterable[Range]) -> list[Range]:
-    """Sorted union of inclusive integer ranges (touching ranges join)."""
-    out: list[Range] = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return out
-
-
-def cidr_blocks(lo: int, hi: int, bits: int) -> list[Range]:
-    """The fewest CIDR-aligned blocks covering exactly ``lo..hi``."""
-    out: list[Range] = []
-    while lo <= hi:
-        size = lo & -lo if lo else 1 << bits
-        while size > hi - lo + 1:
-            size >>= 1
-        out.append((lo, lo + size - 1))
-        lo += size
-    return out
 
 
 # -- formatting -----------------------------------------------------------------------------

@@ -4,11 +4,11 @@ Two scopes (``--calico-scope``):
 
 ``global`` (default)
     One ``projectcalico.org/v3`` GlobalNetworkPolicy per NetworkPolicy, namespace scoping
-    spelled out, Calico's limits met by splitting (:mod:`npc.backends.calico_gnp`). Runs the
+    spelled out, Calico's limits met by splitting (:mod:`npc.backends.calico.gnp`). Runs the
     optimizer first. For platform teams managing policy cluster-wide.
 ``namespaced``
     Calico's own namespaced NetworkPolicy, exactly as libcalico-go converts a Kubernetes
-    NetworkPolicy (:mod:`npc.backends.calico_knp`); not optimized, so npc can be diffed
+    NetworkPolicy (:mod:`npc.backends.calico.knp`); not optimized, so npc can be diffed
     against what Calico holds internally.
 
 Both are data serialised by PyYAML's safe dumper (no anchors): deterministic, one document per
@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 from npc import ir, kubeyaml
 from npc.backends.base import Backend, BackendOptions, Emitted
-from npc.backends.calico_common import check_namespace_label_spoofing
-from npc.backends.calico_gnp import global_policies
-from npc.backends.calico_knp import namespaced_policies
+from npc.backends.calico.common import check_namespace_label_spoofing
+from npc.backends.calico.gnp import global_policies
+from npc.backends.calico.knp import namespaced_policies
 from npc.capabilities import Capability
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.snapshot import Snapshot
@@ -86,7 +86,7 @@ class CalicoBackend(Backend):
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions
     ) -> Emitted:
-        opts = options if isinstance(options, CalicoOptions) else CalicoOptions()
+        opts = self.check_options(options, CalicoOptions)
         # Selectors need no snapshot; when one is given, check it for pods Calico would
         # misplace into other namespaces.
         check_namespace_label_spoofing(policies, snapshot)

@@ -1,0 +1,210 @@
+"""Planning an nftables ruleset: policies and a snapshot in, chains, sets and maps out.
+
+The plan (rendered by ``templates/nft.j2``) keeps per-packet work independent of the number
+of policies and pods: hash sets and verdict maps cost one lookup whatever their size.
+
+* One base chain on the forward hook: ``ct state established,related accept``,
+  ``ct state invalid drop``, then dispatch by address through four verdict maps
+  (``egress-v4``/``-v6`` on the source, ``ingress-v4``/``-v6`` on the destination).
+* Pods isolated in a direction are grouped into classes (:meth:`Grants.classes
+  <npc.backends.grants.Grants.classes>`:
+  same isolating policies, same named-port resolution for ingress); each class has a chain
+  that tests the allow sets of its policies and ends in ``drop``. An egress chain
+  ``return`` s on a match, so the destination's ingress check still runs; an ingress chain
+  accepts. A class with no allow is a chain holding only ``drop``; a class some policy
+  allows everything is not dispatched at all.
+* Each policy's rules in one direction become a few named sets (:mod:`.elements`);
+  identical sets are emitted once and shared. No anonymous sets: they made a 10k-pod ruleset
+  load 6 times slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from functools import partial
+
+from npc import ir
+from npc.backends.grants import FAMILIES, Grants, IsolationClass
+from npc.backends.nft import syntax as nft_syntax
+from npc.backends.nft.elements import Lookups, SetContent, build_lookups
+from npc.errors import Diagnostic
+from npc.snapshot import Snapshot
+
+__all__ = ["Chain", "NamedSet", "Plan", "VerdictMap", "plan"]
+
+#: Which address of a packet names the isolated pod (dispatch) and which the peer (allow sets).
+_POD_SIDE = {"egress": "saddr", "ingress": "daddr"}
+_PEER_SIDE = {"egress": "daddr", "ingress": "saddr"}
+#: Verdict of an allow: egress returns to the base chain (the destination's ingress check
+#: still runs), ingress accepts.
+_ALLOW = {"egress": "return", "ingress": "accept"}
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSet:
+    """A set as emitted: its (validated, unique) name and contents."""
+
+    name: str
+    content: SetContent
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A class chain: ``note`` is the full description (a ``#`` line in the file),
+    ``comment`` the short one the kernel keeps."""
+
+    name: str
+    comment: str
+    note: str
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictMap:
+    """Pod address -> jump to its class chain; ``match`` is the dispatching expression."""
+
+    name: str
+    key_type: str
+    match: str
+    elements: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the template renders, in output order."""
+
+    table: str
+    summary: tuple[str, ...]
+    maps: tuple[VerdictMap, ...]
+    sets: tuple[NamedSet, ...]
+    chains: tuple[Chain, ...]
+    #: Classes that need no chain (some policy allows them everything).
+    notes: tuple[str, ...] = ()
+    #: Warnings for the user (pods enforced on every node, for want of a node name).
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(slots=True)
+class _Planner:
+    grants: Grants
+    sets: dict[Hashable, NamedSet] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    lookups: dict[Hashable, Lookups] = field(default_factory=dict)
+
+    def _lookups(self, policy: ir.Policy, direction: ir.Direction, cls: IsolationClass) -> Lookups:
+        key = self.grants.sharing_key(policy, direction, cls)
+        found = self.lookups.get(key)
+        if found is None:
+            found = build_lookups(self.grants.grants(policy, direction, cls))
+            self.lookups[key] = found
+        return found
+
+    # -- names --------------------------------------------------------------------------
+
+    def _unique(self, candidate: str, identity: Callable[[], str]) -> str:
+        """A valid name, unused so far: ``candidate``, else ``candidate`` plus a digest of
+        what it names (``identity`` is called only then), else a counter."""
+        name = nft_syntax.safe_name(candidate)
+        if name in self.names:
+            name = nft_syntax.safe_name(f"{candidate}-{nft_syntax.digest(identity())}")
+        counter = 2
+        base = name
+        while name in self.names:
+            name = f"{base}-{counter}"
+            counter += 1
+        self.names.add(name)
+        return name
+
+    def _named_set(self, content: SetContent, policy: ir.Policy, direction: str) -> NamedSet:
+        found = self.sets.get(content.key)
+        if found is None:
+            shape = f"{content.shape}{content.family or ''}{'-range' if content.interval else ''}"
+            candidate = f"{direction}/{policy.namespace}/{policy.name}/{shape}"
+            name = self._unique(candidate, lambda: "\n".join(content.texts()))
+            found = NamedSet(name, content)
+            self.sets[content.key] = found
+        return found
+
+    # -- chains -------------------------------------------------------------------------
+
+    def _chain(self, name: str, direction: ir.Direction, cls: IsolationClass) -> Chain | None:
+        """The class's chain; None when some policy allows everything (the class then needs
+        no dispatch at all: an undispatched packet passes)."""
+        verdict = _ALLOW[direction]
+        rules: dict[str, str] = {}  # lookup -> rule; policies sharing a set test it once
+        for policy in cls.policies:
+            lookups = self._lookups(policy, direction, cls)
+            tag = f"comment {nft_syntax.comment(policy.key)}"
+            if lookups.unconditional:
+                return None
+            for proto in lookups.protocols:
+                match = f"meta l4proto {nft_syntax.protocol(proto)}"
+                rules.setdefault(match, f"{match} {verdict} {tag}")
+            for test in lookups.tests:
+                named = self._named_set(test.content, policy, direction)
+                match = test.match(_PEER_SIDE[direction], named.name)
+                rules.setdefault(match, f"{match} {verdict} {tag}")
+        rules["drop"] = "drop"
+        keys = ", ".join(p.key for p in cls.policies)
+        ports = ", ".join(
+            f"{n}/{proto}={'+'.join(map(str, nums)) or 'none'}"
+            for n, proto, nums in cls.named_ports
+        )
+        note = f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}"
+        if ports:
+            note += f"; named ports: {ports}"
+        return Chain(name, f"{direction}: {keys}", note, tuple(rules.values()))
+
+    def build(
+        self, table: str, summary: tuple[str, ...], diagnostics: tuple[Diagnostic, ...] = ()
+    ) -> Plan:
+        chains: list[Chain] = []
+        maps: list[VerdictMap] = []
+        notes: list[str] = []
+        for direction in ir.DIRECTIONS:
+            classes = self.grants.classes(direction)
+            per_ns: dict[str, int] = {}
+            targets: dict[int, list[tuple[int, str, str]]] = {v: [] for v in FAMILIES}
+            for cls in classes:
+                ns = cls.policies[0].namespace
+                per_ns[ns] = per_ns.get(ns, 0) + 1
+                candidate = f"{direction}/{ns}/{per_ns[ns]}"
+                name = self._unique(candidate, partial(str, candidate))
+                chain = self._chain(name, direction, cls)
+                if chain is None:
+                    keys = ", ".join(p.key for p in cls.policies)
+                    allowed = "send anything" if direction == "egress" else "receive anything"
+                    notes.append(
+                        f"{name} not needed: {len(cls.pods)} pod(s) isolated for {direction} "
+                        f"by {keys} may {allowed}"
+                    )
+                    continue
+                chains.append(chain)
+                for pod in cls.pods:
+                    for a in pod.ips:  # sorted by value: netaddr comparisons are slow
+                        targets[a.version].append((a.value, str(a), name))
+            side = _POD_SIDE[direction]
+            for v in FAMILIES:
+                if targets[v]:
+                    maps.append(
+                        VerdictMap(
+                            f"{direction}-v{v}",
+                            f"ipv{v}_addr",
+                            f"{'ip' if v == 4 else 'ip6'} {side}",
+                            tuple((a, chain) for _, a, chain in sorted(set(targets[v]))),
+                        )
+                    )
+        sets = sorted(self.sets.values(), key=lambda s: s.name)
+        return Plan(
+            table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes), diagnostics
+        )
+
+
+def plan(policies: ir.PolicySet, snapshot: Snapshot, table: str, node: str | None) -> Plan:
+    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given, and
+    pods that name no node)."""
+    grants = Grants(policies, snapshot, node)
+    where = f" on node {node}" if node is not None else ""
+    summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
+    return _Planner(grants).build(table, summary, grants.diagnostics)

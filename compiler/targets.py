@@ -1,0 +1,145 @@
+"""THE registry of targets: name -> emitter, ruleset reader, settings, whether it applies.
+
+This table is the only place target names appear; everything else looks a target up here.
+Modules are imported on first use, so ``npc validate`` never pays for jinja2 or a target it
+does not use. A target has two homes with one line naming both: its emitter in
+``npc.backends.<target>`` and its judge (the reader that turns a ruleset of that target,
+whoever wrote it, into a model that decides flows) in ``npc.rulesets.<target>``. The settings
+targets take (``--table``, ``--calico-scope``...) are declared here too, so the command line
+offers them without importing any backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from npc.errors import Code, Diagnostic, Severity, UnsupportedError
+
+if TYPE_CHECKING:
+    from npc.backends.base import Backend
+
+__all__ = [
+    "REGISTRY",
+    "TARGET_SETTINGS",
+    "Target",
+    "TargetSetting",
+    "available",
+    "check_can_apply",
+    "get_backend",
+    "get_target",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSetting:
+    """A setting that configures some targets: a field of their options type, offered by the
+    CLI as ``--<name with dashes>``. A backend whose options lack the field refuses it
+    (:meth:`~npc.backends.base.Backend.make_options`), so a flag is never silently ignored."""
+
+    name: str
+    help: str
+    metavar: str = "VALUE"
+    #: The values allowed, when they are a fixed few (``--help`` lists them instead of the
+    #: metavar; the options type checks them too).
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One target: where its emitter and its judge live, what it takes, what it can do.
+
+    ``emitter`` is ``"module:Class"`` of its :class:`~npc.backends.base.Backend`; ``reader``
+    the module of its judge under ``npc.rulesets`` (None while it has none); ``settings`` the
+    names of the :data:`TARGET_SETTINGS` it takes (exactly its options type's fields: a test
+    holds the two together); ``applies``: ``npc apply`` can load its output into an
+    enforcement point this host reaches."""
+
+    name: str
+    emitter: str
+    reader: str | None = None
+    settings: tuple[str, ...] = ()
+    applies: bool = False
+
+
+#: Every target setting, in the order ``--help`` lists them.
+TARGET_SETTINGS = (
+    TargetSetting("table", "nft: name of the table (default npc).", "NAME"),
+    TargetSetting("node", "Only the pods on this node (a per-node agent).", "NAME"),
+    TargetSetting(
+        "calico_scope",
+        "calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
+        choices=("global", "namespaced"),
+    ),
+)
+
+#: target name -> :class:`Target`
+REGISTRY = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            Target(
+                "calico",
+                "npc.backends.calico.backend:CalicoBackend",
+                reader="npc.rulesets.calico",
+                settings=("calico_scope",),
+            ),
+            Target("ir", "npc.backends.ir.backend:IrBackend"),
+            Target(
+                "nft",
+                "npc.backends.nft.backend:NftablesBackend",
+                reader="npc.rulesets.nft",
+                settings=("table", "node"),
+                applies=True,
+            ),
+        )
+    }
+)
+
+
+def available() -> tuple[str, ...]:
+    """Target names, sorted."""
+    return tuple(sorted(REGISTRY))
+
+
+def get_target(name: str) -> Target:
+    """The registry entry of target ``name``; an unknown name lists the available ones."""
+    target = REGISTRY.get(name)
+    if target is None:
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNKNOWN_TARGET,
+                Severity.ERROR,
+                f"unknown target {name!r}",
+                hint=f"available targets: {', '.join(available())}",
+            )
+        )
+    return target
+
+
+def get_backend(name: str) -> Backend:
+    """The backend (emitter) of target ``name``, imported on first use."""
+    module_name, _, class_name = get_target(name).emitter.partition(":")
+    backend_cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
+    return backend_cls()
+
+
+def check_can_apply(name: str) -> None:
+    """Raise :class:`~npc.errors.UnsupportedError` unless ``npc apply`` can load target
+    ``name`` (so a command can refuse before compiling anything)."""
+    if not get_target(name).applies:
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"target {name} cannot be applied by npc",
+                hint=f"write it with `npc compile --target {name} -o FILE` and load "
+                "it with the target's own tools",
+            )
+        )
