@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from npc import ir
@@ -40,12 +41,18 @@ __all__ = ["Chain", "IpSet", "Plan", "Table", "plan"]
 _BITS: Final = {4: 32, 6: 128}
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 #: (kind letter, pod address option, peer address option, ipset direction, allow verdict)
-_SIDES: Final = {
-    ir.Direction.EGRESS: ("E", "-s", "-d", "dst", "RETURN"),
-    ir.Direction.INGRESS: ("I", "-d", "-s", "src", "ACCEPT"),
-}
+_SIDES: Final = MappingProxyType(
+    {
+        ir.Direction.EGRESS: ("E", "-s", "-d", "dst", "RETURN"),
+        ir.Direction.INGRESS: ("I", "-d", "-s", "src", "ACCEPT"),
+    }
+)
+#: The chain ``FORWARD`` jumps to.
 TOP: Final = "NPC-FORWARD"
-ROOTS: Final = {ir.Direction.EGRESS: "NPC-EGRESS", ir.Direction.INGRESS: "NPC-INGRESS"}
+#: The root chain of each direction's dispatch tree.
+ROOTS: Final = MappingProxyType(
+    {ir.Direction.EGRESS: "NPC-EGRESS", ir.Direction.INGRESS: "NPC-INGRESS"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from npc.snapshot import Snapshot
 
 __all__ = ["NftOptions", "NftablesBackend"]
 
+
 @dataclass(frozen=True, slots=True)
 class NftOptions(BackendOptions):
     """``table``: name of the ``inet`` table npc owns. ``node``: only the pods scheduled on
