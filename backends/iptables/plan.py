@@ -122,6 +122,9 @@ class _Planner:
     use_sets: bool
     sets: dict[str, IpSet] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # chain name -> identity
+    memo: dict[tuple[int, str, int, ir.Direction], tuple[tuple[Grant, ...], tuple[str, ...]]] = (
+        field(default_factory=dict)
+    )
 
     # -- peers ---------------------------------------------------------------------------
 
@@ -169,24 +172,41 @@ class _Planner:
 
     # -- class chains ----------------------------------------------------------------------
 
-    def _unconditional(self, direction: ir.Direction, cls: IsolationClass) -> bool:
-        return any(
-            grant.addresses is None and grant.protocol is None
-            for policy in cls.policies
-            for grant in self.grants.grants(policy, direction, cls)
-        )
+    def _policy_rules(
+        self,
+        policy: ir.Policy,
+        grants: tuple[Grant, ...],
+        version: int,
+        direction: ir.Direction,
+    ) -> tuple[str, ...]:
+        """The rule bodies for one policy's grants (memoised: classes share policies, and
+        copies of a policy share their grants)."""
+        key = (id(grants), policy.key, version, direction)
+        found = self.memo.get(key)
+        if found is None:
+            verdict = _SIDES[direction][4]
+            tag = f"-m comment --comment {syntax.comment(policy.key)}"
+            bodies = tuple(
+                _join(peer, ports, tag, f"-j {verdict}")
+                for grant in grants
+                for peer in self._peer_matches(version, direction, grant)
+                for ports in self._port_matches(grant)
+            )
+            found = self.memo[key] = (grants, bodies)  # the grants kept alive with their id
+        return found[1]
 
     def _class_chain(
-        self, name: str, version: int, direction: ir.Direction, cls: IsolationClass
+        self,
+        name: str,
+        version: int,
+        direction: ir.Direction,
+        cls: IsolationClass,
+        grants: Sequence[tuple[ir.Policy, tuple[Grant, ...]]],
     ) -> Chain:
-        verdict = _SIDES[direction][4]
         rules = _Rules()
-        for policy in cls.policies:
-            tag = f"-m comment --comment {syntax.comment(policy.key)}"
-            for grant in self.grants.grants(policy, direction, cls):
-                for peer in self._peer_matches(version, direction, grant):
-                    for ports in self._port_matches(grant):
-                        rules.add(_join(peer, ports, tag, f"-j {verdict}"))
+        for policy, granted in grants:
+            for body in self._policy_rules(policy, granted, version, direction):
+                rules.add(body)
         rules.add(f"-m comment --comment {syntax.comment(direction + ' isolated')} -j DROP")
         keys = ", ".join(p.key for p in cls.policies)
         note = f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}"
@@ -230,7 +250,8 @@ class _Planner:
             targets: dict[int, list[tuple[int, str]]] = {v: [] for v in self.families}
             for cls in self.grants.classes(direction):
                 keys = ", ".join(p.key for p in cls.policies)
-                if self._unconditional(direction, cls):
+                grants = [(p, self.grants.grants(p, direction, cls)) for p in cls.policies]
+                if any(g.addresses is None and g.protocol is None for _, gs in grants for g in gs):
                     allowed = "send anything" if direction == "egress" else "receive anything"
                     notes.append(
                         f"{len(cls.pods)} pod(s) isolated for {direction} by {keys} may {allowed}: "
@@ -241,7 +262,7 @@ class _Planner:
                 for v in self.families:
                     addresses = [int(a) for pod in cls.pods for a in pod.ips if a.version == v]
                     if addresses:
-                        per_family[v].append(self._class_chain(name, v, direction, cls))
+                        per_family[v].append(self._class_chain(name, v, direction, cls, grants))
                         targets[v].extend((a, name) for a in addresses)
             kind, option = _SIDES[direction][0], _SIDES[direction][1]
             for v in self.families:
