@@ -33,6 +33,7 @@ from npc.backends.base import Applied, Backend, BackendOptions, Emitted, split_b
 from npc.backends.iptables import syntax
 from npc.backends.iptables.apply import apply_ruleset
 from npc.backends.iptables.plan import plan
+from npc.backends.render import environment
 from npc.capabilities import Capability
 from npc.errors import (
     Code,
@@ -94,16 +95,7 @@ class IptablesOptions(BackendOptions):
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("npc.backends", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["ipt_note"] = syntax.note
-    return env
+    return environment({"ipt_note": syntax.note})
 
 
 class IptablesBackend(Backend):
