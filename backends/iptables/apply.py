@@ -46,6 +46,8 @@ SETS = "<ipset file>"
 
 _MARKER = re.compile(r"^# (ip6?tables)-restore --noflush")
 _LINE = re.compile(r"(?:Error occurred at line: |line )(\d+)")
+#: How iptables and ipset start their messages (``ip6tables-nft-restore v1.8.9 (nf_tables): ``).
+_PROGRAM = re.compile(r"^(?:ip6?tables|ipset)\S*(?: v[\d.]+(?: \([\w_]+\))?)?:(?: |$)")
 _IPSET_LINE = re.compile(r"Error in line (\d+): (.*)")
 _NOT_PERMITTED = (
     "changing iptables and ipsets needs CAP_NET_ADMIN in the network namespace (run as root)"
@@ -177,14 +179,26 @@ class _Tools:
 def _fail(
     what: str, stderr: str, location: Location | None = None, hint: str | None = None
 ) -> BackendError:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Try `")]
-    message = next((ln for ln in lines if not ln.startswith("Error occurred")), "no error message")
-    message = re.sub(r"^\S+ v[\d.]+(?: \([\w_]+\))?: ", "", message)
+    """A diagnostic from a tool's stderr: its first error line (without the tool's name and
+    version), the warnings it printed before (a missing kernel module...) in the hint."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    for raw in stderr.splitlines():
+        line = _PROGRAM.sub("", raw.strip())
+        if not line or line.startswith(("Try `", "Error occurred at line")):
+            continue
+        (warnings if line.startswith("Warning:") else errors).append(line)
+    message = errors[0] if errors else (warnings[0] if warnings else "no error message")
+    hints = [h for h in (hint, *warnings) if h and h != message]
     if "Permission denied" in stderr or "Operation not permitted" in stderr:
-        hint = _NOT_PERMITTED
+        hints.append(_NOT_PERMITTED)
     return BackendError(
         Diagnostic(
-            Code.APPLY_FAILED, Severity.ERROR, f"{what}: {message}", location=location, hint=hint
+            Code.APPLY_FAILED,
+            Severity.ERROR,
+            f"{what}: {message}",
+            location=location,
+            hint="; ".join(hints) or None,
         )
     )
 
@@ -193,7 +207,9 @@ def _restore_error(tool: str, section: Section, stderr: str, text: str) -> Backe
     found = _LINE.search(stderr)
     location = hint = None
     if found is not None:
-        number = section.first_line + int(found[1]) - 1
+        # lines npc appended before COMMIT (the FORWARD jump) count as the COMMIT line
+        within = min(int(found[1]), section.text.count("\n"))
+        number = section.first_line + within - 1
         location = Location(RULESET, number, 1)
         lines = text.splitlines()
         if 0 < number <= len(lines):
