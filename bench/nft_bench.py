@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))  # for tests.synth and tests.kernel.netns
 
 import npc  # noqa: E402
 from npc import ir  # noqa: E402
-from npc.semantics import Endpoint, Flow, Semantics  # noqa: E402
+from npc.analysis.semantics import Semantics  # noqa: E402
+from npc.flows import Endpoint, Flow  # noqa: E402
 from npc.snapshot import Pod, Snapshot  # noqa: E402
 from tests.kernel import netns  # noqa: E402
 from tests.kernel.probe import inside  # noqa: E402

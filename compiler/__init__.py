@@ -30,8 +30,8 @@ from npc.errors import (
     ValidationError,
 )
 from npc.frontend import Bundle
-from npc.inputs import read_sources
-from npc.source import Source
+from npc.frontend.inputs import read_sources
+from npc.frontend.source import Source
 
 try:
     __version__ = version("npc")

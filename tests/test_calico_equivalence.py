@@ -1,8 +1,8 @@
 """Calico output, read back with Calico's semantics, allows exactly what the spec allows.
 
-The emitted YAML is parsed again (:func:`npc.calico.model.load_objects`) and every flow is
-decided by :class:`npc.calico.evaluate.CalicoSemantics` and by the reference
-:class:`npc.semantics.Semantics`: pods (hostNetwork ones included) and external addresses,
+The emitted YAML is parsed again (:func:`npc.rulesets.calico.model.load_objects`) and every flow is
+decided by :class:`npc.rulesets.calico.evaluate.CalicoSemantics` and by the reference
+:class:`npc.analysis.semantics.Semantics`: pods (hostNetwork ones included) and external addresses,
 IPv4 and IPv6, every probe port. Over the golden snapshots and random clusters, for both
 scopes, and for policies large enough to be split.
 """
@@ -17,9 +17,10 @@ import pytest
 
 import npc
 from npc import ir
-from npc.calico.evaluate import CalicoSemantics
-from npc.calico.model import load_objects
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
+from npc.rulesets.calico.evaluate import CalicoSemantics
+from npc.rulesets.calico.model import load_objects
 from npc.snapshot import Snapshot
 from tests.synth import (
     cluster_yaml,

@@ -38,13 +38,13 @@ FOLDERS = {"compiler": "npc", "backends": "npc.backends", "grammar": "npc.gramma
 #: package's ``__init__``) and ``npc.api`` load input too, and the CLI reads files.
 FRONTEND = (
     "npc.frontend",
-    "npc.k8s",
-    "npc.source",
-    "npc.yamlread",
-    "npc.decode",
-    "npc.lower",
-    "npc.positions",
-    "npc.inputs",
+    "npc.frontend.k8s",
+    "npc.frontend.source",
+    "npc.frontend.yamlread",
+    "npc.frontend.decode",
+    "npc.frontend.lower",
+    "npc.frontend.positions",
+    "npc.frontend.inputs",
 )
 LIBRARY_AND_CLI = ("npc", "npc.api", "npc.cli")
 #: What may import the backends package, and which of its modules it may name.
@@ -107,7 +107,7 @@ def test_the_module_map_is_complete() -> None:
     for name in (*FRONTEND[:3], "npc.api", "npc.cli.app", "npc.ir", "npc.backends.nft.backend"):
         assert name in MODULES, name
     assert "npc.ir" in IMPORTS["npc.backends.nft.backend"]
-    assert "npc.k8s.api" in _reachable("npc.frontend")
+    assert "npc.frontend.k8s.api" in _reachable("npc.frontend")
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _within(m, ("npc.backends",))))

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 import npc
 from npc import ir, kubeyaml
 from npc.errors import Code, Diagnostic, InputError, NpcError, Severity
-from npc.yamlread import read_yaml, resolve_plain
+from npc.frontend.yamlread import read_yaml, resolve_plain
 from tests.helpers import NAMED_POLICY as POLICY
 
 BIN = Path(sys.executable).parent

@@ -16,8 +16,9 @@ import pytest
 
 import npc
 from npc import ir
+from npc.analysis.semantics import Semantics
 from npc.errors import Severity
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.flows import Endpoint, Flow
 from npc.snapshot import Namespace, Pod, Snapshot
 from tests.nft_sim import Packet, Ruleset
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies

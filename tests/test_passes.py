@@ -18,10 +18,11 @@ import yaml
 
 import npc
 from npc import ir
+from npc.analysis.semantics import Semantics
 from npc.backends.base import BackendOptions
 from npc.backends.ir.backend import IrBackend
+from npc.flows import Endpoint, Flow
 from npc.passes import PASSES, optimize
-from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot
 from tests.synth import (
     probe_ports,

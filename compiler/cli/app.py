@@ -19,7 +19,7 @@ import click
 from npc import __version__
 from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle, load
-from npc.inputs import read_sources
+from npc.frontend.inputs import read_sources
 from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available
 
 __all__ = [

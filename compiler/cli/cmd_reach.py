@@ -7,10 +7,8 @@ from collections.abc import Iterable, Sequence
 
 import click
 
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
-from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
-from npc.reach import Probe, ProbeSyntaxError, Reach, default_probes
-from npc.reach_format import (
+from npc.analysis.reach import Reach
+from npc.analysis.reach_format import (
     MAX_TABLE_COLUMNS,
     MAX_TABLE_ROWS,
     ReachView,
@@ -20,7 +18,10 @@ from npc.reach_format import (
     summary,
     table,
 )
-from npc.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
+from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
+from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
+from npc.flows import Probe, ProbeSyntaxError, default_probes
+from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
 __all__ = ["parse_probes", "parse_query", "stdout_colour", "write_chunks"]

@@ -1,6 +1,6 @@
 """The nft target in the real kernel: rulesets loaded with ``npc apply`` into a node namespace
 that routes between pod namespaces, probed with real TCP, UDP, SCTP and ICMP packets and
-compared flow by flow with the reference semantics (``npc.semantics``, the oracle ``npc
+compared flow by flow with the reference semantics (``npc.analysis.semantics``, the oracle ``npc
 reach`` uses)."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ These are the classic mistakes of the seed articles and of the issue trackers:
 
 from __future__ import annotations
 
-from npc.decode import Decoder
 from npc.errors import Code, Path, Severity
-from npc.k8s.api import NetworkPolicy, NetworkPolicyPeer
+from npc.frontend.decode import Decoder
+from npc.frontend.k8s.api import NetworkPolicy, NetworkPolicyPeer
 
 __all__ = ["lint_network_policy"]
 

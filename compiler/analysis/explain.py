@@ -1,6 +1,7 @@
 """Explaining policies and verdicts in plain language.
 
-Two questions, both answered from the IR and the reference semantics (:mod:`npc.semantics`):
+Two questions, both answered from the IR and the reference semantics
+(:mod:`npc.analysis.semantics`):
 
 * **What does this policy do?** :func:`explain_policy` gives numbered statements in the style
   of the seed articles: which pods become isolated in which direction, then one statement per
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npc import ir
+from npc.analysis.semantics import Semantics
 from npc.errors import Location
-from npc.reach import Probe
+from npc.flows import Endpoint, Flow, Probe
 from npc.resolve import Resolver
-from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Pod, Snapshot
 
 __all__ = [

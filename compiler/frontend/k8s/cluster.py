@@ -11,12 +11,12 @@ from collections.abc import Callable
 import netaddr
 
 from npc import snapshot as snap
-from npc.decode import Decoder
 from npc.errors import Code, Path
+from npc.frontend.decode import Decoder
+from npc.frontend.k8s import api, names
+from npc.frontend.k8s.validation import DEFAULT_NAMESPACE, PROTOCOLS, validate_labels
+from npc.frontend.source import ObjectRef, Problem
 from npc.ir import Protocol
-from npc.k8s import api, names
-from npc.k8s.validation import DEFAULT_NAMESPACE, PROTOCOLS, validate_labels
-from npc.source import ObjectRef, Problem
 
 __all__ = ["ClusterBuilder"]
 

@@ -13,7 +13,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from npc.reach import ClassMatrix, Probe, Reach
+from npc.analysis.reach import ClassMatrix, Reach
+from npc.flows import Probe
 from npc.resolve import bit_indices
 from npc.snapshot import Pod
 
