@@ -5,9 +5,10 @@ Two questions, both answered from the IR and the reference semantics
 
 * **What does this policy do?** :func:`explain_policy` gives numbered statements, the way
   NetworkPolicy tutorials explain an example: which pods become isolated in which direction,
-  then one statement per peer of every rule (who may connect to them, or whom they may
-  connect to, on which ports), with what is excluded (``except``) spelled out. Given a snapshot, each statement also says
-  which pods it comes to, or that it matches nothing (the usual sign of a wrong label).
+  then one statement per peer of every rule (who may connect to them, or whom they may connect
+  to, on which ports), with what is excluded (``except``) spelled out. Given a snapshot, each
+  statement also says which pods it comes to, or that it matches nothing (the usual sign of a
+  wrong label).
 * **Why is this connection allowed or denied?** :func:`explain_flow` gives the verdict with
   its reasons: which policies isolate the source for egress and the destination for ingress,
   which rule admits the connection (by file:line), or, rule by rule, why none does.
