@@ -1,30 +1,28 @@
-"""Every flow of a snapshot, judged by a ruleset interpreter and by the reference semantics.
+"""Every flow of a snapshot judged by a ruleset interpreter and by the reference semantics.
 
-Shared by the interpreter-based tests of the address-based targets (nft, iptables): the
-flows between pods, hostNetwork pods and outside addresses, on every probe port and ICMP.
+For the interpreter-based tests of address-based targets (iptables): the flows of
+:func:`tests.flows.flows` between pods, hostNetwork pods and outside addresses, on every
+probe port, and ICMP once per pair of endpoints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import npc
 from npc import ir
-from npc.frontend import Bundle
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint
 from npc.snapshot import Pod
+from tests.flows import flows
 from tests.nft_sim import Packet
-from tests.synth import probe_ports
 
-__all__ = ["OUTSIDE", "Verdict", "endpoints", "icmp_allowed", "wrong_flows"]
+__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "wrong_flows"]
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
 
-
-def endpoints(pods: tuple[Pod, ...]) -> list[Endpoint]:
-    """Every address of the pods, and a few outside the cluster."""
-    found = [Endpoint.of_pod(p, a.version) for p in pods for a in p.ips]
-    found += [Endpoint.of_address(a) for a in OUTSIDE]
-    return found
+#: Whether a ruleset lets the first packet of a flow between two endpoints through.
+Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
 
 
 def icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
@@ -47,19 +45,15 @@ def icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
     return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
 
 
-Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
+def wrong_flows(bundle: npc.Bundle, forwarded: Verdict) -> tuple[int, list[str]]:
+    """How many flows were checked, and each one where ``forwarded`` disagrees with the
+    reference semantics.
 
-
-def wrong_flows(bundle: Bundle, allows: Verdict) -> tuple[int, list[str]]:
-    """Every flow between the snapshot's pods and outside addresses, on every probe port
-    and ICMP, where ``allows`` disagrees with the reference semantics.
-
-    Flows between a pod and its own node (a hostNetwork pod there) never meet the forward
-    hook: the kernel delivers them locally (input, output), so no ruleset sees them, as
-    the spec says (semantics rule 8)."""
+    Flows between a pod and its own node (a hostNetwork pod there) never meet FORWARD: the
+    kernel delivers them locally (INPUT, OUTPUT), so no ruleset there sees them, and the spec
+    always allows them."""
     assert bundle.snapshot is not None
     sem = Semantics(bundle.policies, bundle.snapshot)
-    forwarded = allows
 
     def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
         local = (src.pod is not None and sem.own_node(src.pod, dst)) or (
@@ -67,20 +61,18 @@ def wrong_flows(bundle: Bundle, allows: Verdict) -> tuple[int, list[str]]:
         )
         return local or forwarded(src, dst, packet)
 
-    ports = probe_ports(bundle.snapshot, bundle.policies)
-    everyone = endpoints(bundle.snapshot.pods)
-    wrong = []
+    wrong: list[str] = []
     checked = 0
-    for src in everyone:
-        for dst in everyone:
-            if src.address.version != dst.address.version or src.name == dst.name:
-                continue
-            for proto, port in ports:
-                want = sem.allowed(Flow(src, dst, proto, port))
-                got = allows(src, dst, Packet(src.address, dst.address, proto.value, port))
-                checked += 1
-                if got != want:
-                    wrong.append(f"{src} -> {dst} {proto}/{port}: ruleset {got}, spec {want}")
+    pairs: set[tuple[str, str]] = set()
+    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
+        src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
+        want = sem.allowed(flow)
+        got = allows(src, dst, Packet(src.address, dst.address, proto.value, port))
+        checked += 1
+        if got != want:
+            wrong.append(f"{src} -> {dst} {proto}/{port}: ruleset {got}, spec {want}")
+        if (str(src), str(dst)) not in pairs:
+            pairs.add((str(src), str(dst)))
             want = icmp_allowed(sem, src, dst)
             if allows(src, dst, Packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")

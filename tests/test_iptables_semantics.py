@@ -16,7 +16,7 @@ import pytest
 
 import npc
 from npc import ir
-from npc.semantics import Endpoint
+from npc.flows import Endpoint
 from tests.flow_check import Verdict, wrong_flows
 from tests.iptables_sim import IptablesRuleset, Packet
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies

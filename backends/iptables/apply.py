@@ -52,7 +52,6 @@ _IPSET_LINE = re.compile(r"Error in line (\d+): (.*)")
 _NOT_PERMITTED = (
     "changing iptables and ipsets needs CAP_NET_ADMIN in the network namespace (run as root)"
 )
-_VARIANTS = {None: "", "auto": "", "legacy": "-legacy", "nft": "-nft"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,8 @@ class _Tools:
             name = tool
             if tool != "ipset":
                 base, _, action = tool.partition("-")
-                name = f"{base}{_VARIANTS[self.variant]}-{action}"
+                variant = f"-{self.variant}" if self.variant else ""  # iptables-legacy-save
+                name = f"{base}{variant}-{action}"
             binary = shutil.which(name)
             if binary is None:
                 package = "ipset" if tool == "ipset" else "iptables"

@@ -44,18 +44,13 @@ from npc.errors import (
     snapshot_required,
 )
 from npc.snapshot import Snapshot
+from npc.targets import TARGET_SETTINGS
 
 __all__ = [
-    "FAMILY_CHOICES",
-    "SETS_CHOICES",
-    "VARIANT_CHOICES",
     "IptablesBackend",
     "IptablesOptions",
 ]
 
-FAMILY_CHOICES: Final = ("4", "6", "both")
-SETS_CHOICES: Final = ("ipset", "none")
-VARIANT_CHOICES: Final = ("auto", "legacy", "nft")
 #: What the ipset file is written as, next to the ``-o`` path.
 IPSET_SUFFIX: Final = ".ipset"
 
@@ -75,17 +70,15 @@ class IptablesOptions(BackendOptions):
     variant: str = "auto"
 
     def __post_init__(self) -> None:
-        for flag, value, choices in (
-            ("--family", self.family, FAMILY_CHOICES),
-            ("--sets", self.sets, SETS_CHOICES),
-            ("--variant", self.variant, VARIANT_CHOICES),
-        ):
-            if value not in choices:
+        choices = {s.name: s.choices for s in TARGET_SETTINGS}  # the registry's word
+        for name in ("family", "sets", "variant"):
+            value = getattr(self, name)
+            if value not in choices[name]:
                 raise ValidationError(
                     Diagnostic(
                         Code.INVALID_VALUE,
                         Severity.ERROR,
-                        f"{flag} {value!r} is not one of {', '.join(choices)}",
+                        f"--{name} {value!r} is not one of {', '.join(choices[name])}",
                     )
                 )
 

@@ -1,7 +1,7 @@
 """The iptables target in the real kernel, with both iptables variants (``iptables-legacy``
 and ``iptables-nft``): rulesets and ipsets loaded with ``npc apply`` inside a node namespace
 that routes between pod namespaces, probed with real TCP, UDP, SCTP and ICMP packets and
-compared flow by flow with the reference semantics (``npc.semantics``). Nothing is ever
+compared flow by flow with the reference semantics (``npc.analysis.semantics``). Nothing is ever
 loaded into the root namespace: every command runs under ``ip netns exec``."""
 
 from __future__ import annotations
