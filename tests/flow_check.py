@@ -1,6 +1,6 @@
 """Every flow of a snapshot judged by a ruleset interpreter and by the reference semantics.
 
-For the interpreter-based tests of address-based targets (iptables): the flows of
+For the interpreter-based tests of the address-based targets (nft, iptables): the flows of
 :func:`tests.flows.flows` between pods, hostNetwork pods and outside addresses, on every
 probe port, and ICMP once per pair of endpoints.
 """
