@@ -89,29 +89,28 @@ def sections(text: str) -> dict[int, Section]:
 @dataclass(frozen=True, slots=True)
 class _Set:
     create: str  # the create line's arguments after the name
-    entries: frozenset[str]
-    lines: tuple[int, ...] = ()  # line numbers in the ipset file: create, then each add
+    line: int  # where the create line is
+    members: tuple[tuple[str, int], ...]  # each entry as written, and its line
+
+    @property
+    def entries(self) -> frozenset[str]:
+        """The members normalised, so that ``10.0.0.1`` and ``10.0.0.1/32`` are one."""
+        return frozenset(_normal(e) for e, _ in self.members)
 
 
 def _parse_sets(text: str) -> dict[str, _Set]:
-    """``create``/``add`` lines (npc's ipset file, or ``ipset save``) by set name; entries
-    normalised so that ``10.0.0.1`` and ``10.0.0.1/32`` are one."""
+    """``create``/``add`` lines (npc's ipset file, or ``ipset save``) by set name."""
     creates: dict[str, tuple[str, int]] = {}
-    entries: dict[str, list[tuple[str, int]]] = {}
+    members: dict[str, list[tuple[str, int]]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split()
         if len(words) >= 3 and words[0] == "create":
             creates[words[1]] = (" ".join(words[2:]), number)
-            entries.setdefault(words[1], [])
+            members.setdefault(words[1], [])
         elif len(words) >= 3 and words[0] == "add":
-            entries.setdefault(words[1], []).append((_normal(words[2]), number))
+            members.setdefault(words[1], []).append((words[2], number))
     return {
-        name: _Set(
-            create,
-            frozenset(e for e, _ in entries[name]),
-            (line, *(n for _, n in entries[name])),
-        )
-        for name, (create, line) in creates.items()
+        name: _Set(create, line, tuple(members[name])) for name, (create, line) in creates.items()
     }
 
 
@@ -287,13 +286,13 @@ def _set_script(
         if have is None:
             created.append(name)
         script.append(f"create {target} {want.create}")
-        origin.append(want.lines[0])
-        for entry, line in zip(sorted(want.entries), want.lines[1:], strict=False):
+        origin.append(want.line)
+        for entry, line in want.members:
             script.append(f"add {target} {entry}")
             origin.append(line)
         if have is not None:
             script += [f"swap {target} {name}", f"destroy {target}"]
-            origin += [want.lines[0], want.lines[0]]
+            origin += [want.line, want.line]
     return script, origin, created
 
 

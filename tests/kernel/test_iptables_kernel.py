@@ -16,6 +16,7 @@ import netaddr
 import pytest
 
 import npc
+from npc.backends.base import Emitted
 from npc.errors import BackendError
 from npc.snapshot import Namespace, Pod, Snapshot, frozen_labels
 from npc.targets import get_backend
@@ -436,3 +437,23 @@ def test_an_ipv6_commit_that_fails_puts_the_ipv4_chains_back(seed_lab: Lab, vari
         backend.apply(broken, backend.make_options({"variant": variant}))
     assert state(seed_lab, "node", variant) == before
     assert "ip6tables-restore refused" in err.value.diagnostics[0].message
+
+
+def test_sets_ipset_refuses_leave_everything_as_it_was(seed_lab: Lab) -> None:
+    """A set entry ipset refuses: the sets created before it are destroyed again, nothing
+    else changed, and the error points at the line of the ipset file."""
+    _apply(seed_lab, "node", *_seed_files(), variant="legacy")
+    before = state(seed_lab, "node", "legacy", seeds=True)
+    other = npc.compile(_load(*_seed_files(GOLDEN / "ipblock-except")), "iptables")
+    rules, ipsets = (text for _, text in other.files)
+    last = re.findall(r"^create (\S+) ", ipsets, re.MULTILINE)[-1]
+    broken = ipsets + f"add {last} 10.300.0.1\n"
+    backend = get_backend("iptables")
+    text = Emitted.of_files((("", rules), (".ipset", broken))).text
+    with probe.inside(seed_lab.nodes["node"]), pytest.raises(BackendError) as err:
+        backend.apply(text, backend.make_options({"variant": "legacy"}))
+    assert state(seed_lab, "node", "legacy", seeds=True) == before
+    (diag, *_) = err.value.diagnostics
+    assert "ipset refused" in diag.message and "nothing was changed" in diag.message
+    assert diag.location is not None and diag.location.file == "<ipset file>"
+    assert broken.splitlines()[diag.location.line - 1] == f"add {last} 10.300.0.1"
