@@ -30,8 +30,15 @@ from npc.backends.alibaba.cli import render
 from npc.backends.alibaba.plan import Group, Plan, Rule, build
 from npc.backends.base import Backend, BackendOptions, Emitted
 from npc.backends.grants import Grants
-from npc.capabilities import Capability, check, feature_uses
-from npc.errors import Code, Diagnostic, Severity, ValidationError, format_path
+from npc.capabilities import Capability, feature_uses
+from npc.errors import (
+    Code,
+    Diagnostic,
+    Severity,
+    UnsupportedError,
+    ValidationError,
+    format_path,
+)
 from npc.snapshot import Snapshot
 
 __all__ = ["AlibabaBackend", "AlibabaOptions", "document"]
@@ -110,9 +117,9 @@ class AlibabaBackend(Backend):
         opts = self.check_options(options, AlibabaOptions)
         assert snapshot is not None
         deny = opts.unsupported == "deny"
-        if not deny:
-            check(policies, self.capabilities - {Capability.SCTP}, self.name)
-        diagnostics = list(_dropped_sctp(policies)) if deny else []
+        diagnostics = _sctp(policies, deny=deny)
+        if diagnostics and not deny:
+            raise UnsupportedError(diagnostics)
         grants = Grants(policies, snapshot)
         plan = build(grants, drop_sctp=deny)
         attachment = attach(plan, grants)
@@ -126,23 +133,29 @@ class AlibabaBackend(Backend):
         return Emitted(text, tuple(diagnostics))
 
 
-def _dropped_sctp(policies: ir.PolicySet) -> list[Diagnostic]:
+def _sctp(policies: ir.PolicySet, *, deny: bool) -> list[Diagnostic]:
+    """Every use of SCTP ports: errors, or with ``deny`` warnings that they are left out."""
     seen = set()
     out = []
     for use in feature_uses(policies):
-        if use.capability is not Capability.SCTP:
+        if use.capability is not Capability.SCTP or (use.policy.key, use.path) in seen:
             continue
-        key = (use.policy.key, use.path)
-        if key in seen:
-            continue
-        seen.add(key)
+        seen.add((use.policy.key, use.path))
+        if deny:
+            message, hint = "its SCTP ports are left out (--unsupported=deny): denied", None
+        else:
+            message = "nothing was emitted"
+            hint = (
+                "ECS rules name TCP, UDP, ICMP or all protocols; --unsupported=deny leaves the "
+                "SCTP ports out instead (that traffic is then denied)"
+            )
         out.append(
             Diagnostic(
                 Code.UNSUPPORTED,
-                Severity.WARNING,
-                f"NetworkPolicy {use.policy.key}: target alibaba cannot express SCTP; its SCTP "
-                "ports are left out (--unsupported=deny: that traffic is denied)",
+                Severity.WARNING if deny else Severity.ERROR,
+                f"NetworkPolicy {use.policy.key}: target alibaba cannot express SCTP; {message}",
                 format_path(use.path),
+                hint=hint,
                 origin=use.policy.origin.child(use.path) if use.policy.origin is not None else None,
             )
         )
