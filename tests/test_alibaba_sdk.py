@@ -77,7 +77,11 @@ def test_permissions_and_requests_load_into_the_sdk(name: str, text: str) -> Non
             assert [p for batch in batches for p in batch] == group[direction]
             for batch in batches:
                 assert 1 <= len(batch) <= 100
-                request = {"RegionId": region, "SecurityGroupId": "sg-npc0test", "Permissions": batch}
+                request = {
+                    "RegionId": region,
+                    "SecurityGroupId": "sg-npc0test",
+                    "Permissions": batch,
+                }
                 assert _round_trip(REQUEST_MODELS[direction], request) == request
 
 
