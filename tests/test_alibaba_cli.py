@@ -146,7 +146,8 @@ STUBS = {
     "aliyun": """#!/bin/sh
 echo "aliyun $*" >> "$NPC_LOG"
 case "$2" in
-CreateSecurityGroup) n=$(grep -c CreateSecurityGroup "$NPC_LOG"); echo "{\\"SecurityGroupId\\": \\"sg-$n\\"}";;
+CreateSecurityGroup)
+  n=$(grep -c CreateSecurityGroup "$NPC_LOG"); echo "{\\"SecurityGroupId\\": \\"sg-$n\\"}";;
 *) echo '{}';;
 esac
 """,
@@ -215,6 +216,6 @@ def test_without_a_vpc_the_script_stops_first(
     env = {k: v for k, v in os.environ.items() if k != "VPC_ID"}
     env["PATH"] = "/nonexistent"  # nothing may run before the check
     result = subprocess.run(
-        ["/bin/sh", str(tmp_path / "run.sh")], env=env, capture_output=True, timeout=60
+        ["/bin/sh", str(tmp_path / "run.sh")], env=env, capture_output=True, timeout=60, check=False
     )
     assert result.returncode != 0 and b"VPC_ID" in result.stderr

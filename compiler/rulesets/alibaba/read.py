@@ -127,7 +127,13 @@ class _Doc:
                 self._walk(item, f"{path}[{i}]")
 
     def where(self, path: str) -> Where:
-        line, column = self.marks.get(path, (0, 0))
+        """``path``'s position, or that of the nearest enclosing value (a missing field is
+        reported where its object starts)."""
+        probe = path
+        while probe not in self.marks and probe:
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        line, column = self.marks.get(probe, (0, 0))
         return Where(self.file, line, column, path)
 
     def fail(self, path: str, message: str) -> AlibabaFormatError:
