@@ -127,19 +127,26 @@ spec:
 """
 
 
-def test_a_group_over_200_rules_is_refused_naming_it(
+def test_rules_over_a_group_fill_more_groups_and_too_many_are_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "p.yaml").write_text(POLICY, encoding="utf-8")
-    (tmp_path / "c.json").write_text(_big_cluster(120), encoding="utf-8")
     files = ("-f", str(tmp_path / "p.yaml"), "-f", str(tmp_path / "c.json"))
+    (tmp_path / "c.json").write_text(_big_cluster(120), encoding="utf-8")
+    status, out, _ = _run("compile", "-t", "alibaba", *files, capsys=capsys)
+    assert status == 0
+    data = json.loads(out)
+    sizes = {g["name"]: len(g["ingress"]) for g in data["securityGroups"]}
+    (networking,) = data["podNetworkings"]
+    first, second, egress = networking["spec"]["securityGroupIDs"]
+    assert second == f"{first}-2" and (sizes[first], sizes[second]) == (200, 40)
+    assert egress == "npc-egress-open"
+    (tmp_path / "c.json").write_text(_big_cluster(401), encoding="utf-8")
     status, out, err = _run("compile", "-t", "alibaba", *files, capsys=capsys)
     assert status == 2 and out == ""
-    assert "p.yaml:2:1: error: security group npc-ingress-big-" in err
-    assert "big/from-app" in err and "needs 240 rules; ECS allows 200 per group" in err
-    (tmp_path / "c.json").write_text(_big_cluster(100), encoding="utf-8")
-    status, out, _ = _run("compile", "-t", "alibaba", *files, capsys=capsys)
-    assert status == 0 and len(json.loads(out)["securityGroups"][0]["ingress"]) == 200
+    assert "p.yaml:2:1: error: pod big/p0 and 400 more: an ENI would join 6 security groups" in err
+    assert "with 803 rules" in err and "ECS allows 5 groups and 1000 rules per ENI" in err
+    assert err.count("error:") == 1
 
 
 STUBS = {

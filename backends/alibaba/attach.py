@@ -43,12 +43,12 @@ API_VERSION = "network.alibabacloud.com/v1beta1"
 
 @dataclass(frozen=True, slots=True)
 class Networking:
-    """One PodNetworking: its name, selectors and the two groups (ingress, egress)."""
+    """One PodNetworking: its name, selectors and the groups (ingress ones, then egress)."""
 
     name: str
     pod_selector: tuple[ir.Requirement, ...]
     namespace_selector: tuple[ir.Requirement, ...]
-    groups: tuple[str, str]
+    groups: tuple[str, ...]
     pods: tuple[str, ...]
 
     def to_object(self) -> dict[str, Any]:
@@ -229,8 +229,8 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
             )
     if rest:
         first = rest[0]
-        groups = (plan.ingress_of[first], plan.egress_of[first])
-        assert all((plan.ingress_of[i], plan.egress_of[i]) == groups for i in rest)
+        groups = (*plan.ingress_of[first], *plan.egress_of[first])
+        assert all((*plan.ingress_of[i], *plan.egress_of[i]) == groups for i in rest)
         listed = tuple(sorted(by_namespace))
         ns_terms = (
             (ir.Requirement(METADATA_NAME_LABEL, ir.Operator.NOT_IN, listed),) if listed else ()
@@ -247,7 +247,7 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
 
 def _namespace(
     plan: Plan, grants: Grants, namespace: str, policies: list[ir.Policy], scope: int
-) -> Iterator[tuple[tuple[ir.Requirement, ...] | None, tuple[str, str], list[int], bool]]:
+) -> Iterator[tuple[tuple[ir.Requirement, ...] | None, tuple[str, ...], list[int], bool]]:
     """Per class of pods (same isolating policies): (selector or None, groups, members,
     attached by label?), one entry per pair of groups."""
     resolver = grants.resolver
@@ -259,9 +259,9 @@ def _namespace(
         classes.setdefault(vector, []).append(idx)
     for vector in sorted(classes):
         members = classes[vector]
-        pairs: dict[tuple[str, str], list[int]] = {}
+        pairs: dict[tuple[str, ...], list[int]] = {}
         for idx in members:
-            pairs.setdefault((plan.ingress_of[idx], plan.egress_of[idx]), []).append(idx)
+            pairs.setdefault((*plan.ingress_of[idx], *plan.egress_of[idx]), []).append(idx)
         selector = _class_selector(
             (s for s, hit in zip(selectors, vector, strict=True) if hit),
             (s for s, hit in zip(selectors, vector, strict=True) if not hit),

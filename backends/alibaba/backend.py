@@ -174,7 +174,7 @@ def _same_node(plan: Plan, grants: Grants) -> list[Diagnostic]:
         node
         for node, members in by_node.items()
         if len(members) > 1
-        and any(plan.ingress_of[i] in isolated or plan.egress_of[i] in isolated for i in members)
+        and any(isolated.intersection((*plan.ingress_of[i], *plan.egress_of[i])) for i in members)
     )
     if not nodes:
         return []
@@ -250,7 +250,7 @@ def document(plan: Plan, attachment: Attachment, grants: Grants, region: str) ->
             for i, name in (
                 plan.ingress_of if group.direction is ir.Direction.INGRESS else plan.egress_of
             ).items()
-            if name == group.name
+            if group.name in name
         )
         entry: dict[str, Any] = {
             "name": group.name,

@@ -17,7 +17,9 @@ as a CIDR difference (a ``drop`` rule would also block what another peer allows)
 are ``accept`` at priority 1.
 
 Quotas (ECS "Security group limits"): 200 rules per group, 1,000 rules over the groups of one
-ENI, 5 groups per ENI; each is an error naming the group or pod and what to change.
+ENI, 5 groups per ENI. A direction needing more than 200 rules fills several groups, all on
+the same pods (pooled, they mean what one would); a pod whose ENI would then exceed 5 groups
+or 1,000 rules is an error naming the pod, its groups and what to change.
 """
 
 from __future__ import annotations
@@ -79,11 +81,12 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The groups, and for every pod (resolver index) its group of each direction."""
+    """The groups, and for every pod (resolver index) its groups of each direction (one,
+    or several when a direction needs more rules than one group holds)."""
 
     groups: tuple[Group, ...]
-    ingress_of: Mapping[int, str]
-    egress_of: Mapping[int, str]
+    ingress_of: Mapping[int, tuple[str, ...]]
+    egress_of: Mapping[int, tuple[str, ...]]
     families: tuple[int, ...] = field(default=FAMILIES)
 
     def group(self, name: str) -> Group:
@@ -101,17 +104,23 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
     resolver = grants.resolver
     families = _families(grants)
     groups: list[Group] = []
-    of: dict[ir.Direction, dict[int, str]] = {d: {} for d in ir.DIRECTIONS}
+    of: dict[ir.Direction, dict[int, tuple[str, ...]]] = {d: {} for d in ir.DIRECTIONS}
     for direction in (ir.Direction.INGRESS, ir.Direction.EGRESS):
         covered = 0
         for cls in grants.classes(direction):
             name = _name(direction, cls, {g.name for g in groups})
             rules = _rules(grants, direction, cls, families, drop_sctp)
-            groups.append(
-                Group(name, direction, cls.policies, cls.pods.bits, rules, cls.named_ports)
-            )
+            # Over one group's quota, the rules fill several groups on the same pods: ECS
+            # pools them, and accept rules mean the same in whichever group they are.
+            size = MAX_RULES_PER_GROUP
+            chunks = [rules[i : i + size] for i in range(0, len(rules), size)] or [()]
+            names = tuple(name if i == 0 else f"{name}-{i + 1}" for i in range(len(chunks)))
+            for part, chunk in zip(names, chunks, strict=True):
+                groups.append(
+                    Group(part, direction, cls.policies, cls.pods.bits, chunk, cls.named_ports)
+                )
             for idx in bit_indices(cls.pods.bits):
-                of[direction][idx] = name
+                of[direction][idx] = names
             covered |= cls.pods.bits
         rest = resolver.selectable & ~covered
         if rest:
@@ -119,7 +128,7 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
             everything = tuple(Rule(v, None, None, (0, (1 << _BITS[v]) - 1), ()) for v in families)
             groups.append(Group(name, direction, (), rest, everything))
             for idx in bit_indices(rest):
-                of[direction][idx] = name
+                of[direction][idx] = (name,)
     plan = Plan(tuple(groups), of[ir.Direction.INGRESS], of[ir.Direction.EGRESS], families)
     check_quotas(plan, grants)
     return plan
@@ -247,40 +256,36 @@ def _bucket_order(key: _Bucket) -> tuple[int, str, Range]:
 
 
 def check_quotas(plan: Plan, grants: Grants) -> None:
-    """Refuse what ECS would refuse, naming the group or pod and what to change."""
+    """Refuse what ECS would refuse (per ENI: 5 groups, 1,000 rules; a group never holds over
+    200, the plan fills several): one error per set of groups too large for an ENI, naming
+    its pods, the groups and what to change."""
     problems: list[Diagnostic] = []
-    for group in plan.groups:
-        if len(group.rules) > MAX_RULES_PER_GROUP:
-            policies = ", ".join(p.key for p in group.policies)
-            problems.append(
-                Diagnostic(
-                    Code.UNSUPPORTED,
-                    Severity.ERROR,
-                    f"security group {group.name} ({group.direction} of pods isolated by "
-                    f"{policies}) needs {len(group.rules)} rules; ECS allows "
-                    f"{MAX_RULES_PER_GROUP} per group (target alibaba)",
-                    hint="allow fewer distinct peers or ports in these policies: peers that "
-                    "share a CIDR block (an ipBlock, or pods in one subnet) cost one rule each",
-                    origin=group.policies[0].origin if group.policies else None,
-                )
-            )
     pods = grants.resolver.pods
     sizes = {g.name: len(g.rules) for g in plan.groups}
+    policies = {g.name: g.policies for g in plan.groups}
+    sharing: dict[tuple[str, ...], list[int]] = {}
     for idx in sorted(plan.ingress_of):
-        names = [plan.ingress_of[idx], plan.egress_of[idx]]
+        sharing.setdefault((*plan.ingress_of[idx], *plan.egress_of[idx]), []).append(idx)
+    for names, members in sharing.items():
         total = sum(sizes[n] for n in names)
-        if total > MAX_RULES_PER_ENI or len(names) > MAX_GROUPS_PER_ENI:
-            problems.append(
-                Diagnostic(
-                    Code.UNSUPPORTED,
-                    Severity.ERROR,
-                    f"pod {pods[idx].key}: its ENI would join {len(names)} groups "
-                    f"({', '.join(names)}) with {total} rules; ECS allows "
-                    f"{MAX_RULES_PER_ENI} rules and {MAX_GROUPS_PER_ENI} groups per ENI "
-                    "(target alibaba)",
-                    hint="allow fewer distinct peers or ports in the policies selecting it",
-                    origin=pods[idx].origin,
-                )
+        if total <= MAX_RULES_PER_ENI and len(names) <= MAX_GROUPS_PER_ENI:
+            continue
+        isolating = sorted({p.key for n in names for p in policies[n]})
+        who = f"pod {pods[members[0]].key}" + (
+            f" and {len(members) - 1} more" if len(members) > 1 else ""
+        )
+        problems.append(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"{who}: an ENI would join {len(names)} security groups with {total} rules "
+                f"({', '.join(names)}); ECS allows {MAX_GROUPS_PER_ENI} groups and "
+                f"{MAX_RULES_PER_ENI} rules per ENI, {MAX_RULES_PER_GROUP} per group "
+                "(target alibaba)",
+                hint=f"allow fewer distinct peers or ports in {', '.join(isolating)}: each "
+                "pod peer outside a shared CIDR block, and each port range, costs a rule",
+                origin=policies[names[0]][0].origin if policies[names[0]] else None,
             )
+        )
     if problems:
         raise UnsupportedError(problems)
