@@ -24,9 +24,9 @@ import npc
 from npc import ir
 from npc.rulesets.alibaba.evaluate import EcsSemantics
 from npc.rulesets.alibaba.read import read_ruleset
-from npc.semantics import Flow, Semantics
+from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot
-from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
+from tests.synth import cluster_yaml, large_policy, policy_yaml, random_cluster, random_policies
 from tests.test_calico_equivalence import flows
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -121,3 +121,32 @@ def test_random_clusters(seed: int, alone: bool) -> None:
     if alone:
         snap = _alone(snap)
     assert_equivalent(_bundle(policies, snap))
+
+
+def test_a_policy_filling_several_groups_keeps_its_meaning() -> None:
+    """Over 200 rules in a direction, the rules fill several groups on the same pods; ECS
+    pools them, and the pieces together still allow exactly what the policy allows."""
+    rng = random.Random(5)
+    snap = _alone(random_cluster(rng, namespaces=2, pods=8, ipv6=True))
+    policy = large_policy(snap, rules=40, ports=60, blocks=20, excepts=10)
+    bundle = _bundle(ir.PolicySet((policy,)), snap)
+    text = npc.compile(bundle, "alibaba").text
+    ruleset = read_ruleset(text, "out.json")
+    counts = sorted(len(g.permissions) for g in ruleset.groups if g.permissions)
+    assert counts[-1] == 200 and len(counts) >= 3, counts
+    ecs = EcsSemantics(ruleset, snap)
+    spec = Semantics(bundle.policies, snap)
+    probes = [(ir.Protocol.TCP, p) for p in (1000, 1001, 1118, 5003, 5039, 5040, 8080)]
+    probes += [(ir.Protocol.UDP, 53), (ir.Protocol.SCTP, 1000)]
+    sources = [
+        Endpoint.of_address(a) for a in ("10.98.0.7", "10.98.0.30", "10.99.0.1", "10.99.0.2")
+    ]
+    sources += [Endpoint.of_pod(p, 4) for p in snap.pods]
+    verdicts = []
+    for dst in snap.pods_in(policy.namespace):
+        for src in sources:
+            for protocol, port in probes:
+                flow = Flow(src, Endpoint.of_pod(dst, 4), protocol, port)
+                verdicts.append(spec.allowed(flow))
+                assert ecs.allowed(flow) == verdicts[-1], (str(src), dst.key, protocol, port)
+    assert 0.1 < sum(verdicts) / len(verdicts) < 0.9, "the probes should meet both verdicts"
