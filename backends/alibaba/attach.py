@@ -266,6 +266,36 @@ def _namespace(
             (s for s, hit in zip(selectors, vector, strict=True) if hit),
             (s for s, hit in zip(selectors, vector, strict=True) if not hit),
         )
+        if selector is not None and len(pairs) > 1:
+            split = _split_by_label(grants, pairs)
+            if split is not None:
+                for groups in sorted(pairs):
+                    yield (*selector, split[groups]), groups, pairs[groups], False
+                continue
         by_label = selector is None or len(pairs) > 1
         for groups in sorted(pairs):
             yield selector, groups, pairs[groups], by_label
+
+
+def _split_by_label(
+    grants: Grants, pairs: dict[tuple[str, ...], list[int]]
+) -> dict[tuple[str, ...], ir.Requirement] | None:
+    """Pods that the same policies select but that need different groups (their named ports
+    differ) are told apart by a label of their own when one does it: a key every pod has,
+    whose values never cross from one set of groups to another (``app``, typically). Each
+    set then gets ``key In (its values)``; a pod with another value matches none of them."""
+    pods = grants.resolver.pods
+    members = [i for group in pairs.values() for i in group]
+    keys = set.intersection(*(set(pods[i].labels) for i in members))
+    for key in sorted(keys - {LABEL}):
+        values = {g: {pods[i].labels[key] for i in idxs} for g, idxs in pairs.items()}
+        seen: set[str] = set()
+        for found in values.values():
+            if found & seen:
+                break
+            seen |= found
+        else:
+            return {
+                g: ir.Requirement(key, ir.Operator.IN, tuple(sorted(v))) for g, v in values.items()
+            }
+    return None

@@ -96,8 +96,11 @@ class EcsSemantics:
     _enis: dict[netaddr.IPAddress, _Eni | None] = field(default_factory=dict, repr=False)
     _pods: dict[netaddr.IPAddress, Pod] = field(default_factory=dict, repr=False)
     _nodes: dict[netaddr.IPAddress, str] = field(default_factory=dict, repr=False)
+    _groups: dict[str, SecurityGroup] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        for group in self.ruleset.groups:
+            self._groups.setdefault(group.key, group)
         changes: dict[tuple[str, str], dict[str, str | None]] = {}
         for change in self.ruleset.labels:
             changes.setdefault((change.namespace, change.pod), {})[change.key] = change.value
@@ -141,7 +144,7 @@ class EcsSemantics:
         networking = matched[0]
         groups = []
         for key in networking.security_groups:
-            group = self.ruleset.group(key)
+            group = self._groups.get(key)
             if group is None:
                 raise AttachmentError(
                     f"PodNetworking {networking.name} names security group {key!r}, which the "

@@ -111,7 +111,7 @@ class _Doc:
             ) from None
         self.marks: dict[str, tuple[int, int]] = {}
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError:
             node = None  # valid JSON YAML cannot compose (rare): paths without positions
         if node is not None:
