@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 import netaddr
 
 from npc import ir
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, ValidationError
+from npc.intervals import FAMILIES
 from npc.resolve import PodSet, Resolver, bit_indices
 from npc.snapshot import Pod, Snapshot
 
@@ -42,9 +42,6 @@ __all__ = [
     "merge",
     "named_ports_used",
 ]
-
-#: Address families, in output order.
-FAMILIES: Final = (4, 6)
 
 #: An inclusive integer range (addresses or ports).
 Range = tuple[int, int]

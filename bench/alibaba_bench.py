@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))  # for tests.synth
 
 import npc  # noqa: E402
 from npc.errors import NpcError  # noqa: E402
+from npc.flows import Endpoint, Flow  # noqa: E402
 from npc.rulesets.alibaba.evaluate import EcsSemantics  # noqa: E402
 from npc.rulesets.alibaba.read import read_ruleset  # noqa: E402
-from npc.semantics import Endpoint, Flow  # noqa: E402
 from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies  # noqa: E402
 
 

@@ -5,8 +5,8 @@
 * emit: compiling a synthetic policy set for ``calico`` (both scopes) against the ``ir``
   target on the same loaded bundle (so frontend cost is excluded from both);
 * read back: parsing the emitted GlobalNetworkPolicy stream, against emitting it;
-* evaluate: flows per second of :class:`npc.calico.evaluate.CalicoSemantics` against the
-  reference :class:`npc.semantics.Semantics` on the same flows.
+* evaluate: flows per second of :class:`npc.rulesets.calico.evaluate.CalicoSemantics` against the
+  reference :class:`npc.analysis.semantics.Semantics` on the same flows.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import npc
-from npc.calico.evaluate import CalicoSemantics
-from npc.calico.model import load_objects
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
+from npc.rulesets.calico.evaluate import CalicoSemantics
+from npc.rulesets.calico.model import load_objects
 from tests.synth import (
     cluster_yaml,
     policy_yaml,

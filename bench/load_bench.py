@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 import npc
-from npc.yamlread import resolve_plain
+from npc.frontend.yamlread import resolve_plain
 
 APPS = ("web", "api", "worker", "cache", "db", "auth", "search", "billing", "mail", "queue")
 TEAMS = ("payments", "platform", "search", "growth", "core")

@@ -36,9 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.synth (the generator lives with the tests)
 
 import npc  # noqa: E402
-from npc.reach import Probe, Reach, default_probes  # noqa: E402
-from npc.reach_format import ReachView, json_chunks, summary  # noqa: E402
-from npc.semantics import Semantics  # noqa: E402
+from npc.analysis.reach import Reach, default_probes  # noqa: E402
+from npc.analysis.reach_format import ReachView, json_chunks, summary  # noqa: E402
+from npc.analysis.semantics import Semantics  # noqa: E402
+from npc.flows import Probe  # noqa: E402
 from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies  # noqa: E402
 
 T = TypeVar("T")

@@ -30,11 +30,11 @@ from npc.errors import (
     ValidationError,
 )
 from npc.frontend import Bundle
-from npc.inputs import read_sources
-from npc.source import Source
+from npc.frontend.inputs import read_sources
+from npc.frontend.source import Source
 
 try:
-    __version__ = version("npc")
+    __version__ = version("npc-netpol")  # the distribution's name: `npc` on PyPI is another project
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 

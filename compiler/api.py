@@ -20,11 +20,11 @@ from npc.backends.base import Applied, BackendOptions
 from npc.capabilities import check
 from npc.errors import Diagnostic, NpcError, UnsupportedError, snapshot_required
 from npc.frontend import Bundle, load
+from npc.frontend.source import Source
 from npc.passes import optimize
-from npc.source import Source
 from npc.targets import check_can_apply, get_backend
 
-__all__ = ["Applied", "Artifact", "apply", "compile", "load"]
+__all__ = ["Applied", "Artifact", "apply", "check_can_apply", "compile", "load"]
 
 log = logging.getLogger("npc")
 

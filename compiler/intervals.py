@@ -10,10 +10,14 @@ thousands of address sets, and this is several times faster.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from types import MappingProxyType
+from typing import Final
 
 import netaddr
 
 __all__ = [
+    "ADDRESS_BITS",
+    "FAMILIES",
     "Range",
     "difference",
     "from_cidrs",
@@ -26,7 +30,10 @@ __all__ = [
 #: (IP version, first address, last address), as integers.
 Range = tuple[int, int, int]
 
-_BITS = {4: 32, 6: 128}
+#: Address families (IP versions), in output order.
+FAMILIES: Final = (4, 6)
+#: Address width in bits, per family.
+ADDRESS_BITS: Final = MappingProxyType({4: 32, 6: 128})
 
 
 def normalise(ranges: Iterable[Range]) -> tuple[Range, ...]:
@@ -89,7 +96,7 @@ def intersection(a: tuple[Range, ...], b: tuple[Range, ...]) -> tuple[Range, ...
 
 
 def _blocks(version: int, first: int, last: int) -> Iterator[netaddr.IPNetwork]:
-    bits = _BITS[version]
+    bits = ADDRESS_BITS[version]
     while first <= last:
         # The largest block aligned at `first` that does not pass `last`.
         size = first & -first if first else 1 << bits

@@ -5,7 +5,8 @@ scalars as goyaml v2 does, YAML 1.1 flavoured: ``y``/``yes``/``on`` are booleans
 ``017`` are integers, ``1e3`` a number, timestamps stay strings, and a number reaches the API
 server as ``json.Marshal`` prints it (``80.0`` arrives as ``80``).
 
-The reader (:mod:`npc.yamlread`) uses these rules to accept and reject what kubectl does. The
+The reader (:mod:`npc.frontend.yamlread`) uses these rules to accept and reject what kubectl
+does. The
 writers (:func:`dump`, :func:`dump_all`) use them so that everything npc emits as YAML (Calico
 policies, test fixtures) reads back as written in kubectl, calicoctl and PyYAML alike: PyYAML's
 own dumper quotes only what PyYAML would misread, and would write ``team: y`` or

@@ -8,7 +8,7 @@ scan of pods per policy. Results are memoised per selector, so thousands of poli
 selectors cost little.
 
 hostNetwork pods are never selected by a policy nor matched by a pod peer (see
-:mod:`npc.semantics`, rule 6); they only ever match ipBlocks, by address.
+:mod:`npc.analysis.semantics`, rule 6); they only ever match ipBlocks, by address.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from typing import Any
 
 import npc
 from npc import kubeyaml
-from npc.reach import Probe, Reach
-from npc.semantics import Semantics
+from npc.analysis.reach import Reach
+from npc.analysis.semantics import Semantics
+from npc.flows import Probe
 from npc.snapshot import Pod
 
 PortSpec = tuple[int, str] | tuple[int, str, str]

@@ -4,7 +4,7 @@ The emitted JSON is read again (:func:`npc.rulesets.alibaba.read.read_ruleset`);
 groups come from the emitted PodNetworkings, whose selectors are evaluated against the
 snapshot's labels (after the label changes the output asks for), never from ``members``.
 Every flow is decided by :class:`npc.rulesets.alibaba.evaluate.EcsSemantics` and by the
-reference :class:`npc.semantics.Semantics`: pods (hostNetwork ones included) and external
+reference :class:`npc.analysis.semantics.Semantics`: pods (hostNetwork ones included) and external
 addresses, IPv4 and IPv6, every probe port, over the golden snapshots and random clusters.
 
 One documented divergence, and it is wider: pod security groups do not filter traffic
@@ -16,20 +16,30 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import npc
 from npc import ir
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
 from npc.rulesets.alibaba.evaluate import EcsSemantics
 from npc.rulesets.alibaba.read import read_ruleset
-from npc.semantics import Endpoint, Flow, Semantics
 from npc.snapshot import Snapshot
+from tests.flows import flows as every_flow
 from tests.synth import cluster_yaml, large_policy, policy_yaml, random_cluster, random_policies
-from tests.test_calico_equivalence import flows
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+#: Addresses outside the cluster: inside and outside the synthetic ipBlocks.
+EXTERNAL = ("10.77.1.250", "10.77.2.129", "192.0.2.10", "172.17.1.9", "fd77::1:fe", "2001:db8::1")
+
+
+def flows(snapshot: Snapshot, policies: ir.PolicySet) -> Iterator[Flow]:
+    """Every flow with a pod at one end at least (between two outside addresses there is
+    no ENI of ours, nor a policy)."""
+    return (f for f in every_flow(snapshot, policies, EXTERNAL) if f.src.pod or f.dst.pod)
 
 
 def _uses_sctp(policies: ir.PolicySet) -> bool:

@@ -11,6 +11,7 @@ import netaddr
 import pytest
 
 from npc import ir
+from npc.flows import Endpoint, Flow
 from npc.rulesets.alibaba.evaluate import AttachmentError, EcsSemantics
 from npc.rulesets.alibaba.model import Ruleset
 from npc.rulesets.alibaba.read import (
@@ -19,7 +20,6 @@ from npc.rulesets.alibaba.read import (
     read_pod_networkings,
     read_ruleset,
 )
-from npc.semantics import Endpoint, Flow
 from npc.snapshot import Namespace, Node, Pod, Snapshot, frozen_labels
 
 WEB = Pod(

@@ -18,14 +18,15 @@ from hypothesis import strategies as st
 
 import npc
 from npc import ir
+from npc.analysis.semantics import Semantics
 from npc.backends.calico.backend import CalicoOptions
 from npc.backends.calico.gnp import MAX_NAME, gnp_names
-from npc.calico.evaluate import CalicoSemantics, endpoint_labels
-from npc.calico.model import load_objects
-from npc.calico.selector import parse_selector
 from npc.cli import cli
 from npc.errors import UnsupportedError
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.flows import Endpoint, Flow
+from npc.rulesets.calico.evaluate import CalicoSemantics, endpoint_labels
+from npc.rulesets.calico.model import load_objects
+from npc.rulesets.calico.selector import parse_selector
 from npc.snapshot import Pod
 from npc.targets import get_backend
 from tests.helpers import source

@@ -8,9 +8,9 @@ import netaddr
 import pytest
 
 from npc import ir
-from npc.calico.evaluate import CalicoSemantics
-from npc.calico.model import CalicoFormatError, load_objects
-from npc.semantics import Endpoint, Flow
+from npc.flows import Endpoint, Flow
+from npc.rulesets.calico.evaluate import CalicoSemantics
+from npc.rulesets.calico.model import CalicoFormatError, load_objects
 from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
 
 TCP, UDP = ir.Protocol.TCP, ir.Protocol.UDP

@@ -31,7 +31,7 @@ import yaml
 
 import npc
 from npc import ir
-from npc.k8s import names
+from npc.frontend.k8s import names
 from tests.synth import cluster_yaml, large_policy, policy_yaml, random_cluster, random_policies
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npc.calico.selector import (
+from npc.rulesets.calico.selector import (
     All,
     And,
     Contains,

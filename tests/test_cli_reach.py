@@ -221,7 +221,9 @@ def test_selector_syntax_errors_are_usage_errors_with_the_column(
     status, out, err = run(capsys, "reach", "-f", EXAMPLE, option, value)
     assert status == 2
     assert out == ""
-    assert f"Invalid value for '{option}': invalid selector at column {column}:" in err
+    assert any(
+        option in e and f"invalid selector at column {column}:" in e for e in err.splitlines()
+    )
     lines = err.splitlines()
     i = lines.index(f"  {value}")
     assert lines[i + 1] == "  " + " " * (column - 1) + "^"
@@ -239,7 +241,7 @@ def test_selector_syntax_errors_are_usage_errors_with_the_column(
 def test_bad_port(capsys: pytest.CaptureFixture[str], port: str, message: str) -> None:
     status, out, err = run(capsys, "reach", "-f", EXAMPLE, "--port", port)
     assert (status, out) == (2, "")
-    assert f"Invalid value for '--port': {message}" in err
+    assert any("--port" in e and message in e for e in err.splitlines())
 
 
 def test_without_a_snapshot(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,10 +10,10 @@ import pytest
 
 import npc
 from npc import ir
+from npc.analysis.explain import explain_flow, explain_policy
+from npc.analysis.semantics import Semantics
 from npc.cli import main
-from npc.explain import explain_flow, explain_policy
-from npc.reach import Probe
-from npc.semantics import Semantics
+from npc.flows import Probe
 from tests.kube import bundle, namespace, pod
 from tests.synth import random_cluster, random_policies
 

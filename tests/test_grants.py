@@ -9,9 +9,9 @@ import netaddr
 import pytest
 
 from npc import ir
+from npc.analysis.semantics import Semantics
 from npc.backends.grants import Grants
 from npc.errors import UnsupportedError, ValidationError
-from npc.semantics import Semantics
 from npc.snapshot import ContainerPort, Namespace, Node, Pod, Snapshot
 from tests.synth import random_cluster, random_policies
 

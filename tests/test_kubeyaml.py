@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import npc
 from npc import kubeyaml
-from npc.yamlread import read_yaml
+from npc.frontend.yamlread import read_yaml
 from tests.helpers import source
 
 TRICKY = [

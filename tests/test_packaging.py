@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+
+import npc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +35,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    (found,) = out.glob("npc-*.whl")
+    (found,) = out.glob("*.whl")
     return found
+
+
+def test_the_distribution_is_npc_netpol_and_knows_its_version(wheel: Path) -> None:
+    """`npc` on PyPI is another project: ours is `npc-netpol`, importing as `npc`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == "npc-netpol"
+    assert wheel.name == f"npc_netpol-{project['version']}-py3-none-any.whl"
+    assert npc.__version__ == project["version"]
+    assert set(project["scripts"]) == {"npc", "kubectl-npc"}
 
 
 def test_only_npc_is_top_level(wheel: Path) -> None:
@@ -51,7 +64,10 @@ def test_data_files_are_inside(wheel: Path) -> None:
     for sub in (
         "npc/backends/__init__.py",
         "npc/grammar/__init__.py",
-        "npc/k8s/__init__.py",
+        "npc/frontend/k8s/__init__.py",
+        "npc/analysis/__init__.py",
+        "npc/rulesets/calico/__init__.py",
+        "npc/backends/nft/__init__.py",
         "npc/cli/__init__.py",
         "npc/passes/__init__.py",
     ):
@@ -80,3 +96,18 @@ def test_no_source_folders_leak(wheel: Path) -> None:
         for n in names
         if n.startswith(("compiler/", "backends/", "grammar/", "tests/", "golden/"))
     ]
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_declared_dependency_is_pinned() -> None:
+    """constraints.txt, the exact versions that `.ci/run` and the README install, covers every
+    dependency pyproject.toml declares: one added without regenerating the pins fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    wanted = {_normalized(m[0]) for m in (re.match(r"[A-Za-z0-9._-]+", d) for d in declared) if m}
+    text = (ROOT / "constraints.txt").read_text(encoding="utf-8")
+    pinned = {_normalized(m[1]) for m in re.finditer(r"^([A-Za-z0-9._-]+)==\S+$", text, re.M)}
+    assert wanted and not wanted - pinned, sorted(wanted - pinned)

@@ -8,8 +8,9 @@ import pytest
 
 import npc
 from npc import ir
-from npc.reach import Probe, ProbeSyntaxError, Reach, default_probes
-from npc.semantics import Semantics
+from npc.analysis.reach import Reach
+from npc.analysis.semantics import Semantics
+from npc.flows import Probe, ProbeSyntaxError, default_probes
 from npc.snapshot import Snapshot
 from tests.helpers import load
 from tests.synth import (

@@ -8,8 +8,9 @@ import netaddr
 import pytest
 
 from npc import ir
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint
 from npc.resolve import Resolver
-from npc.semantics import Endpoint, Semantics
 from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
 from tests.synth import random_cluster, random_policies
 

@@ -17,10 +17,11 @@ import pytest
 
 import npc
 from npc import ir
+from npc.analysis.explain import explain_flow
+from npc.analysis.reach import Reach
+from npc.analysis.semantics import Semantics
 from npc.cli import main
-from npc.explain import explain_flow
-from npc.reach import Probe, Reach
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.flows import Endpoint, Flow, Probe
 from tests.kube import render
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,13 @@ import pytest
 from hypothesis import given, settings
 
 from npc import ir
+from npc.frontend.selectors import (
+    PodQuery,
+    SelectorSyntaxError,
+    parse_label_selector,
+    parse_pod_query,
+)
 from npc.grammar import parser
-from npc.selectors import PodQuery, SelectorSyntaxError, parse_label_selector, parse_pod_query
 
 IN, NOT_IN = ir.Operator.IN, ir.Operator.NOT_IN
 EXISTS, DOES_NOT_EXIST = ir.Operator.EXISTS, ir.Operator.DOES_NOT_EXIST

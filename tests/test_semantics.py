@@ -1,7 +1,7 @@
 """Every rule of the reference semantics, each on a small cluster with its expected matrix.
 
 Inputs are YAML loaded through :func:`npc.load`; each matrix is checked against the oracle
-(:class:`npc.semantics.Semantics`) and the reach engine (see ``tests/kube.py``). Rows are
+(:class:`npc.analysis.semantics.Semantics`) and the reach engine (see ``tests/kube.py``). Rows are
 sources, columns destinations: ``+`` allowed, ``-`` denied, ``=`` a pod to itself.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from npc import ir
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
 from tests.kube import (
     NP,
     PEERS_CLUSTER,

@@ -7,7 +7,8 @@ against the oracle and the reach engine.
 from __future__ import annotations
 
 from npc import ir
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
 from tests.kube import (
     NP,
     PEERS_CLUSTER,

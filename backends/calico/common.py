@@ -4,8 +4,9 @@ Selectors are written the way libcalico-go's converter writes them (``k8sSelecto
 the orchestrator term first for pod selectors, matchLabels sorted as ``k == 'v'``, then
 matchExpressions as written (``k in { 'a', 'b' }``, ``k not in { ... }``, ``has(k)``,
 ``! has(k)``), joined with ``&&``; an empty namespace selector is ``all()``. Keys and values
-go through :func:`npc.calico.selector.check_key` / :func:`~npc.calico.selector.quote`, so a
-value that Calico cannot spell is refused instead of changing meaning.
+go through :func:`~npc.rulesets.calico.syntax.check_key` /
+:func:`~npc.rulesets.calico.syntax.quote`, so a value that Calico cannot spell is refused
+instead of changing meaning.
 
 Some label keys mean something else to Calico than to Kubernetes: Calico overwrites
 ``projectcalico.org/namespace``, ``/orchestrator`` and ``/serviceaccount`` on every workload
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from npc import ir
-from npc.calico.selector import SelectorQuotingError, check_key, quote
 from npc.errors import Code, Diagnostic, Key, Path, Severity, UnsupportedError, format_path
+from npc.rulesets.calico.syntax import SelectorQuotingError, check_key, quote
 from npc.snapshot import Snapshot
 
 __all__ = [

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from npc import ir
-from npc.backends.grants import FAMILIES, Grant, Range, cidr_blocks, merge
+from npc.backends.grants import Grant, Range, cidr_blocks, merge
 from npc.backends.nft import syntax as nft_syntax
+from npc.intervals import ADDRESS_BITS, FAMILIES
 
 __all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups"]
 
-_BITS: Final = {4: 32, 6: 128}
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
 #: The fields each set shape concatenates (see the table above).
@@ -229,7 +229,7 @@ def _family_tests(version: int, fam: _Family) -> list[Test]:
         fam.exact or fam.boxes or fam.ranged_hosts
     ):
         return []
-    bits = _BITS[version]
+    bits = ADDRESS_BITS[version]
     out: list[Test] = []
     _add(out, "addr", version, False, [((h, h),) for h in sorted(fam.addr_hosts)])
     blocks: list[Element] = [

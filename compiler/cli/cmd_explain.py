@@ -10,10 +10,9 @@ import click
 import netaddr
 
 from npc import ir
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_reach import parse_probes
+from npc.analysis.explain import explain_flow, explain_policy
+from npc.cli.app import cli, input_options, load_inputs, parse_probes, print_diagnostics
 from npc.errors import InputError, snapshot_required
-from npc.explain import explain_flow, explain_policy
 from npc.snapshot import Pod, Snapshot
 
 _EPILOG = """\b

@@ -1,7 +1,7 @@
 """The optimizer: an ordered tuple of pure passes ``PolicySet -> PolicySet``.
 
 Each pass lives in a module of its own, with its own fixtures, and is checked semantically:
-for many random flows, "allowed before == allowed after" under :mod:`npc.semantics`.
+for many random flows, "allowed before == allowed after" under :mod:`npc.analysis.semantics`.
 """
 
 from __future__ import annotations

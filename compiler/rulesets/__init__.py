@@ -1,3 +1,2 @@
-"""Judges: each reads a target's ruleset (whoever wrote it) into a typed model and decides
-flows the way that target does, independently of npc's emitters and of its reference
-semantics."""
+"""Judges: each target's rulesets (whoever wrote them) read into typed models that decide
+flows the way that target does. Independent of the backends and of the reference semantics."""

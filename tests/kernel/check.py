@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import netaddr
 
 from npc import ir
-from npc.semantics import Endpoint, Flow, Semantics
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow
 from npc.snapshot import Snapshot
 from tests.kernel import probe
 from tests.kernel.netns import NPC, Host, HostSpec, Lab, run

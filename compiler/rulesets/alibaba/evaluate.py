@@ -41,8 +41,8 @@ from types import MappingProxyType
 import netaddr
 
 from npc import ir
+from npc.flows import Flow, node_addresses
 from npc.rulesets.alibaba.model import Action, Permission, PodNetworking, Ruleset, SecurityGroup
-from npc.semantics import Flow
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["AttachmentError", "Decision", "EcsSemantics", "SideDecision"]
@@ -104,14 +104,9 @@ class EcsSemantics:
         changes: dict[tuple[str, str], dict[str, str | None]] = {}
         for change in self.ruleset.labels:
             changes.setdefault((change.namespace, change.pod), {})[change.key] = change.value
-        for node in self.snapshot.nodes:
-            for _, address in node.addresses:
-                self._nodes.setdefault(address, node.name)
+        self._nodes = node_addresses(self.snapshot)
         for pod in self.snapshot.pods:
             if pod.host_network:
-                if pod.node_name:
-                    for address in pod.ips:
-                        self._nodes.setdefault(address, pod.node_name)
                 continue
             eni = self._attach(pod, changes.get((pod.namespace, pod.name), {}))
             for address in pod.ips:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from npc.decode import did_you_mean, type_name
 from npc.errors import Code, Path, Severity
-from npc.source import Document, ObjectRef, Problem
+from npc.frontend.decode import did_you_mean, type_name
+from npc.frontend.source import Document, ObjectRef, Problem
 
 __all__ = ["KnownKind", "RawObject", "split_objects"]
 

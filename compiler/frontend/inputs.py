@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from npc.errors import Code, Diagnostic, InputError, Location, Severity
-from npc.source import Source
+from npc.frontend.source import Source
 
 __all__ = ["INPUT_SUFFIXES", "decode_text", "read_sources"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from npc.decode import Decoder, did_you_mean
 from npc.errors import Code, Key, Path, Severity
-from npc.k8s import names
-from npc.k8s.api import (
+from npc.frontend.decode import Decoder, did_you_mean
+from npc.frontend.k8s import names
+from npc.frontend.k8s.api import (
     IPBlock,
     LabelSelector,
     NetworkPolicy,

@@ -1,6 +1,6 @@
 """Who can reach whom: the pod-to-pod reachability matrix, computed on equivalence classes.
 
-The reference semantics (:mod:`npc.semantics`) answer one flow at a time; asking them about
+The reference semantics (:mod:`npc.analysis.semantics`) answer one flow at a time; asking them about
 every pair of 10,000 pods means 10^8 questions per probed port. This engine asks far fewer:
 
 1. **Classes.** Pods are grouped into classes that no policy can tell apart: the same answer
@@ -24,70 +24,28 @@ every pair of 10,000 pods means 10^8 questions per probed port. This engine asks
    evaluated as two distinct pods, which is exactly what the class matrix holds.
 
 The oracle is never bypassed in spirit: ``tests/test_reach.py`` checks this engine against
-:meth:`npc.semantics.Semantics.pod_allowed` pair by pair on random clusters, and the
+:meth:`npc.analysis.semantics.Semantics.pod_allowed` pair by pair on random clusters, and the
 benchmark ``bench/reach_bench.py`` measures both.
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from npc import ir
+from npc.flows import Probe, node_addresses
+from npc.intervals import FAMILIES
 from npc.resolve import PodSet, Resolver, bit_indices
-from npc.semantics import node_addresses
 from npc.snapshot import Pod, Snapshot
 
 __all__ = [
     "ClassMatrix",
     "PodClass",
-    "Probe",
-    "ProbeSyntaxError",
     "Reach",
-    "default_probes",
 ]
 
-_FAMILIES = (4, 6)
-_PROBE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]+)\s*)?$")
-
-
-class ProbeSyntaxError(ValueError):
-    """A ``PORT[/PROTOCOL]`` text that does not parse."""
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Probe:
-    """A destination port to test connections on: ``80/TCP``."""
-
-    port: int
-    protocol: ir.Protocol = ir.Protocol.TCP
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ProbeSyntaxError(f"port {self.port} is not between 1 and 65535")
-
-    @classmethod
-    def parse(cls, text: str) -> Probe:
-        """``80``, ``80/TCP``, ``53/udp``, ``2905/SCTP`` (the protocol defaults to TCP)."""
-        match = _PROBE.match(text)
-        if match is None:
-            raise ProbeSyntaxError(
-                f'"{text}" is not PORT[/PROTOCOL] (a number, then optionally /TCP, /UDP or /SCTP)'
-            )
-        proto = (match.group(2) or "TCP").upper()
-        if proto not in ir.Protocol.__members__:
-            raise ProbeSyntaxError(f'unknown protocol "{match.group(2)}": use TCP, UDP or SCTP')
-        return cls(int(match.group(1)), ir.Protocol(proto))
-
-    def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
-
-
-def default_probes(snapshot: Snapshot) -> tuple[Probe, ...]:
-    """Every (port, protocol) declared as a containerPort in the snapshot, sorted."""
-    return tuple(sorted({Probe(cp.port, cp.protocol) for pod in snapshot.pods for cp in pod.ports}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +150,7 @@ class Reach:
         self.pods: tuple[Pod, ...] = self.resolver.pods
         vocab = _Vocabulary.of(policies)
         self._vocab = vocab
-        self._intervals = {v: _Intervals(v, vocab.address_sets) for v in _FAMILIES}
+        self._intervals = {v: _Intervals(v, vocab.address_sets) for v in FAMILIES}
         self._named = sorted(vocab.named_ports)
         self._node_addresses = node_addresses(snapshot)
         #: Nodes some hostNetwork pod of the snapshot stands for (rule 8 applies there).
@@ -268,7 +226,7 @@ class Reach:
         on nodes without one still share classes)."""
         if pod.host_network:
             return tuple(
-                None if (a := pod.ip(v)) is None else self._node_addresses.get(a) for v in _FAMILIES
+                None if (a := pod.ip(v)) is None else self._node_addresses.get(a) for v in FAMILIES
             )
         return pod.node_name if pod.node_name in self._host_nodes else None
 
@@ -286,7 +244,7 @@ class Reach:
             )
             addresses = tuple(
                 None if (a := pod.ip(v)) is None else self._intervals[v].index(int(a))
-                for v in _FAMILIES
+                for v in FAMILIES
             )
             named: tuple[tuple[int, ...], ...] = ()
             if not pod.host_network:
@@ -321,12 +279,12 @@ class Reach:
         return tuple(classes)
 
     def _class_attributes(self) -> None:
-        self._family_bits = dict.fromkeys(_FAMILIES, 0)
+        self._family_bits = dict.fromkeys(FAMILIES, 0)
         self._versions: list[tuple[int, ...]] = []
         self._by_namespace: dict[str, list[int]] = {}
         for c in self.classes:
             rep = c.representative
-            versions = tuple(v for v in _FAMILIES if rep.ip(v) is not None)
+            versions = tuple(v for v in FAMILIES if rep.ip(v) is not None)
             self._versions.append(versions)
             for v in versions:
                 self._family_bits[v] |= 1 << c.index
@@ -344,19 +302,19 @@ class Reach:
         # Rule 8: per family, the classes each class reaches as its own node (or as pods
         # on it), whatever the policies say.
         regular: dict[str, int] = {}
-        host: dict[int, dict[str, int]] = {v: {} for v in _FAMILIES}
+        host: dict[int, dict[str, int]] = {v: {} for v in FAMILIES}
         for c in self.classes:
             rep = c.representative
             if not rep.host_network and rep.node_name and rep.node_name in self._host_nodes:
                 regular[rep.node_name] = regular.get(rep.node_name, 0) | 1 << c.index
             elif rep.host_network:
-                for v in _FAMILIES:
+                for v in FAMILIES:
                     a = rep.ip(v)
                     node = self._node_addresses.get(a) if a is not None else None
                     if node is not None:
                         host[v][node] = host[v].get(node, 0) | 1 << c.index
         self._own_node: dict[int, list[int]] = {}
-        for v in _FAMILIES:
+        for v in FAMILIES:
             row = []
             for c in self.classes:
                 rep = c.representative
@@ -478,7 +436,7 @@ class Reach:
         n = len(self.classes)
         everything = self.all_classes
         per_family: dict[int, list[int]] = {}
-        for v in _FAMILIES:
+        for v in FAMILIES:
             if self._family_bits[v]:
                 egress = self._egress_rows(ports, v, n)
                 ingress = self._ingress_columns_transposed(ports, v, n)
@@ -537,7 +495,7 @@ class Reach:
 
     def allowed(self, src: Pod, dst: Pod, probe: Probe) -> bool:
         """Whether ``src`` may open a connection to ``dst`` on ``probe`` (agrees with
-        :meth:`npc.semantics.Semantics.pod_allowed`; a pod always reaches itself)."""
+        :meth:`npc.analysis.semantics.Semantics.pod_allowed`; a pod always reaches itself)."""
         if src.key == dst.key:
             return True
         return self.matrix(probe).allows(self.class_of(src).index, self.class_of(dst).index)

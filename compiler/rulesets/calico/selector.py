@@ -19,7 +19,6 @@ must use Calico's identifier characters (:func:`check_key`). Both raise
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -34,6 +33,7 @@ from lark.exceptions import (
 )
 
 from npc.grammar import parser
+from npc.rulesets.calico.syntax import SelectorQuotingError, check_key, quote
 
 __all__ = [
     "All",
@@ -59,8 +59,6 @@ __all__ = [
     "quote",
 ]
 
-#: The characters Calico accepts in a label key (``tokenizer.LabelKeyMatcher``).
-_KEY = re.compile(r"[a-zA-Z0-9_./-]+")
 #: The label Calico puts on every workload endpoint, holding its namespace.
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 
@@ -72,32 +70,6 @@ class SelectorSyntaxError(ValueError):
         self.text = text
         self.column = column
         super().__init__(f"{message} at column {column}: {text!r}")
-
-
-class SelectorQuotingError(ValueError):
-    """A label key or value that Calico's selector syntax cannot express."""
-
-
-def quote(value: str) -> str:
-    """``value`` as a Calico string literal: ``'v'``, or ``"v"`` when it contains ``'``."""
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise SelectorQuotingError(
-        f"label value {value!r} contains both ' and \"; Calico selector strings have no "
-        "escapes, so it cannot be written"
-    )
-
-
-def check_key(key: str) -> str:
-    """``key`` itself, if Calico's tokenizer reads it as one label key; else an error."""
-    if _KEY.fullmatch(key) is None:
-        raise SelectorQuotingError(
-            f"label key {key!r} has characters a Calico selector cannot hold "
-            "(keys are unquoted: letters, digits, '_', '.', '/', '-')"
-        )
-    return key
 
 
 # -- nodes --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Deciding flows the way Calico does, from Calico policy objects and a cluster snapshot.
 
 An independent reading of Calico's semantics (Felix and libcalico-go), used to check that
-what npc emits for Calico means what the Kubernetes spec says (:mod:`npc.semantics`), and
+what npc emits for Calico means what the Kubernetes spec says (:mod:`npc.analysis.semantics`), and
 later to compare other CNI outputs:
 
 1. Workload endpoints are the snapshot's pods that are not hostNetwork; an address belongs to
@@ -42,9 +42,15 @@ from dataclasses import dataclass, field
 import netaddr
 
 from npc import ir
-from npc.calico.model import PROTOCOL_NUMBERS, CalicoObjects, CalicoPolicy, CalicoRule, EntityRule
-from npc.calico.selector import NAMESPACE_LABEL, And, Eq, Node, namespace_selector
-from npc.semantics import Flow, node_addresses, pod_allowed_by
+from npc.flows import Flow, node_addresses, pod_allowed_by
+from npc.rulesets.calico.model import (
+    PROTOCOL_NUMBERS,
+    CalicoObjects,
+    CalicoPolicy,
+    CalicoRule,
+    EntityRule,
+)
+from npc.rulesets.calico.selector import NAMESPACE_LABEL, And, Eq, Node, namespace_selector
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["CalicoSemantics", "Decision", "SideDecision", "endpoint_labels"]
@@ -100,7 +106,7 @@ _TierPolicies = tuple[tuple[str, tuple[CalicoPolicy, ...]], ...]
 class CalicoSemantics:
     """Calico's verdicts for one set of Calico objects over one snapshot.
 
-    Mirrors :class:`npc.semantics.Semantics` (``allowed``, ``pod_allowed``) so the two can
+    Mirrors :class:`npc.analysis.semantics.Semantics` (``allowed``, ``pod_allowed``) so the two can
     be compared flow by flow."""
 
     objects: CalicoObjects

@@ -1,6 +1,7 @@
 """Strict decoding of plain data into API-shaped dataclasses, as ``--validate=strict`` does.
 
-The shapes are frozen dataclasses (see :mod:`npc.k8s.api`) whose fields carry their JSON names.
+The shapes are frozen dataclasses (see :mod:`npc.frontend.k8s.api`) whose fields carry their
+JSON names.
 The decoder never stops at the first problem: it records every unknown field (with a
 did-you-mean), every wrong type (with a hint: YAML reads ``yes`` as a boolean, ``"80"`` is a
 string), substitutes the field's default and remembers the *broken* path, so that validation
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
 from npc.errors import Code, Key, Path, Severity
-from npc.source import AS_WRITTEN, ObjectRef, Problem
+from npc.frontend.source import AS_WRITTEN, ObjectRef, Problem
 
 __all__ = ["Decoder", "did_you_mean", "json_field", "type_name"]
 
@@ -81,7 +82,7 @@ def _fields(cls: type) -> tuple[_FieldSpec, ...]:
 
 
 class Decoder:
-    """Decodes one object; collects :class:`~npc.source.Problem` s and broken paths.
+    """Decodes one object; collects :class:`~npc.frontend.source.Problem` s and broken paths.
 
     ``strict`` reports unknown fields (NetworkPolicy); snapshot objects (pods, namespaces)
     are decoded leniently, reading only the fields npc uses.
@@ -110,7 +111,8 @@ class Decoder:
     ) -> None:
         """Record a problem, unless it lies under a path that could not be decoded (the
         decoding error already said what is wrong there). ``message`` and ``hint`` may use
-        :data:`~npc.source.AS_WRITTEN` for the value as written (``fallback`` otherwise)."""
+        :data:`~npc.frontend.source.AS_WRITTEN` for the value as written (``fallback``
+        otherwise)."""
         if self.broken and self.is_broken(path):
             return
         if self.typos and code is Code.REQUIRED and self._misspelt(path):
@@ -238,7 +240,7 @@ def _compile(tp: Any) -> _Plan:
             return _compile(members[0])
         if set(members) == {int, str}:
             return _int_or_string
-        raise TypeError(f"npc.decode: unsupported union {tp!r}")  # a bug in a shape
+        raise TypeError(f"npc.frontend.decode: unsupported union {tp!r}")  # a bug in a shape
     if tp is Any:
         return _any
     if origin is tuple:
@@ -248,7 +250,7 @@ def _compile(tp: Any) -> _Plan:
     scalar = {str: _string, bool: _boolean, int: _integer}.get(tp)
     if scalar is not None:
         return scalar
-    raise TypeError(f"npc.decode: unsupported field type {tp!r}")  # a bug in a shape
+    raise TypeError(f"npc.frontend.decode: unsupported field type {tp!r}")  # a bug in a shape
 
 
 def _struct_plan(cls: type) -> _Plan:

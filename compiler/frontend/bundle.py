@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npc import ir
-from npc.decode import Decoder
 from npc.errors import (
     Code,
     Diagnostic,
@@ -26,15 +25,16 @@ from npc.errors import (
     ValidationError,
     format_path,
 )
-from npc.k8s import api
-from npc.k8s.cluster import ClusterBuilder
-from npc.k8s.lint import lint_network_policy
-from npc.k8s.objects import KnownKind, split_objects
-from npc.k8s.validation import validate_network_policy
-from npc.lower import lower_network_policy
-from npc.positions import SourceMap
+from npc.frontend.decode import Decoder
+from npc.frontend.k8s import api
+from npc.frontend.k8s.cluster import ClusterBuilder
+from npc.frontend.k8s.lint import lint_network_policy
+from npc.frontend.k8s.objects import KnownKind, split_objects
+from npc.frontend.k8s.validation import validate_network_policy
+from npc.frontend.lower import lower_network_policy
+from npc.frontend.positions import SourceMap
+from npc.frontend.source import Document, ObjectRef, Problem, Source, parse
 from npc.snapshot import Snapshot
-from npc.source import Document, ObjectRef, Problem, Source, parse
 
 __all__ = ["Bundle", "load"]
 

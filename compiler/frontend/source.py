@@ -1,11 +1,12 @@
 """Sources, and reading them into plain data fast (positions are recovered later, lazily).
 
-YAML goes through :mod:`npc.yamlread` (libyaml events, resolved as kubectl resolves them; safe
+YAML goes through :mod:`npc.frontend.yamlread` (libyaml events, resolved as kubectl resolves
+them; safe
 against deep nesting and alias bombs). JSON goes through the ``json`` module, which refuses
 deep nesting itself (it raises ``RecursionError`` instead of overflowing the C stack), with a
 duplicate-key check per object. Nothing records a position on this path: a clean file of
-10,000 pods costs what parsing costs. :mod:`npc.positions` finds positions when something has
-to be reported.
+10,000 pods costs what parsing costs. :mod:`npc.frontend.positions` finds positions when
+something has to be reported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npc.errors import Code, Diagnostic, Location, Origin, Path, Severity
-from npc.yamlread import MAX_DEPTH, read_yaml
+from npc.frontend.yamlread import MAX_DEPTH, read_yaml
 
 __all__ = [
     "AS_WRITTEN",

@@ -1,6 +1,6 @@
 """The side table of source positions, recovered lazily (the slow path).
 
-The fast path (:mod:`npc.yamlread`, the ``json`` module) keeps no positions at all. When
+The fast path (:mod:`npc.frontend.yamlread`, the ``json`` module) keeps no positions at all. When
 something must be reported, :class:`SourceMap` walks the source again, event by event, and
 records the marks of exactly the paths asked for (a missing path falls back to its nearest
 ancestor, so a missing field points at the mapping that lacks it). Subtrees nobody asked about
@@ -23,8 +23,8 @@ import yaml
 from yaml import events as ev
 
 from npc.errors import Diagnostic, Location, Path, format_path
-from npc.source import AS_WRITTEN, Problem, Source
-from npc.yamlread import MERGE, events, key_text
+from npc.frontend.source import AS_WRITTEN, Problem, Source
+from npc.frontend.yamlread import MERGE, events, key_text
 
 __all__ = ["Duplicate", "Request", "SourceMap"]
 

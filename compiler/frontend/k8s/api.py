@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from npc.decode import json_field
+from npc.frontend.decode import json_field
 
 __all__ = [
     "IPBlock",

@@ -2,7 +2,7 @@
 
 Written straight from the spec (``networking.k8s.io/v1`` API documentation and the
 "Network Policies" concept page), independent of the optimizer and of every backend, so that
-both can be judged against it. It answers for one flow at a time; :mod:`npc.reach` builds
+both can be judged against it. It answers for one flow at a time; :mod:`npc.analysis.reach` builds
 matrices on top of it.
 
 The rules, as implemented:
@@ -38,66 +38,16 @@ The rules, as implemented:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import netaddr
 
 from npc import ir
+from npc.flows import Endpoint, Flow, node_addresses, pod_allowed_by
 from npc.snapshot import Pod, Snapshot
 
-__all__ = [
-    "DirectionVerdict",
-    "Endpoint",
-    "Flow",
-    "RuleRef",
-    "Semantics",
-    "Verdict",
-    "node_addresses",
-    "pod_allowed_by",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One end of a connection: an address, and the pod behind it if there is one.
-
-    ``pod`` is None for addresses outside the cluster and for hostNetwork pods (rule 6);
-    ``name`` is what to call the endpoint in reports."""
-
-    address: netaddr.IPAddress
-    pod: Pod | None = None
-    name: str = ""
-
-    @classmethod
-    def of_pod(cls, pod: Pod, version: int | None = None) -> Endpoint:
-        """The pod at its first address (of ``version``, when given)."""
-        address = pod.ips[0] if version is None else pod.ip(version)
-        if address is None:
-            raise ValueError(f"pod {pod.key} has no IPv{version} address")
-        return cls(address, None if pod.host_network else pod, pod.key)
-
-    @classmethod
-    def of_address(cls, address: str | netaddr.IPAddress) -> Endpoint:
-        addr = netaddr.IPAddress(address)
-        return cls(addr, None, str(addr))
-
-    def __str__(self) -> str:
-        return self.name or str(self.address)
-
-
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """A new connection attempt."""
-
-    src: Endpoint
-    dst: Endpoint
-    protocol: ir.Protocol
-    port: int
-
-    def __post_init__(self) -> None:
-        if self.src.address.version != self.dst.address.version:
-            raise ValueError("a flow's endpoints must be of the same address family")
+__all__ = ["DirectionVerdict", "RuleRef", "Semantics", "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,30 +235,3 @@ class Semantics:
     def pod_allowed(self, src: Pod, dst: Pod, protocol: ir.Protocol, port: int) -> bool:
         """Pod to pod, see :func:`pod_allowed_by`."""
         return pod_allowed_by(self.allowed, src, dst, protocol, port)
-
-
-def node_addresses(snapshot: Snapshot) -> dict[netaddr.IPAddress, str]:
-    """Address -> node name for every address that is a node's own (rule 8): the addresses
-    of the snapshot's Node objects, and those of hostNetwork pods scheduled on a node."""
-    found: dict[netaddr.IPAddress, str] = {}
-    for node in snapshot.nodes:
-        for _, address in node.addresses:
-            found.setdefault(address, node.name)
-    for pod in snapshot.pods:
-        if pod.host_network and pod.node_name:
-            for address in pod.ips:
-                found.setdefault(address, pod.node_name)
-    return found
-
-
-def pod_allowed_by(
-    allowed: Callable[[Flow], bool], src: Pod, dst: Pod, protocol: ir.Protocol, port: int
-) -> bool:
-    """Pod to pod under any flow verdict ``allowed``: the pods can connect when some address
-    family both have lets the connection through (a reachability audit must not hide the
-    IPv4 path of a pair whose IPv6 path is closed); pods sharing no family cannot connect."""
-    versions = sorted({a.version for a in src.ips} & {a.version for a in dst.ips})
-    return any(
-        allowed(Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), protocol, port))
-        for v in versions
-    )

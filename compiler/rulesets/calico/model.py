@@ -18,7 +18,7 @@ from typing import Any
 import netaddr
 import yaml
 
-from npc.calico.selector import Node, SelectorSyntaxError, parse_selector
+from npc.rulesets.calico.selector import Node, SelectorSyntaxError, parse_selector
 
 __all__ = [
     "PROTOCOL_NUMBERS",

@@ -12,9 +12,9 @@ Only objects that validated cleanly are lowered; nothing here reports problems.
 from __future__ import annotations
 
 from npc import ir
-from npc.k8s import api, names
-from npc.k8s.validation import DEFAULT_NAMESPACE
-from npc.source import ObjectRef
+from npc.frontend.k8s import api, names
+from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
+from npc.frontend.source import ObjectRef
 
 __all__ = ["effective_policy_types", "lower_label_selector", "lower_network_policy"]
 
