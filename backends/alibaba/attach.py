@@ -49,7 +49,6 @@ class Networking:
     pod_selector: tuple[ir.Requirement, ...]
     namespace_selector: tuple[ir.Requirement, ...]
     groups: tuple[str, ...]
-    pods: tuple[str, ...]
 
     def to_object(self) -> dict[str, Any]:
         """The PodNetworking object (``vSwitchOptions`` left to Terway's defaults from
@@ -224,7 +223,6 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
                     terms,
                     ns_term,
                     groups,
-                    tuple(f"{namespace}/{n}" for n in names),
                 )
             )
     if rest:
@@ -235,9 +233,7 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
         ns_terms = (
             (ir.Requirement(METADATA_NAME_LABEL, ir.Operator.NOT_IN, listed),) if listed else ()
         )
-        networkings.append(
-            Networking("npc-unisolated", (), ns_terms, groups, tuple(pods[i].key for i in rest))
-        )
+        networkings.append(Networking("npc-unisolated", (), ns_terms, groups))
     for pod in pods:
         if LABEL in pod.labels and (pod.namespace, pod.name) not in labelled:
             labels.append(LabelChange(pod.namespace, pod.name, None))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from npc import ir
 from npc.backends.grants import FAMILIES, Grants, IsolationClass, Range, cidr_blocks, merge
@@ -87,13 +87,6 @@ class Plan:
     groups: tuple[Group, ...]
     ingress_of: Mapping[int, tuple[str, ...]]
     egress_of: Mapping[int, tuple[str, ...]]
-    families: tuple[int, ...] = field(default=FAMILIES)
-
-    def group(self, name: str) -> Group:
-        for g in self.groups:
-            if g.name == name:
-                return g
-        raise KeyError(name)
 
 
 def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
@@ -129,7 +122,7 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
             groups.append(Group(name, direction, (), rest, everything))
             for idx in bit_indices(rest):
                 of[direction][idx] = (name,)
-    plan = Plan(tuple(groups), of[ir.Direction.INGRESS], of[ir.Direction.EGRESS], families)
+    plan = Plan(tuple(groups), of[ir.Direction.INGRESS], of[ir.Direction.EGRESS])
     check_quotas(plan, grants)
     return plan
 

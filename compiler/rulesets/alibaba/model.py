@@ -171,10 +171,3 @@ class Ruleset:
     pod_networkings: tuple[PodNetworking, ...] = ()
     labels: tuple[LabelChange, ...] = ()
     region: str | None = None
-
-    def group(self, key: str) -> SecurityGroup | None:
-        """The group attachments call ``key``."""
-        for g in self.groups:
-            if g.key == key:
-                return g
-        return None
