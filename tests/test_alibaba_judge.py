@@ -72,6 +72,8 @@ def _document(db_ingress: list[list[dict[str, Any]]]) -> str:
             "egress": [{"IpProtocol": "ALL", "PortRange": "-1/-1", "DestCidrIp": "0.0.0.0/0"}],
         }
     )
+    for group in groups:
+        group["requests"] = {d: [group[d]] if group[d] else [] for d in ("ingress", "egress")}
     pn = {
         "apiVersion": "network.alibabacloud.com/v1beta1",
         "kind": "PodNetworking",
@@ -236,3 +238,15 @@ def test_duplicate_group_names_are_refused() -> None:
     data["securityGroups"][1]["name"] = "g0"
     with pytest.raises(AlibabaFormatError, match="duplicate group 'g0'"):
         read_ruleset(json.dumps(data), "dup.json")
+
+
+def test_requests_must_send_exactly_the_listed_rules() -> None:
+    data = json.loads(_document([[_rule("10.0.0.0/24"), _rule("10.0.1.0/24")]]))
+    data["securityGroups"][0]["requests"]["ingress"] = [[data["securityGroups"][0]["ingress"][0]]]
+    with pytest.raises(AlibabaFormatError) as caught:
+        read_ruleset(json.dumps(data, indent=2), "sent.json")
+    assert "securityGroups[0].requests.ingress" in str(caught.value)
+    assert "do not send exactly the ingress rules listed" in str(caught.value)
+    data["securityGroups"][0]["colour"] = "red"
+    with pytest.raises(AlibabaFormatError, match="unknown group field 'colour'"):
+        read_ruleset(json.dumps(data), "sent.json")

@@ -429,18 +429,40 @@ def read_groups(text: str, file: str = "<groups>") -> tuple[SecurityGroup, ...]:
 # -- npc's output ---------------------------------------------------------------------------
 
 
+_GROUP_FIELDS = frozenset(
+    ("name", "securityGroupType", "description", "members", "ingress", "egress", "requests")
+)
+
+
 def _npc_group(doc: _Doc, value: Any, path: str) -> SecurityGroup:
+    """One group of npc's output. ``requests`` (the batches the deployment sends) must hold
+    exactly the listed rules, in order: what is judged is what is deployed."""
     group = doc.mapping(value, path)
+    for key in group:
+        if key not in _GROUP_FIELDS:
+            raise doc.fail(_join(path, key), f"unknown group field {key!r}")
     name = doc.text(group.get("name"), _join(path, "name"))
     group_type = _group_type(doc, group.get("securityGroupType"), _join(path, "securityGroupType"))
+    requests = doc.mapping(group.get("requests") or {}, _join(path, "requests"))
     permissions: list[Permission] = []
     for direction in ir.DIRECTIONS:
         key = str(direction)
         rules_path = _join(path, key)
-        for i, rule in enumerate(doc.items(group.get(key, []), rules_path)):
+        listed = doc.items(group.get(key, []), rules_path)
+        for i, rule in enumerate(listed):
             if _present(rule if isinstance(rule, dict) else {}, "Direction"):
                 raise doc.fail(_join(_join(rules_path, i), "Direction"), "not a request field")
             permissions.append(_permission(doc, rule, _join(rules_path, i), direction))
+        batches_path = _join(_join(path, "requests"), key)
+        batches = doc.items(requests.get(key, []), batches_path)
+        sent = []
+        for i, batch in enumerate(batches):
+            items = doc.items(batch, _join(batches_path, i))
+            if not 1 <= len(items) <= 100:
+                raise doc.fail(_join(batches_path, i), "a request takes 1 to 100 permissions")
+            sent.extend(items)
+        if sent != listed:
+            raise doc.fail(batches_path, f"the requests do not send exactly the {key} rules listed")
     members_path = _join(path, "members")
     members = tuple(
         doc.text(m, _join(members_path, i))
