@@ -208,9 +208,9 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
                 terms: tuple[ir.Requirement, ...] = (
                     ir.Requirement(LABEL, ir.Operator.IN, (value,)),
                 )
-                for name in names:
+                for idx, name in zip(members, names, strict=True):
                     labelled.add((namespace, name))
-                    if pods[members[names.index(name)]].labels.get(LABEL) != value:
+                    if pods[idx].labels.get(LABEL) != value:
                         labels.append(LabelChange(namespace, name, value))
             else:
                 assert selector is not None
