@@ -15,6 +15,7 @@ cluster is also checked with every pod on a node of its own, where nothing is ex
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +161,64 @@ def test_a_policy_filling_several_groups_keeps_its_meaning() -> None:
                 verdicts.append(spec.allowed(flow))
                 assert ecs.allowed(flow) == verdicts[-1], (str(src), dst.key, protocol, port)
     assert 0.1 < sum(verdicts) / len(verdicts) < 0.9, "the probes should meet both verdicts"
+
+
+LABELLED = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: front-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web, tier: front}}
+  ingress:
+  - from:
+    - podSelector: {}
+"""
+
+
+def _pod(
+    name: str, ip: str, node: str, namespace: str = "shop", **labels: str
+) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "i"}], "nodeName": node},
+        "status": {"phase": "Running", "podIP": ip},
+    }
+
+
+def test_pods_one_selector_cannot_describe_get_a_label_and_stale_labels_go() -> None:
+    """``NOT (app=web AND tier=front)`` is no label selector: those pods get npc's label
+    (set by the commands, excluded from the other PodNetworkings), and a pod carrying the
+    label without needing it loses it."""
+    items = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}},
+        _pod("front", "10.0.0.2", "n1", app="web", tier="front"),
+        _pod("back", "10.0.0.3", "n2", app="web", tier="back"),
+        _pod("db", "10.0.0.4", "n3", app="db"),
+        _pod("old", "10.0.1.5", "n4", "other", **{"npc/security-groups": "stale"}),
+    ]
+    cluster = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    bundle = npc.load([npc.Source("p.yaml", LABELLED), npc.Source("c.json", cluster)])
+    data = json.loads(npc.compile(bundle, "alibaba").text)
+    commands = data["attachment"]["commands"]
+    assert len(commands) == 3
+    value = commands[1].rsplit("=", 1)[1].split()[0]
+    assert commands == [
+        "kubectl label pod -n other old npc/security-groups- --overwrite",
+        *(
+            f"kubectl label pod -n shop {name} npc/security-groups={value} --overwrite"
+            for name in ("back", "db")
+        ),
+    ]
+    selectors = {
+        n["metadata"]["name"]: n["spec"]["selector"]["podSelector"] for n in data["podNetworkings"]
+    }
+    assert {"matchLabels": {"npc/security-groups": value}} in selectors.values()
+    assert any(
+        {"key": "npc/security-groups", "operator": "DoesNotExist"} in s.get("matchExpressions", [])
+        and s.get("matchLabels") == {"app": "web", "tier": "front"}
+        for s in selectors.values()
+    )
+    assert assert_equivalent(bundle) > 10
