@@ -12,9 +12,11 @@ not write. The rules, with their sources:
    present selectors must match, and one must be present); the pod's trunk ENI joins that
    PodNetworking's ``securityGroupIDs``. Terway takes the first match of an unordered list,
    so a pod that several PodNetworkings match has no defined groups: the evaluator refuses
-   (:class:`AttachmentError`). A pod no PodNetworking matches, and a hostNetwork pod, stays on
-   the node's shared ENI, which pod security groups do not filter. Labels the ruleset asks to
-   set (:class:`~npc.rulesets.alibaba.model.LabelChange`) are applied first.
+   (:class:`AttachmentError`). Terway skips PodNetworkings whose status is not Ready; the
+   evaluator takes every one as Ready. A pod no PodNetworking matches, and a hostNetwork
+   pod, stays on the node's shared ENI, which pod security groups do not filter. Labels the
+   ruleset asks to set (:class:`~npc.rulesets.alibaba.model.LabelChange`) are applied
+   first.
 2. Pod security group rules do not apply to traffic between pods on the same node, nor
    between a pod and its own node (same ACK page, "Limitations"); a pod's traffic to itself
    never leaves it. A node's addresses are its Node object's and those of hostNetwork pods
