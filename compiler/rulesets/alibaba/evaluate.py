@@ -99,6 +99,7 @@ class EcsSemantics:
     _pods: dict[netaddr.IPAddress, Pod] = field(default_factory=dict, repr=False)
     _nodes: dict[netaddr.IPAddress, str] = field(default_factory=dict, repr=False)
     _groups: dict[str, SecurityGroup] = field(default_factory=dict, repr=False)
+    _by_namespace: dict[str, tuple[PodNetworking, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for group in self.ruleset.groups:
@@ -125,10 +126,18 @@ class EcsSemantics:
             else:
                 labels[key] = value
         namespace_labels = self.snapshot.namespace_labels(pod.namespace)
+        candidates = self._by_namespace.get(pod.namespace)
+        if candidates is None:
+            # Most PodNetworkings name one namespace: test namespace selectors once per
+            # namespace, not once per pod.
+            candidates = tuple(
+                pn
+                for pn in self.ruleset.pod_networkings
+                if pn.namespace_selector is None or pn.namespace_selector.matches(namespace_labels)
+            )
+            self._by_namespace[pod.namespace] = candidates
         matched = [
-            pn
-            for pn in self.ruleset.pod_networkings
-            if pn.matches(MappingProxyType(labels), namespace_labels)
+            pn for pn in candidates if pn.matches(MappingProxyType(labels), namespace_labels)
         ]
         if not matched:
             return None

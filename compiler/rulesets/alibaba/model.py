@@ -10,7 +10,7 @@ them and ``DescribeSecurityGroupAttribute`` returns them) and the ``PodNetworkin
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import netaddr
@@ -52,16 +52,33 @@ class Protocol(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """Where a read object came from: file, line, column (1-based; 0 when unknown) and the
-    field path inside the document."""
+    """Where a read object came from: the file and the field path inside the document; its
+    line and column (1-based; 0 when unknown) are ``known``, or found by ``locate`` when
+    asked (positions of a large document cost more to find than the document to read)."""
 
     file: str
-    line: int = 0
-    column: int = 0
     path: str = ""
+    known: tuple[int, int] | None = None
+    locate: Callable[[str], tuple[int, int]] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(line, column)."""
+        if self.known is not None:
+            return self.known
+        return self.locate(self.path) if self.locate is not None else (0, 0)
+
+    @property
+    def line(self) -> int:
+        return self.position[0]
+
+    @property
+    def column(self) -> int:
+        return self.position[1]
 
     def __str__(self) -> str:
-        place = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        line, column = self.position
+        place = f"{self.file}:{line}:{column}" if line else self.file
         return f"{place}: {self.path}" if self.path else place
 
 

@@ -98,43 +98,51 @@ class AlibabaFormatError(ValueError):
 
 
 class _Doc:
-    """Parsed JSON plus the position of every value (found through YAML's composer, which
-    reads JSON and records marks); paths look like ``securityGroups[0].ingress[2]``."""
+    """Parsed JSON, and the position of every value, found when first asked for (through
+    YAML's composer, which reads JSON and records marks: slow on a large document, so only
+    an error or a caller asking pays for it); paths look like ``securityGroups[0].ingress[2]``."""
 
     def __init__(self, text: str, file: str) -> None:
         self.file = file
+        self._source = text
         try:
             self.data: Any = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AlibabaFormatError(
-                Where(file, exc.lineno, exc.colno), f"not valid JSON: {exc.msg}"
+                Where(file, known=(exc.lineno, exc.colno)), f"not valid JSON: {exc.msg}"
             ) from None
-        self.marks: dict[str, tuple[int, int]] = {}
-        try:
-            node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError:
-            node = None  # valid JSON YAML cannot compose (rare): paths without positions
-        if node is not None:
-            self._walk(node, "")
+        self._marks: dict[str, tuple[int, int]] | None = None
 
-    def _walk(self, node: yaml.Node, path: str) -> None:
-        self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    def _walk(self, node: yaml.Node, path: str, marks: dict[str, tuple[int, int]]) -> None:
+        marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                self._walk(value, f"{path}.{key.value}" if path else str(key.value))
+                self._walk(value, f"{path}.{key.value}" if path else str(key.value), marks)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                self._walk(item, f"{path}[{i}]")
+                self._walk(item, f"{path}[{i}]", marks)
 
-    def where(self, path: str) -> Where:
-        """``path``'s position, or that of the nearest enclosing value (a missing field is
-        reported where its object starts)."""
+    def locate(self, path: str) -> tuple[int, int]:
+        """``path``'s (line, column), or that of the nearest enclosing value (a missing field
+        is reported where its object starts)."""
+        if self._marks is None:
+            self._marks = {}
+            try:
+                node = yaml.compose(
+                    self._source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+                )
+            except yaml.YAMLError:
+                node = None  # valid JSON that YAML cannot compose (rare): no positions
+            if node is not None:
+                self._walk(node, "", self._marks)
         probe = path
-        while probe not in self.marks and probe:
+        while probe not in self._marks and probe:
             cut = max(probe.rfind("."), probe.rfind("["))
             probe = probe[:cut] if cut > 0 else ""
-        line, column = self.marks.get(probe, (0, 0))
-        return Where(self.file, line, column, path)
+        return self._marks.get(probe, (0, 0))
+
+    def where(self, path: str) -> Where:
+        return Where(self.file, path, locate=self.locate)
 
     def fail(self, path: str, message: str) -> AlibabaFormatError:
         return AlibabaFormatError(self.where(path), message)
