@@ -70,7 +70,17 @@ def assert_equivalent(bundle: npc.Bundle) -> int:
     deny = _uses_sctp(bundle.policies)
     options = {"unsupported": "deny"} if deny else {}
     text = npc.compile(bundle, "alibaba", options).text
-    ecs = EcsSemantics(read_ruleset(text, "out.json"), bundle.snapshot)
+    ruleset = read_ruleset(text, "out.json")
+    ecs = EcsSemantics(ruleset, bundle.snapshot)
+    # Every pod is in groups (hostNetwork ones use their node's ENI), exactly those it was
+    # built for: what the PodNetworkings attach agrees with each group's members.
+    attached: dict[str, set[str]] = {g.key: set() for g in ruleset.groups}
+    for pod in bundle.snapshot.pods:
+        groups = ecs.groups_of(pod)
+        assert (groups is None) == pod.host_network, pod.key
+        for group in groups or ():
+            attached[group.key].add(pod.key)
+    assert attached == {g.key: set(g.members) for g in ruleset.groups}
     spec = Semantics(bundle.policies, bundle.snapshot)
     exact = 0
     wrong = []

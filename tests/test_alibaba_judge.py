@@ -250,3 +250,10 @@ def test_requests_must_send_exactly_the_listed_rules() -> None:
     data["securityGroups"][0]["colour"] = "red"
     with pytest.raises(AlibabaFormatError, match="unknown group field 'colour'"):
         read_ruleset(json.dumps(data), "sent.json")
+
+
+def test_quintuple_rules_match_the_local_address_too() -> None:
+    rule = {**_rule("10.0.0.0/24"), "DestCidrIp": "10.0.1.6/32"}
+    ecs = EcsSemantics(read_ruleset(_document([[rule]])), SNAPSHOT)
+    assert ecs.allowed(_flow("10.0.0.9", DB))
+    assert not ecs.allowed(_flow("10.0.0.9", DB2))
