@@ -101,6 +101,8 @@ class AlibabaBackend(Backend):
     description: ClassVar[str] = (
         "Alibaba Cloud ECS security groups for pods on Terway trunk ENIs, with PodNetworkings"
     )
+    #: Everything but SCTP; SCTP is listed because :meth:`emit` checks it itself, where
+    #: ``--unsupported=deny`` can leave it out instead of refusing.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     needs_snapshot: ClassVar[bool] = True
     suffix: ClassVar[str] = "alibaba.json"
