@@ -18,11 +18,11 @@ from npc.ir import Origin, Protocol
 __all__ = [
     "CALICO_IPIP_TUNNEL",
     "CALICO_VXLAN_TUNNEL",
-    "ContainerPort",
     "FLANNEL_BACKEND",
     "FLANNEL_PUBLIC_IP",
     "METADATA_NAME_LABEL",
     "NODE_ANNOTATIONS",
+    "ContainerPort",
     "Namespace",
     "Node",
     "Pod",

@@ -135,7 +135,12 @@ _CALICO_FACTS = (
     Fact(Feature.IPV6, True, _CALICO_AT, "Calico rules carry IPv6 `nets` (ipVersion 6)"),
 )
 _CILIUM_FACTS = (
-    Fact(Feature.POLICY, True, _CILIUM_AT, "https://docs.cilium.io/en/stable/network/kubernetes/policy/"),
+    Fact(
+        Feature.POLICY,
+        True,
+        _CILIUM_AT,
+        "https://docs.cilium.io/en/stable/network/kubernetes/policy/",
+    ),
     Fact(
         Feature.PORT_RANGES,
         True,
@@ -165,7 +170,12 @@ _CILIUM_FACTS = (
         "https://github.com/cilium/cilium/issues/35212",
         "ipBlocks apply only to traffic from or to outside the cluster",
     ),
-    Fact(Feature.IPV6, True, _CILIUM_AT, "https://docs.cilium.io/en/stable/network/kubernetes/policy/"),
+    Fact(
+        Feature.IPV6,
+        True,
+        _CILIUM_AT,
+        "https://docs.cilium.io/en/stable/network/kubernetes/policy/",
+    ),
 )
 _KUBE_ROUTER_AT = "kube-router at commit 7c2c277 (2026-08)"
 
@@ -259,8 +269,12 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
                         "pkg/controllers/netpol/policy.go: ipBlocks are hash:net ipsets matched "
                         "against any address",
                     ),
-                    Fact(Feature.IPV6, True, "kube-router 2.0 and later", "kube-router 2.0.0 "
-                         "release notes (dual-stack)"),
+                    Fact(
+                        Feature.IPV6,
+                        True,
+                        "kube-router 2.0 and later",
+                        "kube-router 2.0.0 release notes (dual-stack)",
+                    ),
                 ),
                 Forwarding.INTERNAL,
             ),
@@ -290,8 +304,7 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
             _no_policy(
                 "terway-eni",
                 "Terway at commit 89aadf8 (2026-07)",
-                "cmd/terway-cli/policy.go (runExclusiveENI: no policy agent in exclusive-ENI "
-                "mode)",
+                "cmd/terway-cli/policy.go (runExclusiveENI: no policy agent in exclusive-ENI mode)",
             ),
         )
     }
@@ -339,9 +352,7 @@ def _flannel(node: Node) -> tuple[netaddr.IPAddress, str] | None:
     return None
 
 
-def forwarded_source(
-    node: Node, forwarding: Forwarding
-) -> tuple[netaddr.IPAddress | None, str]:
+def forwarded_source(node: Node, forwarding: Forwarding) -> tuple[netaddr.IPAddress | None, str]:
     """The source address ``node`` gives a client's packet it source-NATs and forwards to a
     pod on another node, and why; None (with the reason) when the snapshot does not say."""
     found: tuple[netaddr.IPAddress, str] | None = None

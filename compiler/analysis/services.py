@@ -119,7 +119,7 @@ class ServiceReach:
         for path in self.paths:
             lines.append(f"  {path.line()}")
             if detail and path.explanation is not None:
-                lines.extend(f"    {t}" for t in path.explanation.text().splitlines())
+                lines.extend(f"    {t}" if t else "" for t in path.explanation.text().splitlines())
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:

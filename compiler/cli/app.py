@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from npc import __version__
-from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.api import load
+from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
 from npc.frontend import Bundle
 from npc.frontend.inputs import read_sources
 from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import click
+import netaddr
 
+from npc.analysis.cni import Forwarding, cni_names, get_cni
 from npc.analysis.reach import Reach
 from npc.analysis.reach_format import (
     MAX_TABLE_COLUMNS,
@@ -18,13 +22,22 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
+from npc.analysis.services import ServiceReach, reach_service
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
 from npc.flows import Probe, ProbeSyntaxError, default_probes
+from npc.frontend import Bundle
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_probes", "parse_query", "stdout_colour", "write_chunks"]
+__all__ = [
+    "cni_option",
+    "parse_probes",
+    "parse_query",
+    "service_reach",
+    "stdout_colour",
+    "write_chunks",
+]
 
 _EPILOG = """\b
 Examples:
@@ -32,6 +45,7 @@ Examples:
   npc reach -f examples/testing/ --port 80/TCP --from testing/ -o json
   npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
   npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
+  npc reach -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
   kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
 """
 
@@ -63,6 +77,60 @@ def parse_query(text: str | None, option: str) -> PodQuery | None:
             "  syntax: [NAMESPACE/]key=value,key!=value,key in (a,b),key notin (a,b),key,!key",
             param_hint=f"'{option}'",
         ) from None
+
+
+def cni_option(func: Any) -> Any:
+    """``--cni NAME``: the plugin, which decides the address a node forwards Service clients
+    from (default: what the snapshot's Node annotations say, else the InternalIP)."""
+    return click.option(
+        "--cni",
+        type=click.Choice(cni_names()),
+        help="The network plugin: which node address a Service's source NAT gives clients "
+        "(default: the Node annotations' tunnel address, else the InternalIP).",
+    )(func)
+
+
+def service_reach(
+    bundle: Bundle, from_text: str | None, to_text: str, cni: str | None, probes: Sequence[Probe]
+) -> list[ServiceReach]:
+    """``--from IP --to svc/NS/NAME[:PORT]``: a client outside the cluster through a Service,
+    one answer per Service port (PORT, or ``--port``, picks one by number or name)."""
+    snapshot = bundle.snapshot
+    if snapshot is None:
+        raise InputError(snapshot_required("npc reach --to svc/..."))
+    try:
+        client = netaddr.IPAddress((from_text or "").strip())
+    except (netaddr.AddrFormatError, ValueError):
+        raise click.BadParameter(
+            f"{from_text!r}: with --to svc/..., --from is the client's IP address",
+            param_hint="'--from'",
+        ) from None
+    spec = to_text[len("svc/") :]
+    key, _, port_text = spec.partition(":")
+    service = next((s for s in snapshot.services if s.key == key), None)
+    if service is None or key.count("/") != 1:
+        known = ", ".join(f"svc/{s.key}" for s in snapshot.services[:5]) or "none"
+        raise click.BadParameter(
+            f"no Service {key!r} in the snapshot (give svc/NAMESPACE/NAME[:PORT]; known: {known})",
+            param_hint="'--to'",
+        )
+    wanted = [port_text] if port_text else [str(p.port) for p in probes]
+    ports = [
+        p
+        for p in service.ports
+        if not wanted or str(p.port) in wanted or (p.name is not None and p.name in wanted)
+    ]
+    if not ports:
+        raise click.BadParameter(
+            f"svc/{key} has no port {', '.join(wanted)} "
+            f"(its ports: {', '.join(str(p.port) for p in service.ports) or 'none'})",
+            param_hint="'--to'",
+        )
+    forwarding = get_cni(cni).forwarding if cni is not None else Forwarding.AUTO
+    return [
+        reach_service(bundle.policies, snapshot, client, service, p, forwarding, bundle.locate)
+        for p in ports
+    ]
 
 
 def stdout_colour() -> bool:
@@ -110,8 +178,13 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     "(e.g. 'shop/app=web,!canary'). Default: every pod.",
 )
 @click.option(
-    "--to", "to_text", metavar="SELECTOR", help="Destination pods, like --from. Default: every pod."
+    "--to",
+    "to_text",
+    metavar="SELECTOR",
+    help="Destination pods, like --from (default: every pod); or svc/NAMESPACE/NAME[:PORT]: "
+    "a client outside the cluster (--from IP) through a NodePort or LoadBalancer Service.",
 )
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -127,6 +200,7 @@ def reach_command(
     ports: tuple[str, ...],
     from_text: str | None,
     to_text: str | None,
+    cni: str | None,
     fmt: str,
 ) -> None:
     """Show which pods may connect to which, on which ports.
@@ -135,7 +209,19 @@ def reach_command(
     for every (source pod, destination pod, probe) as the Kubernetes NetworkPolicy spec
     says. A pod always reaches itself. Computed on classes of pods that no policy can tell
     apart, so it stays fast on large clusters.
+
+    With --to svc/NAMESPACE/NAME[:PORT] and --from IP: whether a client outside the cluster
+    gets through that Service, on every path (entry node, endpoint), and which source address
+    the destination's policies see on each (externalTrafficPolicy Cluster: the forwarding
+    node's, chosen by --cni; Local: the client's).
     """
+    if to_text is not None and to_text.startswith("svc/"):
+        answers = service_reach(load_inputs(paths), from_text, to_text, cni, parse_probes(ports))
+        if fmt == "json":
+            click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
+        else:
+            click.echo("".join(a.text() for a in answers), nl=False)
+        return
     probes = parse_probes(ports)
     sources_query = parse_query(from_text, "--from")
     targets_query = parse_query(to_text, "--to")

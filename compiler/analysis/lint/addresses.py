@@ -32,7 +32,9 @@ __all__ = ["check"]
 
 
 def _host_set(addresses: set[netaddr.IPAddress]) -> ir.AddressSet:
-    return ir.AddressSet(tuple(netaddr.IPNetwork(f"{a}/{32 if a.version == 4 else 128}") for a in addresses))
+    return ir.AddressSet(
+        tuple(netaddr.IPNetwork(f"{a}/{32 if a.version == 4 else 128}") for a in addresses)
+    )
 
 
 def _ports_match(rule: ir.Rule, pod: Pod, targets: list[tuple[ir.Protocol, int]]) -> bool:
@@ -60,9 +62,7 @@ def _forwarders(
     return found, unknown
 
 
-def _snat(
-    policies: ir.PolicySet, snapshot: Snapshot, forwarding: Forwarding
-) -> Iterator[Finding]:
+def _snat(policies: ir.PolicySet, snapshot: Snapshot, forwarding: Forwarding) -> Iterator[Finding]:
     own = {a for node in snapshot.nodes for _, a in node.addresses}
     pod_ips = {a for p in snapshot.pods for a in p.ips}
     reported: set[tuple[str, int, int]] = set()
@@ -74,9 +74,7 @@ def _snat(
             sources, unknown = _forwarders(pod, snapshot, forwarding)
             if not sources and not unknown:
                 continue
-            targets = [
-                (p.protocol, t) for p in service.ports if (t := service.target_port(p, pod))
-            ]
+            targets = [(p.protocol, t) for p in service.ports if (t := service.target_port(p, pod))]
             not_clients = _host_set(own | pod_ips | sources)
             for policy in policies:
                 if (
@@ -188,4 +186,3 @@ def check(policies: ir.PolicySet, snapshot: Snapshot, cni: Cni | None) -> Iterat
     forwarding = cni.forwarding if cni is not None else Forwarding.AUTO
     yield from _snat(policies, snapshot, forwarding)
     yield from _pod_blocks(policies, snapshot, cni)
-

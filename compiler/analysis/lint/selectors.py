@@ -59,9 +59,7 @@ def _unknown_labels(
     key = missing[0]
     terms = [r for r in selector.requirements if r.key in missing]
     if all(r.operator in _ABSENT_MATCHES for r in terms):
-        effect = (
-            "its NotIn/DoesNotExist terms hold for every namespace, so it excludes none"
-        )
+        effect = "its NotIn/DoesNotExist terms hold for every namespace, so it excludes none"
     else:
         effect = "so it matches no namespace"
     labels = ", ".join(f'"{k}"' for k in missing)
@@ -81,9 +79,7 @@ def _peer_matches_nothing(
         namespaces = [policy.namespace]
     else:
         selector = peer.namespaces
-        namespaces = [
-            n.name for n in snapshot.namespaces if selector.matches(n.labels)
-        ]
+        namespaces = [n.name for n in snapshot.namespaces if selector.matches(n.labels)]
         if not namespaces:
             return Finding.at(
                 Code.PEER_MATCHES_NOTHING,
@@ -118,8 +114,7 @@ def _selects_nothing(policy: ir.Policy, snapshot: Snapshot) -> Finding | None:
         ("spec", "podSelector"),
         f"selects no pod: none of the {len(pods)} pods of namespace {policy.namespace} "
         f"matches `{policy.pod_selector}`",
-        "check the labels against `kubectl get pods -n "
-        f"{policy.namespace} --show-labels`",
+        f"check the labels against `kubectl get pods -n {policy.namespace} --show-labels`",
     )
 
 
