@@ -216,7 +216,9 @@ def reach_command(
     node's, chosen by --cni; Local: the client's).
     """
     if to_text is not None and to_text.startswith("svc/"):
-        answers = service_reach(load_inputs(paths), from_text, to_text, cni, parse_probes(ports))
+        bundle = load_inputs(paths)
+        print_diagnostics(bundle.diagnostics)
+        answers = service_reach(bundle, from_text, to_text, cni, parse_probes(ports))
         if fmt == "json":
             click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
         else:

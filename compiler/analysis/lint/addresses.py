@@ -17,7 +17,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterable, Iterator
 
 import netaddr
 
@@ -132,8 +133,27 @@ def _snat_finding(
     )
 
 
-def _pods_in(peer: ir.AddressPeer, pods: tuple[Pod, ...]) -> list[Pod]:
-    return [p for p in pods if any(peer.addresses.contains(a) for a in p.ips)]
+class _PodAddresses:
+    """Pods by address, sorted, so a block finds the pods inside it by bisection."""
+
+    def __init__(self, pods: Iterable[Pod]) -> None:
+        entries = sorted(
+            ((a.version, int(a), p.key) for p in pods if not p.host_network for a in p.ips),
+        )
+        self._keys = [(v, n) for v, n, _ in entries]
+        self._pods = [k for _, _, k in entries]
+        self._found: dict[ir.AddressSet, list[str]] = {}
+
+    def inside(self, addresses: ir.AddressSet) -> list[str]:
+        found = self._found.get(addresses)
+        if found is None:
+            keys: set[str] = set()
+            for cidr in addresses.cidrs:
+                lo = bisect.bisect_left(self._keys, (cidr.version, cidr.first))
+                hi = bisect.bisect_right(self._keys, (cidr.version, cidr.last))
+                keys.update(self._pods[lo:hi])
+            found = self._found[addresses] = sorted(keys)
+        return found
 
 
 def _everything(peer: ir.AddressPeer) -> bool:
@@ -144,7 +164,7 @@ def _pod_blocks(policies: ir.PolicySet, snapshot: Snapshot, cni: Cni | None) -> 
     fact = cni.fact(Feature.IPBLOCK_PODS) if cni is not None else None
     if fact is not None and fact.enforced:
         return
-    pods = tuple(p for p in snapshot.pods if not p.host_network)
+    pods = _PodAddresses(snapshot.pods)
     for policy in policies:
         for direction in (ir.Direction.INGRESS, ir.Direction.EGRESS):
             for i, rule in enumerate(policy.rules(direction) or ()):
@@ -153,11 +173,11 @@ def _pod_blocks(policies: ir.PolicySet, snapshot: Snapshot, cni: Cni | None) -> 
                 for j, peer in enumerate(rule.peers):
                     if not isinstance(peer, ir.AddressPeer) or _everything(peer):
                         continue
-                    inside = _pods_in(peer, pods)
+                    inside = pods.inside(peer.addresses)
                     if not inside:
                         continue
                     path: Path = ("spec", direction.value, i, direction.peer_field, j, "ipBlock")
-                    names = ", ".join(p.key for p in inside[:3])
+                    names = ", ".join(inside[:3])
                     more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
                     what = f"holds the addresses of {len(inside)} pods ({names}{more})"
                     if cni is not None and fact is not None and fact.enforced is False:

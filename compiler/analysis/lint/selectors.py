@@ -72,14 +72,41 @@ def _unknown_labels(
     )
 
 
+class _Matches:
+    """Which namespaces a selector picks, and whether a pod selector matches a pod of some
+    namespaces: cached, as thousands of policies repeat a few selectors."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._namespaces: dict[ir.LabelSelector, tuple[str, ...]] = {}
+        self._pods: dict[tuple[tuple[str, ...], ir.LabelSelector], tuple[bool, bool]] = {}
+
+    def namespaces(self, selector: ir.LabelSelector) -> tuple[str, ...]:
+        found = self._namespaces.get(selector)
+        if found is None:
+            found = tuple(n.name for n in self.snapshot.namespaces if selector.matches(n.labels))
+            self._namespaces[selector] = found
+        return found
+
+    def pods(self, namespaces: tuple[str, ...], selector: ir.LabelSelector) -> tuple[bool, bool]:
+        """(some pod in ``namespaces``, some of them matches ``selector``)."""
+        key = (namespaces, selector)
+        found = self._pods.get(key)
+        if found is None:
+            pods = [p for ns in namespaces for p in _pods(self.snapshot, ns)]
+            found = (bool(pods), any(selector.matches(p.labels) for p in pods))
+            self._pods[key] = found
+        return found
+
+
 def _peer_matches_nothing(
-    policy: ir.Policy, peer: ir.PodPeer, path: Path, snapshot: Snapshot
+    policy: ir.Policy, peer: ir.PodPeer, path: Path, matches: _Matches
 ) -> Finding | None:
     if isinstance(peer.namespaces, ir.SameNamespace):
-        namespaces = [policy.namespace]
+        namespaces: tuple[str, ...] = (policy.namespace,)
     else:
         selector = peer.namespaces
-        namespaces = [n.name for n in snapshot.namespaces if selector.matches(n.labels)]
+        namespaces = matches.namespaces(selector)
         if not namespaces:
             return Finding.at(
                 Code.PEER_MATCHES_NOTHING,
@@ -89,8 +116,8 @@ def _peer_matches_nothing(
             )
     if peer.pods.is_everything:
         return None
-    pods = [p for ns in namespaces for p in _pods(snapshot, ns)]
-    if not pods or any(peer.pods.matches(p.labels) for p in pods):
+    some, matched = matches.pods(namespaces, peer.pods)
+    if not some or matched:
         return None
     where = "the policy's namespace" if len(namespaces) == 1 else f"{len(namespaces)} namespaces"
     return Finding.at(
@@ -121,6 +148,7 @@ def _selects_nothing(policy: ir.Policy, snapshot: Snapshot) -> Finding | None:
 def check(policies: ir.PolicySet, snapshot: Snapshot) -> Iterator[Finding]:
     """W606, W604 and W609 over the snapshot."""
     keys = {k for n in snapshot.namespaces for k in n.labels}
+    matches = _Matches(snapshot)
     for policy in policies:
         if snapshot.pods:
             found = _selects_nothing(policy, snapshot)
@@ -141,6 +169,6 @@ def check(policies: ir.PolicySet, snapshot: Snapshot) -> Iterator[Finding]:
                         yield unknown
                         continue
                     if snapshot.namespaces:
-                        nothing = _peer_matches_nothing(policy, peer, path, snapshot)
+                        nothing = _peer_matches_nothing(policy, peer, path, matches)
                         if nothing is not None:
                             yield nothing

@@ -120,7 +120,14 @@ def _covered_by(policy: ir.Policy, other: ir.Policy) -> bool:
 
 
 def _redundant(policies: ir.PolicySet) -> Iterator[Finding]:
-    listed = list(policies)
+    by_namespace: dict[str, list[ir.Policy]] = {}
+    for policy in policies:
+        by_namespace.setdefault(policy.namespace, []).append(policy)
+    for listed in by_namespace.values():
+        yield from _redundant_in(listed)
+
+
+def _redundant_in(listed: list[ir.Policy]) -> Iterator[Finding]:
     for index, policy in enumerate(listed):
         if not (policy.ingress or policy.egress):
             continue
