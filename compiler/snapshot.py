@@ -151,9 +151,9 @@ class Service:
 
     def endpoints(self, snapshot: Snapshot) -> tuple[Pod, ...]:
         """The pods the selector picks in the Service's namespace (all pods of the snapshot
-        are taken as ready: it keeps only running pods with an address). None without a
-        selector: such a Service's endpoints are managed by hand."""
-        if self.selector is None:
+        are taken as ready: it keeps only running pods with an address). No pod without a
+        selector, or an empty one: such a Service's endpoints are managed by hand."""
+        if not self.selector:
             return ()
         wanted = self.selector.items()
         return tuple(

@@ -4,6 +4,7 @@ NodePort or LoadBalancer Service (seed 004, end to end)."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import netaddr
@@ -98,3 +99,37 @@ def test_service_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([*base, "--from", "10.2.3.4", "--to", f"{SVC}:80"]) == 2
     err = capsys.readouterr().err
     assert "no Service 'tekton-pipelines/nope'" in err and "has no port 80" in err
+
+
+def test_readme_example_is_current(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README shows real output of `npc reach` through seed 004's Service."""
+    root = SEED004.parent.parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Seed 004, with `tests/data/seed004/`:", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    command, _, expected = block.removeprefix("$ npc ").partition("\n")
+    monkeypatch.chdir(root)
+    assert main(shlex.split(command)) == 0
+    assert capsys.readouterr().out == expected
+
+
+def test_without_node_objects_the_address_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pods name their nodes, but without Node objects npc cannot say which address a node
+    forwards from: the answer says so; lint still reports the ipBlock (some node address
+    replaces the client's, whichever it is)."""
+    cluster = (SEED004 / "cluster.yaml").read_text(encoding="utf-8")
+    items = cluster.split("\n- ")
+    kept = [i for i in items if not i.startswith("apiVersion: v1\n  kind: Node")]
+    path = tmp_path / "cluster.yaml"
+    path.write_text("\n- ".join(kept), encoding="utf-8")
+    args = ["-f", str(SEED004 / "policies.yaml"), "-f", str(path)]
+    assert main(["reach", *args, "--from", "10.2.3.4", "--to", SVC]) == 0
+    out = capsys.readouterr().out
+    assert "UNKNOWN on 1 of 2 paths" in out and "add the Node objects" in out
+    assert main(["lint", *args, "-o", "json"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["code"] == "W607"

@@ -14,6 +14,7 @@ https://kubernetes.io/docs/tutorials/services/source-ip/; seed 004):
   ready endpoint answer (the others fail the load balancer's health check), delivering to
   their own endpoints.
 * ``loadBalancerSourceRanges`` (LoadBalancer only) drop clients outside the ranges first.
+* ``internalTrafficPolicy`` concerns clients inside the cluster only; it is read, not used here.
 
 Every pod of the snapshot that the selector picks counts as a ready endpoint (the snapshot
 keeps only running pods with an address). Each path (entry node, endpoint) is then decided by
@@ -46,16 +47,21 @@ class ServicePath:
     source: str | None
     why: str
     explanation: FlowExplanation | None = None
+    #: Delivered by the pod's own node from its own address: always admitted (semantics
+    #: rule 8), even when the snapshot does not give that address.
+    own_node: bool = False
 
     @property
     def allowed(self) -> bool:
-        return self.explanation is not None and self.explanation.allowed
+        if self.explanation is not None:
+            return self.explanation.allowed
+        return self.own_node and self.target_port is not None
 
     def line(self) -> str:
         where = f" (on {self.pod.node_name})" if self.pod.node_name else ""
-        verdict = "allowed" if self.allowed else "denied"
+        verdict = "allowed" if self.allowed else "denied" if self.source else "unknown"
         port = "no such port" if self.target_port is None else f"port {self.target_port}"
-        seen = f"the policy sees {self.source}" if self.source else "unknown source"
+        seen = f"the policy sees {self.source}" if self.source else "address unknown"
         return f"via {self.node} to {self.pod.key}{where} {port}: {verdict} ({seen}: {self.why})"
 
     def to_json(self) -> dict[str, Any]:
@@ -106,6 +112,12 @@ class ServiceReach:
         if self.refused is not None:
             return head + f"DENIED ({self.refused})"
         good = sum(p.allowed for p in self.paths)
+        unknown = sum(p.source is None and not p.allowed for p in self.paths)
+        if unknown and good + unknown == len(self.paths):
+            return head + (
+                f"UNKNOWN on {unknown} of {len(self.paths)} paths (the snapshot lacks the "
+                "nodes' addresses: add `kubectl get nodes -o yaml`)"
+            )
         if self.allowed:
             return head + f"ALLOWED through every path ({len(self.paths)})"
         return head + f"DENIED through {len(self.paths) - good} of {len(self.paths)} paths"
@@ -153,8 +165,12 @@ def _source(
         return client, "externalTrafficPolicy Local keeps the client's address"
     if pod.node_name == node.name:
         address, why = own_address(node)
+        if address is None:
+            why = f"{node.name}'s own address (not in the snapshot)"
         return address, f"source NAT to {why}, which the spec always admits to its own pods"
     address, why = forwarded_source(node, forwarding)
+    if address is None:
+        return None, f"{why}: add the Node objects (`kubectl get nodes -o yaml`)"
     return address, f"source NAT to {why}, forwarding to another node"
 
 
@@ -211,6 +227,7 @@ def reach_service(
                     None if address is None else str(address),
                     why,
                     explanation,
+                    own_node=not service.keeps_client_address and pod.node_name == node.name,
                 )
             )
     if not paths:
