@@ -36,7 +36,16 @@ from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.targets import check_can_apply, get_backend
 
-__all__ = ["Applied", "Artifact", "Finding", "apply", "compile", "lint", "load"]
+__all__ = [
+    "Applied",
+    "Artifact",
+    "Finding",
+    "apply",
+    "check_can_apply",
+    "compile",
+    "lint",
+    "load",
+]
 
 log = logging.getLogger("npc")
 

@@ -6,8 +6,8 @@ silently lose, the version the fact was established for, and its public source.
 ``enforced`` is ``None`` where no source settles it: lint then says nothing (it reports only
 what is known).
 
-The second half answers the question behind seed 004: a node that forwards a NodePort or
-LoadBalancer client to a pod on another node source-NATs the packet to one of its own
+The second half answers the question behind the seed004 golden cases: a node that forwards
+a NodePort or LoadBalancer client to a pod on another node source-NATs the packet to one of its own
 addresses, and which one depends on the pod network: Calico's IPIP or VXLAN tunnel address
 (recorded in the Node annotations ``projectcalico.org/IPv4IPIPTunnelAddr`` and
 ``projectcalico.org/IPv4VXLANTunnelAddr``), flannel's ``flannel.1`` address (the first
@@ -231,7 +231,7 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
                 "flannel",
                 "every flannel release",
                 "https://github.com/flannel-io/flannel/issues/558 (flannel README: policy is "
-                "left to other projects); seeds 000 and 002",
+                "left to other projects)",
             ),
             Cni(
                 "kube-router",

@@ -2,7 +2,7 @@
 
 Policies see packets after kube-proxy has translated them, so the source address a policy
 matches depends on the Service (Kubernetes, "Using Source IP",
-https://kubernetes.io/docs/tutorials/services/source-ip/; seed 004):
+https://kubernetes.io/docs/tutorials/services/source-ip/; tests/data/seed004):
 
 * ``externalTrafficPolicy: Cluster`` (the default): every node answers on the node port and
   load-balances over every endpoint. The packet is source-NATed to the node's address: for

@@ -11,8 +11,15 @@ import netaddr
 
 from npc import ir
 from npc.analysis.explain import explain_flow, explain_policy
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_reach import cni_option, parse_probes, service_reach
+from npc.cli.app import (
+    cli,
+    cni_option,
+    input_options,
+    load_inputs,
+    parse_probes,
+    print_diagnostics,
+    service_reach,
+)
 from npc.errors import InputError, snapshot_required
 from npc.snapshot import Pod, Snapshot
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import click
-import netaddr
 
-from npc.analysis.cni import Forwarding, cni_names, get_cni
 from npc.analysis.reach import Reach
 from npc.analysis.reach_format import (
     MAX_TABLE_COLUMNS,
@@ -22,22 +19,22 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
-from npc.analysis.services import ServiceReach, reach_service
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
+from npc.cli.app import (
+    cli,
+    cni_option,
+    input_options,
+    load_inputs,
+    parse_probes,
+    print_diagnostics,
+    service_reach,
+    settings,
+)
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
-from npc.flows import Probe, ProbeSyntaxError, default_probes
-from npc.frontend import Bundle
+from npc.flows import default_probes
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = [
-    "cni_option",
-    "parse_probes",
-    "parse_query",
-    "service_reach",
-    "stdout_colour",
-    "write_chunks",
-]
+__all__ = ["parse_query", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -50,17 +47,6 @@ Examples:
 """
 
 _CHUNK = 1 << 20
-
-
-def parse_probes(texts: Sequence[str]) -> list[Probe]:
-    """``--port`` values; a bad one is a usage error."""
-    probes = []
-    for text in texts:
-        try:
-            probes.append(Probe.parse(text))
-        except ProbeSyntaxError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--port'") from None
-    return probes
 
 
 def parse_query(text: str | None, option: str) -> PodQuery | None:
@@ -77,60 +63,6 @@ def parse_query(text: str | None, option: str) -> PodQuery | None:
             "  syntax: [NAMESPACE/]key=value,key!=value,key in (a,b),key notin (a,b),key,!key",
             param_hint=f"'{option}'",
         ) from None
-
-
-def cni_option(func: Any) -> Any:
-    """``--cni NAME``: the plugin, which decides the address a node forwards Service clients
-    from (default: what the snapshot's Node annotations say, else the InternalIP)."""
-    return click.option(
-        "--cni",
-        type=click.Choice(cni_names()),
-        help="The network plugin: which node address a Service's source NAT gives clients "
-        "(default: the Node annotations' tunnel address, else the InternalIP).",
-    )(func)
-
-
-def service_reach(
-    bundle: Bundle, from_text: str | None, to_text: str, cni: str | None, probes: Sequence[Probe]
-) -> list[ServiceReach]:
-    """``--from IP --to svc/NS/NAME[:PORT]``: a client outside the cluster through a Service,
-    one answer per Service port (PORT, or ``--port``, picks one by number or name)."""
-    snapshot = bundle.snapshot
-    if snapshot is None:
-        raise InputError(snapshot_required("npc reach --to svc/..."))
-    try:
-        client = netaddr.IPAddress((from_text or "").strip())
-    except (netaddr.AddrFormatError, ValueError):
-        raise click.BadParameter(
-            f"{from_text!r}: with --to svc/..., --from is the client's IP address",
-            param_hint="'--from'",
-        ) from None
-    spec = to_text[len("svc/") :]
-    key, _, port_text = spec.partition(":")
-    service = next((s for s in snapshot.services if s.key == key), None)
-    if service is None or key.count("/") != 1:
-        known = ", ".join(f"svc/{s.key}" for s in snapshot.services[:5]) or "none"
-        raise click.BadParameter(
-            f"no Service {key!r} in the snapshot (give svc/NAMESPACE/NAME[:PORT]; known: {known})",
-            param_hint="'--to'",
-        )
-    wanted = [port_text] if port_text else [str(p.port) for p in probes]
-    ports = [
-        p
-        for p in service.ports
-        if not wanted or str(p.port) in wanted or (p.name is not None and p.name in wanted)
-    ]
-    if not ports:
-        raise click.BadParameter(
-            f"svc/{key} has no port {', '.join(wanted)} "
-            f"(its ports: {', '.join(str(p.port) for p in service.ports) or 'none'})",
-            param_hint="'--to'",
-        )
-    forwarding = get_cni(cni).forwarding if cni is not None else Forwarding.AUTO
-    return [
-        reach_service(bundle.policies, snapshot, client, service, p, forwarding, bundle.locate)
-        for p in ports
-    ]
 
 
 def stdout_colour() -> bool:

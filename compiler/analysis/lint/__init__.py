@@ -5,14 +5,14 @@ One implementation for ``npc lint`` and for the warnings every load prints (``np
 as written, and that every load runs; :func:`lint` runs every check. Each check is precise
 rather than loud: a clean, well-written policy set gets no finding. The checks, by module:
 
-* :mod:`.written` (seed 003, user issues): rules of a direction ``policyTypes`` leaves out
+* :mod:`.written` (golden/seed003-my-app-ns): rules of a direction ``policyTypes`` leaves out
   (ignored, W601); a namespaceSelector-only peer next to a podSelector-only peer (an OR where
   an AND was probably meant, W602);
-* :mod:`.selectors` (seeds 002, 003): a namespaceSelector on a label no namespace carries
-  (W606); a podSelector selecting no pod (W604), peers matching nothing (W609);
-* :mod:`.addresses` (seed 004): an ipBlock meant for clients that a NodePort or LoadBalancer
-  Service with ``externalTrafficPolicy: Cluster`` source-NATs (W607); ipBlocks holding pod
-  addresses (W610);
+* :mod:`.selectors` (golden/seed002-*, seed003-*): a namespaceSelector on a label no
+  namespace carries (W606); a podSelector selecting no pod (W604), peers matching nothing (W609);
+* :mod:`.addresses` (golden/seed004-*): an ipBlock meant for clients that a NodePort or
+  LoadBalancer Service with ``externalTrafficPolicy: Cluster`` source-NATs (W607); ipBlocks
+  holding pod addresses (W610);
 * :mod:`.dns`: egress isolation that leaves pods no DNS (W608, I615 for TCP only);
 * :mod:`.shadow`: rules another rule of the policy covers (W611), policies that add nothing
   to what other policies allow the same pods (W612);

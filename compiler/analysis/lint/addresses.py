@@ -1,6 +1,6 @@
 """ipBlocks that do not match what their author expects.
 
-* W607 (seed 004, kube-router#744, antrea#280): an ipBlock admitting clients outside the
+* W607 (golden/seed004-*, kube-router#744, antrea#280): an ipBlock admitting clients outside the
   cluster to pods behind a NodePort or LoadBalancer Service with ``externalTrafficPolicy:
   Cluster``. Nodes source-NAT such clients to an address of their own before the pod's
   policy sees them (:mod:`npc.analysis.services`), so the block never matches them. Reported

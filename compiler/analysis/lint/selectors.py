@@ -1,11 +1,11 @@
 """Selectors that the snapshot shows to be wrong.
 
-* W606 (seeds 002 and 003): a namespaceSelector on a label no namespace of the snapshot
+* W606 (golden/seed002-*, seed003-*): a namespaceSelector on a label no namespace of the snapshot
   carries. ``name: my-app-ns2`` is the classic: the API server labels every namespace with
   ``kubernetes.io/metadata.name`` (Kubernetes 1.21 and later), never with ``name``. An ``In``
   or ``Exists`` term on such a label matches no namespace; a ``NotIn`` or ``DoesNotExist``
-  term matches every one (seed 004's ``region NotIn [bar]`` then admits bar too). Path: the
-  namespaceSelector.
+  term matches every one (golden/seed004-nodeport-snat's ``region NotIn [bar]`` then admits
+  bar too). Path: the namespaceSelector.
 * W604: a podSelector that selects no pod of its namespace, when that namespace has pods
   (an empty namespace's default-deny is a safety net, not a mistake). Path: ``spec.podSelector``.
 * W609: a peer that matches no pod: no namespace matches its namespaceSelector, or the

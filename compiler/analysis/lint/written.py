@@ -4,11 +4,11 @@
   (W601; the Kubernetes API reference: ``policyTypes`` lists the directions the policy
   applies to). Path: ``spec.ingress`` / ``spec.egress``.
 * A ``from``/``to`` list holding a namespaceSelector-only peer and a podSelector-only peer
-  (seed 003; kubernetes/kubernetes#50451): two list items are ORed, so this admits every pod
-  of the selected namespaces plus the selected pods of the policy's own namespace, where one
-  item with both selectors (an AND: those pods, in those namespaces) was usually meant
-  (W602). A ``podSelector: {}`` item is not counted: ANDed with a namespaceSelector it would
-  add nothing, so its author meant the OR. Path: the list.
+  (golden/seed003-my-app-ns; kubernetes/kubernetes#50451): two list items are ORed, so this
+  admits every pod of the selected namespaces plus the selected pods of the policy's own
+  namespace, where one item with both selectors (an AND: those pods, in those namespaces)
+  was usually meant (W602). A ``podSelector: {}`` item is not counted: ANDed with a
+  namespaceSelector it would add nothing, so its author meant the OR. Path: the list.
 """
 
 from __future__ import annotations
