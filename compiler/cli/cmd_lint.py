@@ -10,6 +10,7 @@ from npc.analysis.cni import CNIS, cni_names
 from npc.api import lint
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.errors import Severity
+from npc.wording import plural
 
 _EPILOG = """\b
 Examples:
@@ -61,10 +62,6 @@ def lint_command(paths: tuple[str, ...], cni: str | None, fmt: str) -> None:
             click.echo(finding.render())
         warnings = sum(f.severity is not Severity.INFO for f in findings)
         notes = len(findings) - warnings
-        click.echo(
-            f"{warnings} warning{'' if warnings == 1 else 's'}, "
-            f"{notes} note{'' if notes == 1 else 's'}",
-            err=True,
-        )
+        click.echo(f"{plural(warnings, 'warning')}, {plural(notes, 'note')}", err=True)
     if any(f.severity is not Severity.INFO for f in findings):
         click.get_current_context().exit(1)

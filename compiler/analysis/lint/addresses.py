@@ -28,6 +28,7 @@ from npc.analysis.lint.finding import Finding
 from npc.analysis.services import service_nodes
 from npc.errors import Code, Path
 from npc.snapshot import Pod, Service, Snapshot
+from npc.wording import plural
 
 __all__ = ["check"]
 
@@ -179,7 +180,7 @@ def _pod_blocks(policies: ir.PolicySet, snapshot: Snapshot, cni: Cni | None) -> 
                     path: Path = ("spec", direction.value, i, direction.peer_field, j, "ipBlock")
                     names = ", ".join(inside[:3])
                     more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
-                    what = f"holds the addresses of {len(inside)} pods ({names}{more})"
+                    what = f"holds the addresses of {plural(len(inside), 'pod')} ({names}{more})"
                     if cni is not None and fact is not None and fact.enforced is False:
                         yield Finding.at(
                             Code.CNI_IGNORES,

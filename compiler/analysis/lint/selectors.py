@@ -22,6 +22,7 @@ from npc import ir
 from npc.analysis.lint.finding import Finding
 from npc.errors import Code, Path
 from npc.snapshot import METADATA_NAME_LABEL, Pod, Snapshot
+from npc.wording import plural
 
 __all__ = ["check"]
 
@@ -139,7 +140,7 @@ def _selects_nothing(policy: ir.Policy, snapshot: Snapshot) -> Finding | None:
         Code.SELECTS_NOTHING,
         policy,
         ("spec", "podSelector"),
-        f"selects no pod: none of the {len(pods)} pods of namespace {policy.namespace} "
+        f"selects no pod: none of the {plural(len(pods), 'pod')} of namespace {policy.namespace} "
         f"matches `{policy.pod_selector}`",
         f"check the labels against `kubectl get pods -n {policy.namespace} --show-labels`",
     )
