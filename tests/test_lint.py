@@ -235,6 +235,8 @@ def test_check4_default_deny_egress_kills_dns() -> None:
     )
     (finding,) = _lint(text, cluster)
     assert finding.code is Code.NO_DNS and "default/web" in finding.message
+    (finding,) = _lint(text, _namespaces("name: default"))  # a snapshot without pods
+    assert finding.code is Code.NO_DNS
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,10 @@ def test_explain_through_a_service_shows_each_path(
         in out
     )
     assert "from[0] 10.233.90.0 is not in 10.2.3.4/32" in out
+    args = ["explain", *_inputs(tmp_path, "Local"), "--from", "10.2.3.4", "--to", SVC]
+    assert main([*args, "--port", "9097", "-o", "json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)["services"]
+    assert answer["allowed"] is True and answer["paths"][0]["source"] == "10.2.3.4"
 
 
 def test_service_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,6 +49,7 @@ def lint(
     if snapshot is not None:
         found.extend(selectors.check(policies, snapshot))
         found.extend(addresses.check(policies, snapshot, opts.cni))
+    if snapshot is not None and snapshot.pods:
         found.extend(dns.check(policies, snapshot))
     else:
         found.extend(dns.check_without_snapshot(policies))
