@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 
+
 @dataclass(frozen=True, slots=True)
 class PodClass:
     """Pods no policy can tell apart, in snapshot order; ``bits`` is their :class:`PodSet`
