@@ -180,10 +180,10 @@ _CILIUM_FACTS = (
 _KUBE_ROUTER_AT = "kube-router at commit 7c2c277 (2026-08)"
 
 
-def _no_policy(name: str, version: str, source: str) -> Cni:
+def _no_policy(name: str, description: str, version: str, source: str) -> Cni:
     return Cni(
         name,
-        f"{name}: enforces no NetworkPolicy at all",
+        f"{description}: enforces no NetworkPolicy at all",
         (Fact(Feature.POLICY, False, version, source),),
         Forwarding.FLANNEL if name == "flannel" else Forwarding.INTERNAL,
     )
@@ -228,6 +228,7 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
             ),
             Cni("cilium", "Cilium", _CILIUM_FACTS, Forwarding.INTERNAL),
             _no_policy(
+                "flannel",
                 "flannel",
                 "every flannel release",
                 "https://github.com/flannel-io/flannel/issues/558 (flannel README: policy is "
@@ -303,6 +304,7 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
             ),
             _no_policy(
                 "terway-eni",
+                "Terway, exclusive ENI",
                 "Terway at commit 89aadf8 (2026-07)",
                 "cmd/terway-cli/policy.go (runExclusiveENI: no policy agent in exclusive-ENI mode)",
             ),
