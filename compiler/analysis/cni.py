@@ -229,7 +229,7 @@ CNIS: Mapping[str, Cni] = MappingProxyType(
             Cni("cilium", "Cilium", _CILIUM_FACTS, Forwarding.INTERNAL),
             _no_policy(
                 "flannel",
-                "flannel",
+                "flannel, networking only",
                 "every flannel release",
                 "https://github.com/flannel-io/flannel/issues/558 (flannel README: policy is "
                 "left to other projects)",
