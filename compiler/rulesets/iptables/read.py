@@ -268,7 +268,6 @@ class _Rules:
             if args and args[0].text.isdigit():
                 position = int(args[0].text) - 1
                 args = args[1:]
-        rule = self._rule(rest[0], args)
         if table.name != "filter" and rest[1].text in _FORWARD_PATH:
             raise _error(
                 rest[0].location,
@@ -276,6 +275,11 @@ class _Rules:
                 "forwarded traffic and is not modelled",
                 hint="judge the filter table only: iptables-save -t filter",
             )
+        if table.name != "filter":
+            # its chains on the forwarded path are empty, so nothing else in it can run for a
+            # forwarded packet (a user chain runs only when a rule jumps to it)
+            return
+        rule = self._rule(rest[0], args)
         chain[2].insert(position, rule)
 
     def _commit(self, head: Word) -> None:
