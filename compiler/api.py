@@ -24,7 +24,7 @@ from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.targets import check_can_apply, get_backend
 
-__all__ = ["Applied", "Artifact", "apply", "compile", "load"]
+__all__ = ["Applied", "Artifact", "apply", "check_can_apply", "compile", "load"]
 
 log = logging.getLogger("npc")
 

@@ -94,7 +94,6 @@ REGISTRY = MappingProxyType(
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",
-                reader="npc.rulesets.nft",
                 settings=("table", "node"),
                 applies=True,
             ),
