@@ -88,7 +88,8 @@ class IptablesJudge:
             assert outcome.rule is not None
             return Decision(outcome.kind == "ACCEPT", _where(outcome.rule), outcome.kind)
         policy = forward.policy or "ACCEPT"
-        return Decision(policy == "ACCEPT", None, f"chain FORWARD policy {policy}")
+        note = f"chain FORWARD policy {policy}" + (f" ({table.assumed})" if table.assumed else "")
+        return Decision(policy == "ACCEPT", None, note)
 
     def _run(self, table: Table, chain: Chain, state: _State, depth: int) -> _Outcome:
         for rule in chain.rules:

@@ -68,11 +68,14 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """The filter table of one address family (4: iptables, 6: ip6tables)."""
+    """The filter table of one address family (4: iptables, 6: ip6tables). ``assumed`` says
+    what the reader assumed about a FORWARD chain the file does not hold (a partial restore
+    file), empty when it holds one."""
 
     version: int
     chains: tuple[Chain, ...]
     location: Location
+    assumed: str = ""
 
     def chain(self, name: str) -> Chain | None:
         return next((c for c in self.chains if c.name == name), None)
