@@ -20,7 +20,7 @@ from npc.errors import InputError
 from npc.flows import Endpoint, Flow
 from npc.rulesets import iptables
 from npc.rulesets.base import Decision, Packet
-from npc.rulesets.iptables.read import parse_lines
+from npc.rulesets.iptables.lines import parse_lines
 from tests.flows import flows
 
 DATA = Path(__file__).resolve().parent / "data" / "iptables"
