@@ -16,6 +16,7 @@ from typing import Protocol
 
 import netaddr
 
+from npc.errors import Location
 from npc.flows import Flow
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Judge",
     "Packet",
     "Text",
+    "where",
 ]
 
 #: IANA protocol numbers of the protocols flows and judges speak of
@@ -54,6 +56,11 @@ class Decision:
     allowed: bool
     rule: str | None
     note: str = ""
+
+
+def where(location: Location) -> str:
+    """How a :class:`Decision` names a rule: ``file:line``."""
+    return f"{location.file}:{location.line}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from npc.flows import Flow
-from npc.rulesets.base import Decision, Packet
+from npc.rulesets.base import Decision, Packet, where
 from npc.rulesets.iptables.model import Chain, IpSet, Match, Rule, SetEntry, Table
 from npc.rulesets.iptables.read import Ruleset
 
@@ -56,10 +56,6 @@ class _State:
 class _Outcome:
     kind: str  # ACCEPT, DROP, REJECT, RETURN (also: fell off the end)
     rule: Rule | None = None
-
-
-def _where(rule: Rule) -> str:
-    return f"{rule.location.file}:{rule.location.line}"
 
 
 class IptablesJudge:
@@ -86,7 +82,7 @@ class IptablesJudge:
         outcome = self._run(table, forward, _State(packet), 0)
         if outcome.kind in ("ACCEPT", "DROP", "REJECT"):
             assert outcome.rule is not None
-            return Decision(outcome.kind == "ACCEPT", _where(outcome.rule), outcome.kind)
+            return Decision(outcome.kind == "ACCEPT", where(outcome.rule.location), outcome.kind)
         policy = forward.policy or "ACCEPT"
         note = f"chain FORWARD policy {policy}" + (f" ({table.assumed})" if table.assumed else "")
         return Decision(policy == "ACCEPT", None, note)

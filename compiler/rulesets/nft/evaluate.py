@@ -40,9 +40,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from npc.errors import Code, Diagnostic, Location, Severity, UnsupportedError
+from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.flows import Flow
-from npc.rulesets.base import Decision, Packet
+from npc.rulesets.base import Decision, Packet, where
 from npc.rulesets.nft.model import (
     Chain,
     Element,
@@ -92,10 +92,6 @@ class _Outcome:
     rule: Rule | None = None
 
 
-def _where(location: Location) -> str:
-    return f"{location.file}:{location.line}"
-
-
 class NftJudge:
     """The verdict of an nftables ruleset on forwarded traffic (see the module docstring)."""
 
@@ -127,7 +123,7 @@ class NftJudge:
             name = f"{table} chain {chain.name}"
             if outcome.kind in ("drop", "reject"):
                 assert outcome.rule is not None
-                return Decision(False, _where(outcome.rule.location), f"{name}: {outcome.kind}")
+                return Decision(False, where(outcome.rule.location), f"{name}: {outcome.kind}")
             if outcome.kind == "accept":
                 accepted = outcome.rule
                 notes.append(f"{name}: accept")
@@ -137,7 +133,7 @@ class NftJudge:
                 notes.append(f"{name}: policy accept")
         if not notes:
             return Decision(True, None, "no base chain on the forward hook sees this packet")
-        return Decision(True, _where(accepted.location) if accepted else None, "; ".join(notes))
+        return Decision(True, where(accepted.location) if accepted else None, "; ".join(notes))
 
     # -- chains ----------------------------------------------------------------------------
 
