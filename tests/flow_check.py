@@ -8,6 +8,9 @@ probe port, and ICMP once per pair of endpoints.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import netaddr
 
 import npc
 from npc import ir
@@ -15,11 +18,20 @@ from npc.analysis.semantics import Semantics
 from npc.flows import Endpoint
 from npc.snapshot import Pod
 from tests.flows import flows
-from tests.nft_sim import Packet
 
-__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "wrong_flows"]
+__all__ = ["OUTSIDE", "Packet", "Verdict", "icmp_allowed", "wrong_flows"]
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """The first packet of a flow: ``protocol`` is TCP/UDP/SCTP or ICMP (no port)."""
+
+    src: netaddr.IPAddress
+    dst: netaddr.IPAddress
+    protocol: str
+    port: int = 0
+
 
 #: Whether a ruleset lets the first packet of a flow between two endpoints through.
 Verdict = Callable[[Endpoint, Endpoint, Packet], bool]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import netaddr
 
-from tests.nft_sim import Packet
+from tests.flow_check import Packet
 
 __all__ = ["IptablesRuleset", "Packet"]
 
