@@ -18,10 +18,9 @@ from npc import ir
 from npc.errors import Severity
 from npc.flows import Endpoint
 from npc.rulesets import nft
-from npc.rulesets.base import IANA_PROTOCOLS, Packet
+from npc.rulesets.base import Packet
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.flow_check import Packet as FlowPacket
-from tests.flow_check import Verdict, wrong_flows
+from tests.flow_check import Verdict, packet, wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -37,16 +36,8 @@ def _judge(text: str, name: str = "ruleset.nft") -> nft.NftJudge:
     return nft.read([_Text(name, text)])
 
 
-def _allows(judge: nft.NftJudge, packet: Packet | FlowPacket) -> bool:
-    if isinstance(packet, FlowPacket):
-        packet = _packet(packet.src, packet.dst, packet.protocol, packet.port)
-    return judge.decide_packet(packet).allowed
-
-
-def _packet(src: netaddr.IPAddress, dst: netaddr.IPAddress, proto: str, port: int = 0) -> Packet:
-    if proto == "ICMP":
-        return Packet.icmp(src, dst)
-    return Packet(src, dst, IANA_PROTOCOLS[proto], port)
+def _allows(judge: nft.NftJudge, first: Packet) -> bool:
+    return judge.decide_packet(first).allowed
 
 
 def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[npc.Bundle, str]:
@@ -75,7 +66,7 @@ def _per_node(bundle: npc.Bundle) -> Verdict:
     def node(endpoint: Endpoint) -> str | None:
         return endpoint.pod.node_name if endpoint.pod is not None else None
 
-    def allows(src: Endpoint, dst: Endpoint, packet: FlowPacket) -> bool:
+    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
         hops = {n for n in (node(src), node(dst)) if n is not None}
         return all(_allows(rulesets[n], packet) for n in hops)
 
@@ -122,10 +113,10 @@ def test_the_judge_sees_denials() -> None:
     _, text = _compile(deny, snapshot)
     judge = _judge(text)
     a, b = (p.ips[0] for p in snapshot.pods[:2])
-    assert not _allows(judge, _packet(a, b, "TCP", 80))
-    assert not _allows(judge, _packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
+    assert not _allows(judge, packet(a, b, "TCP", 80))
+    assert not _allows(judge, packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
     assert _allows(
-        judge, _packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
+        judge, packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
     )
 
 
@@ -147,8 +138,8 @@ def test_pods_without_a_node_are_enforced_on_every_node() -> None:
     unplaced = netaddr.IPAddress("10.0.0.3")
     artifact = npc.compile(bundle, "nft", {"node": "n0"})
     judge = _judge(artifact.text)
-    assert not _allows(judge, _packet(outside, unplaced, "TCP", 80))
-    assert not _allows(judge, _packet(unplaced, outside, "TCP", 80))
+    assert not _allows(judge, packet(outside, unplaced, "TCP", 80))
+    assert not _allows(judge, packet(unplaced, outside, "TCP", 80))
     warnings = [d for d in artifact.diagnostics if "a/unplaced" in d.message]
     assert len(warnings) == 1 and warnings[0].severity is Severity.WARNING
     assert "every node" in warnings[0].message
