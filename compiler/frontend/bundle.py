@@ -29,7 +29,7 @@ from npc.frontend.k8s.cluster import ClusterBuilder
 from npc.frontend.k8s.lint import lint_network_policy
 from npc.frontend.k8s.objects import KnownKind, split_objects
 from npc.frontend.k8s.validation import validate_network_policy
-from npc.frontend.lower import lower_network_policy
+from npc.frontend.lower import Blocks, lower_network_policy
 from npc.frontend.positions import SourceMap
 from npc.frontend.source import Document, ObjectRef, Problem, Source, parse
 from npc.snapshot import Snapshot
@@ -114,6 +114,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     repeated: list[tuple[ir.Policy, ObjectRef]] = []
     cluster = ClusterBuilder()
     saw_snapshot = False
+    blocks: Blocks = {}
 
     for index, src in enumerate(srcs):
         result = parse(index, src)
@@ -139,7 +140,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
                     validate_network_policy(np, out)
                     if not out.failed:
                         lint_network_policy(np, out)
-                        policy = lower_network_policy(np, obj.ref)
+                        policy = lower_network_policy(np, obj.ref, blocks)
                         key = (policy.namespace, policy.name)
                         if key in policies:
                             repeated.append((policy, obj.ref))
