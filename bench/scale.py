@@ -69,6 +69,8 @@ NPC = str(Path(sys.executable).with_name("npc"))
 class Stopwatch:
     """Accumulates exclusive wall time per stage for functions wrapped with :meth:`wrap`."""
 
+    #: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU, with ``--cpu``).
+    clock: Callable[[], float] = time.perf_counter
     totals: dict[str, float] = field(default_factory=dict)
     _stack: list[float] = field(default_factory=list)
     _undo: list[tuple[Any, str, Any]] = field(default_factory=list)
@@ -77,12 +79,12 @@ class Stopwatch:
         original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = self.clock()
             self._stack.append(0.0)
             try:
                 return original(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - start
+                elapsed = self.clock() - start
                 self.add(stage, elapsed - self._stack.pop())
                 if self._stack:
                     self._stack[-1] += elapsed
@@ -133,7 +135,7 @@ _BACKEND_TIMERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("npc.backends.calico.backend", "check_namespace_label_spoofing", "plan"),
         ("npc.backends.calico.backend", "dump", "render"),
     ),
-    "ir": (("yaml", "dump", "render"),),
+    "ir": (("yaml", "dump", "render"), ("yaml", "safe_dump", "render")),
 }
 
 
@@ -165,7 +167,8 @@ class Run:
     fmt: str
     input_bytes: int
     stages: dict[str, float] = field(default_factory=dict)
-    process: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (s, KiB)
+    #: command -> (wall seconds, CPU seconds, peak RSS in KiB)
+    process: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     output: dict[str, int] = field(default_factory=dict)
 
 
@@ -173,24 +176,24 @@ def _best(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: min(r.get(k, 0.0) for r in runs) for k in runs[0]}
 
 
-def _floor(texts: list[str], fmt: str) -> float:
-    start = time.perf_counter()
+def _floor(texts: list[str], fmt: str, clock: Callable[[], float]) -> float:
+    start = clock()
     for text in texts:
         if fmt == "json":
             json.loads(text)
         else:
             list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def _in_process(
-    files: list[Path], targets: list[str], reach: bool
+    files: list[Path], targets: list[str], reach: bool, clock: Callable[[], float]
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Stage times of loading ``files`` and compiling them for each target; output sizes."""
     sources = [npc.Source(str(f), f.read_text(encoding="utf-8")) for f in files]
     gc.collect()
-    stages = {"floor": _floor([s.text for s in sources], files[0].suffix[1:])}
-    watch = Stopwatch()
+    stages = {"floor": _floor([s.text for s in sources], files[0].suffix[1:], clock)}
+    watch = Stopwatch(clock)
     _frontend_timers(watch)
     try:
         with watch.stage("load"):
@@ -202,7 +205,7 @@ def _in_process(
     assert snapshot is not None
     sizes: dict[str, int] = {}
     for number, target in enumerate(targets):
-        watch = Stopwatch()
+        watch = Stopwatch(clock)
         _frontend_timers(watch)
         _backend_timers(watch, target)
         try:
@@ -215,7 +218,7 @@ def _in_process(
                 stages[stage] = seconds
         sizes[target] = len(artifact.text.encode())
     if reach:
-        watch = Stopwatch()
+        watch = Stopwatch(clock)
         with watch.stage("reach"):
             _Block.run(
                 lambda: summary(
@@ -226,19 +229,53 @@ def _in_process(
     return stages, sizes
 
 
-def _process(argv: list[str], netns: str | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one npc command (``ip netns exec`` when asked)."""
-    if netns is not None:
-        argv = ["ip", "netns", "exec", netns, *argv]
+#: Runs the npc commands for us. A child's peak RSS counts the memory of the process it was
+#: forked from (Linux keeps the high-water mark across exec), and this one holds a loaded
+#: cluster: so commands are started by this small process, itself started before anything
+#: big was loaded. It reads a JSON argv per line and answers [wall s, cpu s, KiB, status,
+#: stderr].
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    argv = json.loads(line)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{stderr}")
-    return elapsed, usage.ru_maxrss
+    err = proc.stderr.read().decode(errors="replace")
+    _, status, use = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    cpu = use.ru_utime + use.ru_stime
+    answer = [wall, cpu, use.ru_maxrss, os.waitstatus_to_exitcode(status), err]
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class Launcher:
+    """The small process that starts npc commands (see :data:`_LAUNCHER`)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str], netns: str | None = None) -> tuple[float, float, int]:
+        """Wall seconds, CPU seconds and peak RSS (KiB) of one command (in ``netns``)."""
+        if netns is not None:
+            argv = ["ip", "netns", "exec", netns, *argv]
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(argv) + "\n")
+        self.proc.stdin.flush()
+        wall, cpu, kib, status, stderr = json.loads(self.proc.stdout.readline())
+        if status != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({status}):\n{stderr}")
+        return wall, cpu, kib
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def _can_apply() -> bool:
@@ -246,16 +283,16 @@ def _can_apply() -> bool:
 
 
 def _processes(
-    files: list[Path], targets: list[str], out: Path, apply: bool
-) -> dict[str, tuple[float, int]]:
+    launcher: Launcher, files: list[Path], targets: list[str], out: Path, apply: bool
+) -> dict[str, tuple[float, float, int]]:
     inputs = [a for f in files for a in ("-f", str(f))]
-    found: dict[str, tuple[float, int]] = {}
+    found: dict[str, tuple[float, float, int]] = {}
     for target in targets:
-        found[f"npc compile --target {target}"] = _process(
+        found[f"npc compile --target {target}"] = launcher.run(
             [NPC, "compile", "--target", target, *inputs, "-o", str(out / target)]
         )
     if "nft" in targets:
-        found["npc compile --target nft --node node000"] = _process(
+        found["npc compile --target nft --node node000"] = launcher.run(
             [
                 NPC,
                 "compile",
@@ -272,7 +309,7 @@ def _processes(
             netns = f"npc-bench-{os.getpid()}"
             subprocess.run(["ip", "netns", "add", netns], check=True)
             try:
-                found["npc apply --target nft"] = _process(
+                found["npc apply --target nft"] = launcher.run(
                     [NPC, "apply", "--target", "nft", *inputs], netns
                 )
             finally:
@@ -280,7 +317,7 @@ def _processes(
     return found
 
 
-def measure(size: int, fmt: str, args: argparse.Namespace) -> Run:
+def measure(size: int, fmt: str, args: argparse.Namespace, launcher: Launcher) -> Run:
     directory = args.workdir / f"ns{size}-seed{args.seed}"
     if not (directory / "policies.yaml").exists():
         write_cluster(size, directory, args.seed)
@@ -288,15 +325,21 @@ def measure(size: int, fmt: str, args: argparse.Namespace) -> Run:
     run = Run(size, fmt, sum(f.stat().st_size for f in files))
     stage_runs, process_runs = [], []
     for _ in range(args.repeat):
-        stages, run.output = _in_process(files, args.targets, not args.no_reach)
+        stages, run.output = _in_process(files, args.targets, not args.no_reach, args.clock)
         stage_runs.append(stages)
         if not args.no_process:
             with tempfile.TemporaryDirectory() as out:
-                process_runs.append(_processes(files, args.targets, Path(out), not args.no_apply))
+                process_runs.append(
+                    _processes(launcher, files, args.targets, Path(out), not args.no_apply)
+                )
     run.stages = _best(stage_runs)
     if process_runs:
         run.process = {
-            k: (min(r[k][0] for r in process_runs), max(r[k][1] for r in process_runs))
+            k: (
+                min(r[k][0] for r in process_runs),
+                min(r[k][1] for r in process_runs),
+                max(r[k][2] for r in process_runs),
+            )
             for k in process_runs[0]
         }
     return run
@@ -358,9 +401,12 @@ def _rows(runs: list[Run]) -> Iterator[str]:
     )
     for name in runs[-1].process:
         yield line(name, [r.process[name][0] if name in r.process else None for r in runs])
+        yield line(
+            "  its CPU seconds", [r.process[name][1] if name in r.process else None for r in runs]
+        )
     for name in runs[-1].process:
         yield f"{'  peak RSS (MiB) ' + name[4:]:44}" + "".join(
-            f"{r.process[name][1] / 1024:>12.0f}{'':10}" if name in r.process else f"{'-':>22}"
+            f"{r.process[name][2] / 1024:>12.0f}{'':10}" if name in r.process else f"{'-':>22}"
             for r in runs
         )
     for target in runs[-1].output:
@@ -384,18 +430,29 @@ def main() -> None:
     parser.add_argument("--no-process", action="store_true", help="skip the npc subprocesses")
     parser.add_argument("--no-apply", action="store_true", help="skip npc apply")
     parser.add_argument("--no-reach", action="store_true", help="skip npc reach")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time stages in CPU seconds (steadier on a shared machine) instead of wall",
+    )
     args = parser.parse_args()
+    args.clock = time.process_time if args.cpu else time.perf_counter
     args.targets = args.targets.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
         f"npc {npc.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
-        f"{NODES} nodes, 10 pods and 5 policies per namespace; best of {args.repeat}"
+        f"{NODES} nodes, 10 pods and 5 policies per namespace; best of {args.repeat}; "
+        f"stages in {'CPU' if args.cpu else 'wall'} seconds"
     )
-    for fmt in args.formats.split(","):
-        runs = [measure(size, fmt, args) for size in sizes]
-        print(f"\n== {fmt.upper()} input ==")
-        for row in _rows(runs):
-            print(row)
+    launcher = Launcher()  # first, while this process is small
+    try:
+        for fmt in args.formats.split(","):
+            runs = [measure(size, fmt, args, launcher) for size in sizes]
+            print(f"\n== {fmt.upper()} input ==")
+            for row in _rows(runs):
+                print(row)
+    finally:
+        launcher.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {peak:.0f} MiB")
 
