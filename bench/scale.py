@@ -118,7 +118,8 @@ class _Block:
 
 def _frontend_timers(watch: Stopwatch) -> None:
     for name in ("validate_network_policy", "lint_network_policy", "_add_snapshot_object"):
-        watch.wrap(bundle_module, name, "validate")
+        if hasattr(bundle_module, name):  # the lint moved out of the loader on some versions
+            watch.wrap(bundle_module, name, "validate")
     watch.wrap(bundle_module.Decoder, "decode", "validate")
     watch.wrap(bundle_module.ClusterBuilder, "build", "validate")
     watch.wrap(bundle_module, "lower_network_policy", "lower")

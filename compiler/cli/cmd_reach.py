@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import click
 
@@ -18,13 +19,22 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
+from npc.cli.app import (
+    cli,
+    cni_option,
+    input_options,
+    load_inputs,
+    parse_probes,
+    print_diagnostics,
+    service_reach,
+    settings,
+)
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
-from npc.flows import Probe, ProbeSyntaxError, default_probes
+from npc.flows import default_probes
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_probes", "parse_query", "stdout_colour", "write_chunks"]
+__all__ = ["parse_query", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -32,21 +42,11 @@ Examples:
   npc reach -f examples/testing/ --port 80/TCP --from testing/ -o json
   npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
   npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
+  npc reach -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
   kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
 """
 
 _CHUNK = 1 << 20
-
-
-def parse_probes(texts: Sequence[str]) -> list[Probe]:
-    """``--port`` values; a bad one is a usage error."""
-    probes = []
-    for text in texts:
-        try:
-            probes.append(Probe.parse(text))
-        except ProbeSyntaxError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--port'") from None
-    return probes
 
 
 def parse_query(text: str | None, option: str) -> PodQuery | None:
@@ -110,8 +110,13 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     "(e.g. 'shop/app=web,!canary'). Default: every pod.",
 )
 @click.option(
-    "--to", "to_text", metavar="SELECTOR", help="Destination pods, like --from. Default: every pod."
+    "--to",
+    "to_text",
+    metavar="SELECTOR",
+    help="Destination pods, like --from (default: every pod); or svc/NAMESPACE/NAME[:PORT]: "
+    "a client outside the cluster (--from IP) through a NodePort or LoadBalancer Service.",
 )
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -127,6 +132,7 @@ def reach_command(
     ports: tuple[str, ...],
     from_text: str | None,
     to_text: str | None,
+    cni: str | None,
     fmt: str,
 ) -> None:
     """Show which pods may connect to which, on which ports.
@@ -135,7 +141,21 @@ def reach_command(
     for every (source pod, destination pod, probe) as the Kubernetes NetworkPolicy spec
     says. A pod always reaches itself. Computed on classes of pods that no policy can tell
     apart, so it stays fast on large clusters.
+
+    With --to svc/NAMESPACE/NAME[:PORT] and --from IP: whether a client outside the cluster
+    gets through that Service, on every path (entry node, endpoint), and which source address
+    the destination's policies see on each (externalTrafficPolicy Cluster: the forwarding
+    node's, chosen by --cni; Local: the client's).
     """
+    if to_text is not None and to_text.startswith("svc/"):
+        bundle = load_inputs(paths)
+        print_diagnostics(bundle.diagnostics)
+        answers = service_reach(bundle, from_text, to_text, cni, parse_probes(ports))
+        if fmt == "json":
+            click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
+        else:
+            click.echo("".join(a.text() for a in answers), nl=False)
+        return
     probes = parse_probes(ports)
     sources_query = parse_query(from_text, "--from")
     targets_query = parse_query(to_text, "--to")

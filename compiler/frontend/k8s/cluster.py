@@ -36,7 +36,6 @@ class ClusterBuilder:
         # Labels repeat across thousands of pods; each distinct one is checked once.
         self._valid_labels: set[tuple[str, str]] = set()
         self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
-        self.skipped_pods = 0
 
     # -- one object at a time ------------------------------------------------------------
 
@@ -123,8 +122,7 @@ class ClusterBuilder:
         if ident is None or out.failed:
             return
         if not ips or status.phase in _GONE_PHASES:
-            self.skipped_pods += 1
-            return
+            return  # no address, or gone: no enforcement point sees its traffic
         self.pods[ident] = snap.Pod(
             namespace=ident[0],
             name=ident[1],
@@ -240,6 +238,19 @@ class ClusterBuilder:
             ports.append(
                 snap.ServicePort(p.port, Protocol(proto), p.name, p.target_port, p.node_port)
             )
+        ranges = []
+        for i, text in enumerate(spec.load_balancer_source_ranges or ()):
+            parsed = names.parse_cidr(text.strip())
+            if parsed is None:
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'"{text}" is not a CIDR',
+                    ("spec", "loadBalancerSourceRanges", i),
+                )
+                continue
+            ranges.append(parsed.network)
+        parsed_ips = (names.parse_ip(text)[0] for text in spec.external_ips or ())
+        external = [addr for addr in parsed_ips if addr is not None]
         if ident is None or out.failed:
             return
         self.services[ident] = snap.Service(
@@ -251,10 +262,13 @@ class ClusterBuilder:
             tuple(ports),
             spec.external_traffic_policy,
             out.ref.origin(),
+            internal_traffic_policy=spec.internal_traffic_policy,
+            load_balancer_source_ranges=tuple(ranges),
+            external_ips=tuple(external),
         )
 
     def add_node(self, obj: api.Node, out: Decoder) -> None:
-        meta = obj.metadata or api.SnapshotMeta()
+        meta = obj.metadata or api.NodeMeta()
         ident = self._identity("Node", meta, out, namespaced=False)
         status = obj.status or api.NodeStatus()
         spec = obj.spec or api.NodeSpec()
@@ -280,6 +294,9 @@ class ClusterBuilder:
             tuple(addresses),
             tuple(cidrs),
             out.ref.origin(),
+            snap.frozen_labels(
+                {k: v for k, v in (meta.annotations or {}).items() if k in snap.NODE_ANNOTATIONS}
+            ),
         )
 
     # -- the whole snapshot ----------------------------------------------------------------
