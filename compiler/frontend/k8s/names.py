@@ -6,7 +6,6 @@ value is valid), worded as Kubernetes words them so users recognise them.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -201,10 +200,6 @@ def parse_ip(text: str) -> tuple[netaddr.IPAddress | None, tuple[str, ...]]:
     return addr6, ()
 
 
-# Memoised: policies repeat the same few CIDRs thousands of times (0.0.0.0/0, the pod
-# network...), and building netaddr networks costs more than the rest of a peer's checks.
-# The function is pure and its result frozen (callers never modify the network in it).
-@functools.lru_cache(maxsize=4096)
 def parse_cidr(text: str) -> ParsedCidr | None:
     """Parse ``a.b.c.d/n`` or ``x::/n``; None when the API server would reject it."""
     if text.count("/") != 1:
