@@ -63,6 +63,8 @@ def _commands(files: list[str]) -> list[list[str]]:
         *_compile_commands(files),
         *(["reach", *files, "-o", fmt] for fmt in ("table", "json", "csv", "summary")),
         ["reach", *files, "--port", "8080", "--from", "ns0/", "-o", "json"],
+        *(["reach", *files, "-o", fmt] for fmt in ("dot", "svg")),
+        *(["report", *files, "-o", "-", "--format", fmt] for fmt in ("html", "json")),
         ["explain", *files],
         ["explain", *files, "-o", "json"],
         ["explain", *files, *flow],

@@ -34,7 +34,9 @@ def render_svg(dot: str) -> str:
         ) from None
     except graphviz.CalledProcessError as exc:
         raise BackendError(
-            Diagnostic(Code.BACKEND_FAILED, Severity.ERROR, f"Graphviz `dot` failed: {exc.returncode}")
+            Diagnostic(
+                Code.BACKEND_FAILED, Severity.ERROR, f"Graphviz `dot` failed: {exc.returncode}"
+            )
         ) from None
     return data.decode("utf-8")
 

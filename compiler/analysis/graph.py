@@ -115,6 +115,11 @@ class GraphNode:
     egress_isolated: bool = False
 
     @property
+    def title(self) -> str:
+        """The label with the namespace: ``shop/app=web``."""
+        return self.label if self.namespace is None else f"{self.namespace}/{self.label}"
+
+    @property
     def lines(self) -> tuple[str, ...]:
         """The text drawn in the node."""
         if self.kind != "pods":
@@ -245,9 +250,7 @@ class _PodNode:
     is_target: bool
 
 
-def _pod_nodes(
-    reach: Reach, sources: Sequence[Pod], targets: Sequence[Pod]
-) -> list[_PodNode]:
+def _pod_nodes(reach: Reach, sources: Sequence[Pod], targets: Sequence[Pod]) -> list[_PodNode]:
     keys = _mentioned_keys(reach.policies)
     sem = Semantics(reach.policies, reach.snapshot)
     source_keys = {p.key for p in sources}
@@ -295,7 +298,9 @@ def _admitting(
     found: set[RuleLink] = set()
     for probe in probes:
         for v in versions:
-            flow = Flow(Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), probe.protocol, probe.port)
+            flow = Flow(
+                Endpoint.of_pod(src, v), Endpoint.of_pod(dst, v), probe.protocol, probe.port
+            )
             verdict = sem.verdict(flow)
             if not verdict.allowed:
                 continue
@@ -367,7 +372,12 @@ def build_graph(
         src = s.members[0]
         dst = d.members[1] if s is d else d.members[0]
         edges.append(
-            (s.node.id, d.node.id, _probes_label(allowed, chosen), _admitting(sem, src, dst, allowed, locate))
+            (
+                s.node.id,
+                d.node.id,
+                _probes_label(allowed, chosen),
+                _admitting(sem, src, dst, allowed, locate),
+            )
         )
     edges.extend(address_edges)
     order = {n.id: i for i, n in enumerate(nodes)}
@@ -397,32 +407,40 @@ def _address_parts(
     """Edges between pod nodes and the address ranges (and "any address") rules name."""
     labels: set[str] = set()
     raw: dict[tuple[str, str, bool], tuple[list[str], list[RuleLink]]] = {}
+    by_namespace: dict[str | None, list[_PodNode]] = {}
+    for pn in pod_nodes:
+        if not pn.members[0].host_network:
+            by_namespace.setdefault(pn.node.namespace, []).append(pn)
     for policy in policies:
+        named = [
+            (direction, i, rule)
+            for direction in ("egress", "ingress")
+            for i, rule in enumerate(policy.rules(direction) or ())
+            if isinstance(rule.peers, ir.AnyPeer)
+            or any(isinstance(p, ir.AddressPeer) for p in rule.peers)
+        ]
+        if not named:
+            continue
         selected = [
             pn
-            for pn in pod_nodes
-            if pn.node.namespace == policy.namespace
-            and not pn.members[0].host_network
-            and policy.pod_selector.matches(pn.members[0].labels)
+            for pn in by_namespace.get(policy.namespace, ())
+            if policy.pod_selector.matches(pn.members[0].labels)
         ]
-        if not selected:
-            continue
-        for direction in ("egress", "ingress"):
-            for i, rule in enumerate(policy.rules(direction) or ()):
-                if isinstance(rule.peers, ir.AnyPeer):
-                    names = [ANY_ADDRESS]
-                else:
-                    names = [_address_label(p) for p in rule.peers if isinstance(p, ir.AddressPeer)]
-                for name in names:
-                    for pn in selected:
-                        if not (pn.is_source if direction == "egress" else pn.is_target):
-                            continue
-                        labels.add(name)
-                        ports, links = raw.setdefault(
-                            (pn.node.id, name, direction == "egress"), ([], [])
-                        )
-                        ports.append(ports_label(rule.ports))
-                        links.append(_link(policy, direction, i, locate))
+        for direction, i, rule in named:
+            if isinstance(rule.peers, ir.AnyPeer):
+                names = [ANY_ADDRESS]
+            else:
+                names = [_address_label(p) for p in rule.peers if isinstance(p, ir.AddressPeer)]
+            for name in names:
+                for pn in selected:
+                    if not (pn.is_source if direction == "egress" else pn.is_target):
+                        continue
+                    labels.add(name)
+                    ports, links = raw.setdefault(
+                        (pn.node.id, name, direction == "egress"), ([], [])
+                    )
+                    ports.append(ports_label(rule.ports))
+                    links.append(_link(policy, direction, i, locate))
     ordered = sorted(labels, key=lambda x: (x != ANY_ADDRESS, x))
     ids = {name: f"a{n}" for n, name in enumerate(ordered, start=1)}
     nodes = [GraphNode(ids[name], "addresses", name) for name in ordered]
@@ -450,7 +468,7 @@ def _attrs(**values: str) -> str:
 
 
 def _tooltip(edge: GraphEdge, graph: ReachGraph) -> str:
-    head = f"{graph.node(edge.source).label} -> {graph.node(edge.target).label}: {edge.ports}"
+    head = f"{graph.node(edge.source).title} -> {graph.node(edge.target).title}: {edge.ports}"
     if not edge.rules:
         return head
     return head + "\n" + "\n".join(f"admitted by {r}" for r in edge.rules)
@@ -471,9 +489,10 @@ def to_dot(graph: ReachGraph) -> str:
         out.append(f"  label={dot_quote('not drawn: ' + graph.omitted)};")
     for namespace in graph.namespaces:
         out.append(f"  subgraph {dot_quote('cluster_' + namespace)} {{")
-        out.append(
-            f"    graph {_attrs(label='namespace ' + namespace, id='ns-' + namespace, style='rounded', color='#9aa0a6')};"
+        cluster = _attrs(
+            label="namespace " + namespace, id="ns-" + namespace, style="rounded", color="#9aa0a6"
         )
+        out.append(f"    graph {cluster};")
         for node in graph.nodes:
             if node.namespace == namespace:
                 fill = _FILL[node.ingress_isolated, node.egress_isolated]

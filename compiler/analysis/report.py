@@ -163,8 +163,10 @@ class Report:
             "title": self.title,
             "inputs": list(self.inputs),
             "sizes": dict(self.sizes),
-            "sections": {s.id: {"title": s.title, "summary": list(s.summary), **s.json}
-                         for s in self.sections},
+            "sections": {
+                s.id: {"title": s.title, "summary": list(s.summary), **s.json}
+                for s in self.sections
+            },
         }
 
 
@@ -182,8 +184,14 @@ def graph_section(graph: ReachGraph, svg: str | None) -> Section:
     if graph.omitted is not None:
         summary.append(f"Not drawn: {graph.omitted}.")
     data = {"graph": graph, "svg": Markup(svg) if svg is not None else None}
-    return Section("graph", "Who may connect to whom", tuple(summary), "section_graph.html.j2",
-                   data, {"graph": graph.to_json()})
+    return Section(
+        "graph",
+        "Who may connect to whom",
+        tuple(summary),
+        "section_graph.html.j2",
+        data,
+        {"graph": graph.to_json()},
+    )
 
 
 def namespaces_section(rows: Sequence[NamespaceRow], total: int) -> Section:
@@ -199,9 +207,14 @@ def namespaces_section(rows: Sequence[NamespaceRow], total: int) -> Section:
     ]
     if total > len(rows):
         summary.append(f"The first {len(rows):,} namespaces are listed (at most {MAX_NAMESPACES}).")
-    return Section("namespaces", "Namespaces: isolated and open", tuple(summary),
-                   "section_namespaces.html.j2", {"rows": rows, "max_classes": MAX_CLASSES},
-                   {"namespaces": [r.to_json() for r in rows], "namespaces_total": total})
+    return Section(
+        "namespaces",
+        "Namespaces: isolated and open",
+        tuple(summary),
+        "section_namespaces.html.j2",
+        {"rows": rows, "max_classes": MAX_CLASSES},
+        {"namespaces": [r.to_json() for r in rows], "namespaces_total": total},
+    )
 
 
 def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
@@ -212,9 +225,14 @@ def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
             f"{len(entries):,} are listed (at most {MAX_POLICIES}, and every policy an edge of "
             "the graph links to)."
         )
-    return Section("policies", "Policies", tuple(summary), "section_policies.html.j2",
-                   {"entries": entries},
-                   {"policies": [e.to_json() for e in entries], "policies_total": total})
+    return Section(
+        "policies",
+        "Policies",
+        tuple(summary),
+        "section_policies.html.j2",
+        {"entries": entries},
+        {"policies": [e.to_json() for e in entries], "policies_total": total},
+    )
 
 
 # -- building -------------------------------------------------------------------------------

@@ -181,9 +181,7 @@ def reach_command(
     says. A pod always reaches itself. Computed on classes of pods that no policy can tell
     apart, so it stays fast on large clusters.
     """
-    bundle, reach, probes, sources, targets = prepare(
-        paths, ports, from_text, to_text, "npc reach"
-    )
+    bundle, reach, probes, sources, targets = prepare(paths, ports, from_text, to_text, "npc reach")
     if fmt in ("dot", "svg"):
         graph = build_graph(reach, probes, sources, targets, bundle.locate)
         if graph.omitted is not None:
