@@ -140,7 +140,9 @@ def test_svg_too_large_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFi
     status, out, err = run(capsys, "reach", *files, "-o", "svg")
     assert status == 2 and out == ""
     assert "too large to draw" in err and "--from/--to" in err
-    status, out, err = run(capsys, "reach", *files, "--from", "ns0003/", "--to", "ns0004/", "-o", "svg")
+    status, out, err = run(
+        capsys, "reach", *files, "--from", "ns0003/", "--to", "ns0004/", "-o", "svg"
+    )
     if shutil.which("dot") is not None:
         assert status == 0 and out.startswith("<?xml"), err
 
