@@ -21,6 +21,7 @@ from npc.analysis.reach_format import (
     table,
 )
 from npc.cli.app import (
+    F,
     cli,
     input_options,
     load_inputs,
@@ -34,7 +35,7 @@ from npc.frontend import Bundle
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_query", "prepare", "stdout_colour", "write_chunks"]
+__all__ = ["parse_query", "prepare", "query_options", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -136,26 +137,39 @@ def prepare(
     return bundle, reach, probes, sources, targets
 
 
+def query_options(func: F) -> F:
+    """``-f``, ``--port``, ``--from`` and ``--to``, as ``reach`` and ``report`` take them."""
+    options = (
+        input_options,
+        click.option(
+            "--port",
+            "ports",
+            multiple=True,
+            metavar="PORT[/PROTO]",
+            help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). "
+            "Repeatable. Default: every containerPort in the snapshot.",
+        ),
+        click.option(
+            "--from",
+            "from_text",
+            metavar="SELECTOR",
+            help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
+            "(e.g. 'shop/app=web,!canary'). Default: every pod.",
+        ),
+        click.option(
+            "--to",
+            "to_text",
+            metavar="SELECTOR",
+            help="Destination pods, like --from. Default: every pod.",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @cli.command("reach", epilog=_EPILOG)
-@input_options
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    metavar="PORT[/PROTO]",
-    help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). Repeatable. "
-    "Default: every containerPort in the snapshot.",
-)
-@click.option(
-    "--from",
-    "from_text",
-    metavar="SELECTOR",
-    help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
-    "(e.g. 'shop/app=web,!canary'). Default: every pod.",
-)
-@click.option(
-    "--to", "to_text", metavar="SELECTOR", help="Destination pods, like --from. Default: every pod."
-)
+@query_options
 @click.option(
     "-o",
     "--output",

@@ -8,8 +8,8 @@ import click
 from npc.analysis.draw import inline_svg, render_svg
 from npc.analysis.graph import build_graph, to_dot
 from npc.analysis.report import build_report, render_html, render_json
-from npc.cli.app import cli, input_options, write_output
-from npc.cli.cmd_reach import prepare
+from npc.cli.app import cli, write_output
+from npc.cli.cmd_reach import prepare, query_options
 
 _EPILOG = """\b
 Examples:
@@ -20,19 +20,7 @@ Examples:
 
 
 @cli.command("report", epilog=_EPILOG)
-@input_options
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    metavar="PORT[/PROTO]",
-    help="Probe this destination port (as for `npc reach`). Repeatable. "
-    "Default: every containerPort in the snapshot.",
-)
-@click.option(
-    "--from", "from_text", metavar="SELECTOR", help="Graph sources only (as for `npc reach`)."
-)
-@click.option("--to", "to_text", metavar="SELECTOR", help="Graph destinations only.")
+@query_options
 @click.option(
     "-o",
     "--output",
