@@ -153,3 +153,31 @@ def test_svg_keeps_the_ids_and_links(capsys: pytest.CaptureFixture[str]) -> None
     assert status == 0, err
     assert "<svg" in out and 'class="cluster"' in out and '<g id="e1" class="edge">' in out
     assert 'href="#r-testing/nginx-policy/ingress/0"' in out
+
+
+def test_svg_without_graphviz_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    status, out, err = run(capsys, "reach", "-f", TESTING, "-o", "svg")
+    assert (status, out) == (1, "")
+    assert "Graphviz" in err and "-o dot" in err
+
+
+def test_an_empty_cluster_is_an_empty_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(
+        capsys,
+        "reach",
+        "-f",
+        TESTING,
+        "--from",
+        "nowhere/",
+        "--to",
+        "nowhere/",
+        "--port",
+        "80",
+        "-o",
+        "dot",
+    )
+    assert status == 0 and "no pod" in err
+    assert "->" not in out and out.startswith("digraph npc {")

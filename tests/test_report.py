@@ -81,7 +81,10 @@ def test_the_committed_example_reports_are_current(
 
 def test_json_holds_the_same_data(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(_report(capsys, "xyz", "json"))
-    assert data["sizes"]["pods"] == "9" and data["inputs"] == ["examples/xyz/"]
+    assert data["sizes"] == {"namespaces": 3, "pods": 9, "classes": 9, "policies": 4}
+    assert data["probes"] == ["80/TCP", "80/UDP", "81/TCP", "81/UDP"] and data["inputs"] == [
+        "examples/xyz/"
+    ]
     sections = data["sections"]
     assert list(sections) == ["graph", "namespaces", "policies"]
     graph = sections["graph"]["graph"]
@@ -146,6 +149,7 @@ def test_ten_thousand_pods_give_a_bounded_report_that_says_so() -> None:
     assert f"{MAX_POLICIES} are listed" in html
     assert html.count('<details class="policy"') == MAX_POLICIES
     data = json.loads(render_json(report))
-    assert data["sizes"]["pods"] == "10,000"
+    assert data["sizes"]["pods"] == 10_000 and data["sizes"]["policies"] == 5000
+    assert '<th>pods</th><td class="num">10,000</td>' in html
     assert data["sections"]["namespaces"]["namespaces_total"] == 1000
     assert len(data["sections"]["namespaces"]["namespaces"]) == MAX_NAMESPACES

@@ -41,9 +41,11 @@ __all__ = [
     "ReachGraph",
     "RuleLink",
     "build_graph",
+    "class_label",
     "dot_quote",
     "ports_label",
     "rule_anchor",
+    "selected_keys",
     "to_dot",
 ]
 
@@ -216,7 +218,7 @@ def _probes_label(allowed: Sequence[Probe], probes: Sequence[Probe]) -> str:
     return ", ".join(str(p) for p in allowed)
 
 
-def _mentioned_keys(policies: ir.PolicySet) -> frozenset[str]:
+def selected_keys(policies: ir.PolicySet) -> frozenset[str]:
     """Label keys a pod selector of some policy looks at."""
     keys: set[str] = set()
     for policy in policies:
@@ -230,7 +232,7 @@ def _mentioned_keys(policies: ir.PolicySet) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _class_label(pods: Sequence[Pod], keys: frozenset[str]) -> str:
+def class_label(pods: Sequence[Pod], keys: frozenset[str]) -> str:
     """The labels all pods share among those selectors look at, else the first pod's name."""
     common = dict(pods[0].labels)
     for pod in pods[1:]:
@@ -251,7 +253,7 @@ class _PodNode:
 
 
 def _pod_nodes(reach: Reach, sources: Sequence[Pod], targets: Sequence[Pod]) -> list[_PodNode]:
-    keys = _mentioned_keys(reach.policies)
+    keys = selected_keys(reach.policies)
     sem = Semantics(reach.policies, reach.snapshot)
     source_keys = {p.key for p in sources}
     target_keys = {p.key for p in targets}
@@ -264,7 +266,7 @@ def _pod_nodes(reach: Reach, sources: Sequence[Pod], targets: Sequence[Pod]) -> 
         node = GraphNode(
             id="",
             kind="pods",
-            label=_class_label(members, keys),
+            label=class_label(members, keys),
             namespace=namespace,
             pods=tuple(p.key for p in members),
             ingress_isolated=bool(sem.isolating(rep, "ingress")),

@@ -26,10 +26,10 @@ from markupsafe import Markup
 
 from npc import ir
 from npc.analysis.explain import explain_policy
-from npc.analysis.graph import Locator, ReachGraph, RuleLink, rule_anchor
+from npc.analysis.graph import Locator, ReachGraph, class_label, rule_anchor, selected_keys
 from npc.analysis.reach import Reach
 from npc.analysis.semantics import Semantics
-from npc.flows import Probe
+from npc.snapshot import Pod
 from npc.wording import plural
 
 __all__ = [
@@ -155,7 +155,8 @@ class Report:
 
     title: str
     inputs: tuple[str, ...]
-    sizes: tuple[tuple[str, str], ...]
+    sizes: tuple[tuple[str, int], ...]  # namespaces, pods, classes (of pods), policies
+    probes: tuple[str, ...]
     sections: tuple[Section, ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +164,7 @@ class Report:
             "title": self.title,
             "inputs": list(self.inputs),
             "sizes": dict(self.sizes),
+            "probes": list(self.probes),
             "sections": {
                 s.id: {"title": s.title, "summary": list(s.summary), **s.json}
                 for s in self.sections
@@ -238,12 +240,11 @@ def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
 # -- building -------------------------------------------------------------------------------
 
 
-def _namespace_rows(reach: Reach, sem: Semantics, labels: dict[int, str]) -> list[NamespaceRow]:
-    by_ns: dict[str, dict[int, list[str]]] = {}
-    for pod in reach.pods:
-        by_ns.setdefault(pod.namespace, {}).setdefault(reach.class_of(pod).index, []).append(
-            pod.key
-        )
+def _namespace_rows(reach: Reach, sem: Semantics) -> list[NamespaceRow]:
+    keys = selected_keys(reach.policies)
+    by_ns: dict[str, dict[int, list[Pod]]] = {}
+    for pod in sorted(reach.pods, key=lambda p: p.key):
+        by_ns.setdefault(pod.namespace, {}).setdefault(reach.class_of(pod).index, []).append(pod)
     policies: dict[str, list[str]] = {}
     for p in reach.policies:
         policies.setdefault(p.namespace, []).append(p.key)
@@ -251,14 +252,14 @@ def _namespace_rows(reach: Reach, sem: Semantics, labels: dict[int, str]) -> lis
     for name in sorted(by_ns)[:MAX_NAMESPACES]:
         classes = []
         ingress = egress = 0
-        for ci, keys in sorted(by_ns[name].items(), key=lambda kv: sorted(kv[1])[0]):
-            rep = reach.classes[ci].representative
+        for members in sorted(by_ns[name].values(), key=lambda m: m[0].key):
+            rep = members[0]
             inc = tuple(p.key for p in sem.isolating(rep, "ingress"))
             out = tuple(p.key for p in sem.isolating(rep, "egress"))
-            ingress += len(keys) if inc else 0
-            egress += len(keys) if out else 0
-            label = labels.get(ci) or (keys[0].split("/", 1)[1] if len(keys) == 1 else "")
-            classes.append(ClassRow(label, tuple(sorted(keys)), inc, out))
+            ingress += len(members) if inc else 0
+            egress += len(members) if out else 0
+            pods = tuple(p.key for p in members)
+            classes.append(ClassRow(class_label(members, keys), pods, inc, out))
         rows.append(
             NamespaceRow(
                 name,
@@ -312,24 +313,17 @@ def build_report(
     """The report of ``reach`` (policies over a snapshot) with its ``graph`` drawn as
     ``svg`` (None: not drawn); ``extra`` sections follow the built-in ones."""
     sem = Semantics(reach.policies, reach.snapshot)
-    labels: dict[int, str] = {}
-    for node in graph.nodes:
-        if node.kind == "pods" and reach.snapshot.pod(node.pods[0]) is not None:
-            pod = reach.snapshot.pod(node.pods[0])
-            assert pod is not None
-            labels.setdefault(reach.class_of(pod).index, node.label)
     namespaces = sorted({p.namespace for p in reach.pods})
-    rows = _namespace_rows(reach, sem, labels)
+    rows = _namespace_rows(reach, sem)
     linked = {r.policy for e in graph.edges for r in e.rules}
     all_policies = list(reach.policies)
     shown = [p for i, p in enumerate(all_policies) if i < MAX_POLICIES or p.key in linked]
     entries = [_policy_entry(reach, p, locate) for p in shown]
     sizes = (
-        ("namespaces", f"{len(namespaces):,}"),
-        ("pods", f"{len(reach.pods):,}"),
-        ("classes of pods", f"{len(reach.classes):,}"),
-        ("policies", f"{len(all_policies):,}"),
-        ("probed ports", ", ".join(str(p) for p in graph.probes) or "none"),
+        ("namespaces", len(namespaces)),
+        ("pods", len(reach.pods)),
+        ("classes", len(reach.classes)),
+        ("policies", len(all_policies)),
     )
     sections = (
         graph_section(graph, svg),
@@ -337,7 +331,8 @@ def build_report(
         policies_section(entries, len(all_policies)),
         *extra,
     )
-    return Report("npc report", tuple(inputs), sizes, sections)
+    probes = tuple(str(p) for p in graph.probes)
+    return Report("npc report", tuple(inputs), sizes, probes, sections)
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -364,12 +359,3 @@ def render_html(report: Report) -> str:
 def render_json(report: Report) -> str:
     """The report's data as JSON (sorted keys, two-space indent, a final newline)."""
     return json.dumps(report.to_json(), sort_keys=True, indent=2) + "\n"
-
-
-def rule_link_text(link: RuleLink) -> str:
-    """``ns/name spec.ingress[0]`` (the link text of a rule in the page)."""
-    return f"{link.policy} {link.path}"
-
-
-def probe_text(probes: Sequence[Probe]) -> str:
-    return ", ".join(str(p) for p in probes)
