@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 
 from npc import ir
 from npc.analysis.explain import explain_policy
@@ -185,7 +184,7 @@ def graph_section(graph: ReachGraph, svg: str | None) -> Section:
     ]
     if graph.omitted is not None:
         summary.append(f"Not drawn: {graph.omitted}.")
-    data = {"graph": graph, "svg": Markup(svg) if svg is not None else None}
+    data = {"graph": graph, "svg": svg}  # Graphviz's SVG, inlined as it is
     return Section(
         "graph",
         "Who may connect to whom",
