@@ -18,8 +18,8 @@ from npc.analysis.graph import (
     to_dot,
 )
 from npc.analysis.reach import Reach
-from npc.cli import main
 from npc.flows import Probe, default_probes
+from tests.helpers import run_cli as run
 from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +35,6 @@ CASES = {
     "xyz-from-y": ["-f", XYZ, "--from", "y/"],
     "xyz-to-pod-c": ["-f", XYZ, "--to", "pod=c", "--port", "80", "--port", "81"],
 }
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(autouse=True)

@@ -19,19 +19,13 @@ from npc.analysis.report import (
     render_html,
     render_json,
 )
-from npc.cli import main
 from npc.flows import default_probes
+from tests.helpers import run_cli as run
 from tests.synth import scaled_cluster, scaled_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ("testing", "xyz")
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is missing")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(autouse=True)
