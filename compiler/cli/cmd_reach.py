@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 
@@ -23,10 +24,12 @@ from npc.analysis.reach_format import (
 from npc.cli.app import (
     F,
     cli,
+    cni_option,
     input_options,
     load_inputs,
     parse_probes,
     print_diagnostics,
+    service_reach,
     settings,
 )
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
@@ -43,6 +46,7 @@ Examples:
   npc reach -f examples/testing/ --port 80/TCP --from testing/ -o json
   npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
   npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
+  npc reach -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
   npc reach -f examples/testing/ -o svg > testing.svg   (a graph; -o dot for the text)
   kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
 """
@@ -93,6 +97,31 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     click.echo("".join(buffer), nl=False, color=colour or None)
 
 
+def query_options(func: F) -> F:
+    """``-f``, ``--port`` and ``--from``, as ``reach`` and ``report`` take them."""
+    options = (
+        input_options,
+        click.option(
+            "--port",
+            "ports",
+            multiple=True,
+            metavar="PORT[/PROTO]",
+            help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). "
+            "Repeatable. Default: every containerPort in the snapshot.",
+        ),
+        click.option(
+            "--from",
+            "from_text",
+            metavar="SELECTOR",
+            help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
+            "(e.g. 'shop/app=web,!canary'). Default: every pod.",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def prepare(
     paths: Iterable[str],
     ports: Iterable[str],
@@ -137,39 +166,16 @@ def prepare(
     return bundle, reach, probes, sources, targets
 
 
-def query_options(func: F) -> F:
-    """``-f``, ``--port``, ``--from`` and ``--to``, as ``reach`` and ``report`` take them."""
-    options = (
-        input_options,
-        click.option(
-            "--port",
-            "ports",
-            multiple=True,
-            metavar="PORT[/PROTO]",
-            help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). "
-            "Repeatable. Default: every containerPort in the snapshot.",
-        ),
-        click.option(
-            "--from",
-            "from_text",
-            metavar="SELECTOR",
-            help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
-            "(e.g. 'shop/app=web,!canary'). Default: every pod.",
-        ),
-        click.option(
-            "--to",
-            "to_text",
-            metavar="SELECTOR",
-            help="Destination pods, like --from. Default: every pod.",
-        ),
-    )
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 @cli.command("reach", epilog=_EPILOG)
 @query_options
+@click.option(
+    "--to",
+    "to_text",
+    metavar="SELECTOR",
+    help="Destination pods, like --from (default: every pod); or svc/NAMESPACE/NAME[:PORT]: "
+    "a client outside the cluster (--from IP) through a NodePort or LoadBalancer Service.",
+)
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -186,6 +192,7 @@ def reach_command(
     ports: tuple[str, ...],
     from_text: str | None,
     to_text: str | None,
+    cni: str | None,
     fmt: str,
 ) -> None:
     """Show which pods may connect to which, on which ports.
@@ -194,7 +201,21 @@ def reach_command(
     for every (source pod, destination pod, probe) as the Kubernetes NetworkPolicy spec
     says. A pod always reaches itself. Computed on classes of pods that no policy can tell
     apart, so it stays fast on large clusters.
+
+    With --to svc/NAMESPACE/NAME[:PORT] and --from IP: whether a client outside the cluster
+    gets through that Service, on every path (entry node, endpoint), and which source address
+    the destination's policies see on each (externalTrafficPolicy Cluster: the forwarding
+    node's, chosen by --cni; Local: the client's).
     """
+    if to_text is not None and to_text.startswith("svc/"):
+        bundle = load_inputs(paths)
+        print_diagnostics(bundle.diagnostics)
+        answers = service_reach(bundle, from_text, to_text, cni, parse_probes(ports))
+        if fmt == "json":
+            click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
+        else:
+            click.echo("".join(a.text() for a in answers), nl=False)
+        return
     bundle, reach, probes, sources, targets = prepare(paths, ports, from_text, to_text, "npc reach")
     if fmt in ("dot", "svg"):
         graph = build_graph(reach, probes, sources, targets, bundle.locate)

@@ -21,6 +21,7 @@ Examples:
 
 @cli.command("report", epilog=_EPILOG)
 @query_options
+@click.option("--to", "to_text", metavar="SELECTOR", help="Graph destinations only.")
 @click.option(
     "-o",
     "--output",
