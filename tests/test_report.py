@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from npc.analysis.graph import build_graph
+from npc.analysis.lint import LintOptions, lint
 from npc.analysis.reach import Reach
 from npc.analysis.report import (
+    MAX_FINDINGS,
     MAX_NAMESPACES,
     MAX_POLICIES,
     build_report,
@@ -80,7 +82,14 @@ def test_json_holds_the_same_data(capsys: pytest.CaptureFixture[str]) -> None:
         "examples/xyz/"
     ]
     sections = data["sections"]
-    assert list(sections) == ["graph", "namespaces", "policies"]
+    assert set(sections) == {"graph", "namespaces", "lint", "policies"}
+    # npc lint's findings, as `npc lint -o json` gives them.
+    (finding,) = sections["lint"]["findings"]
+    assert (finding["code"], finding["policy"], finding["line"]) == (
+        "W610",
+        "z/allow-cidr-except",
+        89,
+    )
     graph = sections["graph"]["graph"]
     assert graph["omitted"] is None
     labels = {n["id"]: n.get("namespace", "") + "/" + n["label"] for n in graph["nodes"]}
@@ -128,20 +137,30 @@ def test_json_by_the_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_ten_thousand_pods_give_a_bounded_report_that_says_so() -> None:
     """tests/synth.py's scaled cluster (1,000 namespaces x 10 pods, 5,000 policies): the
-    graph is not drawn (it says why), lists are cut at their bounds (they say so)."""
+    graph is not drawn (it says why), lists are cut at their bounds (they say so), and every
+    policy a listed lint finding names is listed too (its link has a target)."""
     rng = random.Random(7)
     snapshot = scaled_cluster(rng)
     policies = scaled_policies(rng, snapshot)
     reach = Reach(policies, snapshot)
     graph = build_graph(reach, default_probes(snapshot))
     assert graph.omitted is not None and not graph.edges
-    report = build_report(reach, graph, None, lambda origin: None, ["policies/", "cluster.yaml"])
+    findings = lint(policies, snapshot, LintOptions())
+    assert len(findings) > MAX_FINDINGS
+    report = build_report(
+        reach, graph, None, lambda origin: None, ["policies/", "cluster.yaml"], findings
+    )
     html = render_html(report)
     assert len(html) < 3_000_000
     assert "Not drawn:" in html and "narrow it with --from/--to" in html
     assert f"The first {MAX_NAMESPACES} namespaces are listed" in html
     assert f"{MAX_POLICIES} are listed" in html
-    assert html.count('<details class="policy"') == MAX_POLICIES
+    assert f"The first {MAX_FINDINGS} are listed" in html
+    assert html.count('<tr class="finding">') == MAX_FINDINGS
+    linked = {f.policy for f in findings[:MAX_FINDINGS]}
+    assert html.count('<details class="policy"') == len(
+        linked | {p.key for p in list(policies)[:MAX_POLICIES]}
+    )
     data = json.loads(render_json(report))
     assert data["sizes"]["pods"] == 10_000 and data["sizes"]["policies"] == 5000
     assert '<th>pods</th><td class="num">10,000</td>' in html

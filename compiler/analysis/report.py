@@ -3,10 +3,10 @@ of policies does to a cluster.
 
 A report is an ordered tuple of :class:`Section`; each section is built by a function that
 takes the data it shows (:func:`graph_section` a :class:`~npc.analysis.graph.ReachGraph`
-and its SVG, :func:`namespaces_section` the per-namespace isolation, :func:`policies_section`
-the policies rule by rule) and names the template that draws it, so sections for other
-analyses (lint findings, verify/compare verdicts, diffs) are one function and one template
-each. Summaries come first, details sit in ``<details>``; every list is cut at a stated
+and its SVG, :func:`namespaces_section` the per-namespace isolation, :func:`lint_section`
+``npc lint``'s findings, :func:`policies_section` the policies rule by rule) and names the
+template that draws it, so sections for other analyses (verify/compare verdicts, diffs) are
+one function and one template each, passed to :func:`build_report` as ``extra``. Summaries come first, details sit in ``<details>``; every list is cut at a stated
 bound (:data:`MAX_NAMESPACES`, :data:`MAX_CLASSES`, :data:`MAX_POLICIES`) so the page stays
 usable at 10,000 pods.
 
@@ -26,13 +26,16 @@ import jinja2
 from npc import ir
 from npc.analysis.explain import explain_policy
 from npc.analysis.graph import Locator, ReachGraph, class_label, rule_anchor, selected_keys
+from npc.analysis.lint import Finding
 from npc.analysis.reach import Reach
 from npc.analysis.semantics import Semantics
+from npc.errors import Severity
 from npc.snapshot import Pod
 from npc.wording import plural
 
 __all__ = [
     "MAX_CLASSES",
+    "MAX_FINDINGS",
     "MAX_NAMESPACES",
     "MAX_POLICIES",
     "ClassRow",
@@ -43,6 +46,7 @@ __all__ = [
     "Section",
     "build_report",
     "graph_section",
+    "lint_section",
     "namespaces_section",
     "policies_section",
     "render_html",
@@ -53,6 +57,8 @@ __all__ = [
 MAX_NAMESPACES = 200
 MAX_CLASSES = 50
 MAX_POLICIES = 500
+#: Lint findings listed.
+MAX_FINDINGS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,31 @@ def namespaces_section(rows: Sequence[NamespaceRow], total: int) -> Section:
     )
 
 
+def lint_section(findings: Sequence[Finding], policies: Sequence[str]) -> Section:
+    """``npc lint``'s findings (:func:`npc.lint`), at most :data:`MAX_FINDINGS`, each with
+    its file position and a link to its policy when the report lists it (``policies``)."""
+    warnings = sum(f.severity is not Severity.INFO for f in findings)
+    codes: dict[str, int] = {}
+    for f in findings:
+        codes[str(f.code)] = codes.get(str(f.code), 0) + 1
+    summary = [
+        f"{plural(warnings, 'warning')} and {plural(len(findings) - warnings, 'note')}"
+        + (": " + ", ".join(f"{n:,} {c}" for c, n in sorted(codes.items())) if codes else ".")
+    ]
+    shown = tuple(findings[:MAX_FINDINGS])
+    if len(findings) > len(shown):
+        summary.append(f"The first {len(shown):,} are listed (at most {MAX_FINDINGS}).")
+    data = {"findings": shown, "linked": frozenset(policies)}
+    return Section(
+        "lint",
+        "Lint: probable mistakes",
+        tuple(summary),
+        "section_lint.html.j2",
+        data,
+        {"findings": [f.to_json() for f in shown], "findings_total": len(findings)},
+    )
+
+
 def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
     """The policies, rule by rule with file positions (the targets of the graph's links)."""
     summary = [f"{plural(total, 'policy')}, each with its rules and where they are written."]
@@ -307,14 +338,17 @@ def build_report(
     svg: str | None,
     locate: Locator,
     inputs: Sequence[str] = (),
+    findings: Sequence[Finding] | None = None,
     extra: Sequence[Section] = (),
 ) -> Report:
     """The report of ``reach`` (policies over a snapshot) with its ``graph`` drawn as
-    ``svg`` (None: not drawn); ``extra`` sections follow the built-in ones."""
+    ``svg`` (None: not drawn), and lint ``findings`` when given (None: no lint section);
+    ``extra`` sections follow the built-in ones."""
     sem = Semantics(reach.policies, reach.snapshot)
     namespaces = sorted({p.namespace for p in reach.pods})
     rows = _namespace_rows(reach, sem)
     linked = {r.policy for e in graph.edges for r in e.rules}
+    linked |= {f.policy for f in (findings or ())[:MAX_FINDINGS] if f.policy}
     all_policies = list(reach.policies)
     shown = [p for i, p in enumerate(all_policies) if i < MAX_POLICIES or p.key in linked]
     entries = [_policy_entry(reach, p, locate) for p in shown]
@@ -327,6 +361,7 @@ def build_report(
     sections = (
         graph_section(graph, svg),
         namespaces_section(rows, len(namespaces)),
+        *([lint_section(findings, [e.key for e in entries])] if findings is not None else []),
         policies_section(entries, len(all_policies)),
         *extra,
     )

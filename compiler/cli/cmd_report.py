@@ -8,7 +8,8 @@ import click
 from npc.analysis.draw import inline_svg, render_svg
 from npc.analysis.graph import build_graph, to_dot
 from npc.analysis.report import build_report, render_html, render_json
-from npc.cli.app import cli, write_output
+from npc.api import lint
+from npc.cli.app import cli, cni_option, write_output
 from npc.cli.cmd_reach import prepare, query_options
 
 _EPILOG = """\b
@@ -22,6 +23,7 @@ Examples:
 @cli.command("report", epilog=_EPILOG)
 @query_options
 @click.option("--to", "to_text", metavar="SELECTOR", help="Graph destinations only.")
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -42,11 +44,13 @@ def report_command(
     ports: tuple[str, ...],
     from_text: str | None,
     to_text: str | None,
+    cni: str | None,
     output: str,
     fmt: str | None,
 ) -> None:
     """Write a report: the graph of who may connect to whom, per namespace what is isolated
-    and what is open (and which policies make it so), every policy rule by rule.
+    and what is open (and which policies make it so), `npc lint`'s findings, every policy
+    rule by rule.
 
     The HTML page is self-contained (inline CSS and SVG, no external script, nothing fetched)
     and bounded in size: summaries first, details folded, long lists cut at a stated bound.
@@ -60,5 +64,6 @@ def report_command(
     svg = None
     if fmt == "html" and graph.omitted is None:
         svg = inline_svg(render_svg(to_dot(graph)))
-    report = build_report(reach, graph, svg, bundle.locate, paths)
+    findings = lint(bundle, cni=cni)
+    report = build_report(reach, graph, svg, bundle.locate, paths, findings)
     write_output(output, render_html(report) if fmt == "html" else render_json(report))
