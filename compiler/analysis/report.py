@@ -6,9 +6,10 @@ takes the data it shows (:func:`graph_section` a :class:`~npc.analysis.graph.Rea
 and its SVG, :func:`namespaces_section` the per-namespace isolation, :func:`lint_section`
 ``npc lint``'s findings, :func:`policies_section` the policies rule by rule) and names the
 template that draws it, so sections for other analyses (verify/compare verdicts, diffs) are
-one function and one template each, passed to :func:`build_report` as ``extra``. Summaries come first, details sit in ``<details>``; every list is cut at a stated
-bound (:data:`MAX_NAMESPACES`, :data:`MAX_CLASSES`, :data:`MAX_POLICIES`) so the page stays
-usable at 10,000 pods.
+one function and one template each, passed to :func:`build_report` as ``extra``.
+Summaries come first, details sit in ``<details>``; every list is cut at a stated bound
+(:data:`MAX_NAMESPACES`, :data:`MAX_CLASSES`, :data:`MAX_FINDINGS`, :data:`MAX_POLICIES`)
+so the page stays usable at 10,000 pods.
 
 The page loads nothing: CSS and SVG are inline, its one script is inline, and its Content
 Security Policy forbids every fetch. Output is deterministic (no timestamps, sorted lists).
