@@ -228,65 +228,16 @@ def test_without_a_vpc_the_script_stops_first(
     assert result.returncode != 0 and b"VPC_ID" in result.stderr
 
 
-SELF_LABELLED_CLUSTER = """\
-apiVersion: v1
-kind: List
-items:
-- {apiVersion: v1, kind: Namespace, metadata: {name: shop}}
-- apiVersion: v1
-  kind: Pod
-  metadata: {name: front, namespace: shop, labels: {app: web, tier: front}}
-  spec: {nodeName: n1, containers: [{name: c, image: i}]}
-  status: {phase: Running, podIP: 10.0.0.2}
-- apiVersion: v1
-  kind: Pod
-  metadata: {name: back, namespace: shop, labels: {app: web, tier: back}}
-  spec: {nodeName: n2, containers: [{name: c, image: i}]}
-  status: {phase: Running, podIP: 10.0.0.3}
-- apiVersion: v1
-  kind: Pod
-  metadata: {name: db, namespace: shop, labels: {app: db}}
-  spec: {nodeName: n3, containers: [{name: c, image: i}]}
-  status: {phase: Running, podIP: 10.0.0.4}
-"""
-#: ``front-web`` makes npc label back and db (``NOT (app=web AND tier=front)`` is no label
-#: selector); ``labelled`` selects exactly the pods carrying that label, so it would isolate
-#: them once the label commands ran, while their groups, planned before, stay open.
-SELF_LABELLED_POLICIES = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: front-web, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: web, tier: front}}
-  ingress:
-  - from: [{podSelector: {}}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: labelled, namespace: shop}
-spec:
-  podSelector: {matchExpressions: [{key: npc/security-groups, operator: Exists}]}
-  policyTypes: [Ingress]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: from-unlabelled, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  ingress:
-  - from: [{podSelector: {matchExpressions: [{key: npc/security-groups, operator: DoesNotExist}]}}]
-"""
-
-
 def test_selectors_on_the_label_npc_sets_are_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """npc attaches pods by setting ``npc/security-groups``; a selector on that key would
-    select other pods once the label commands ran than the groups were planned for (here
-    back and db would become isolated by ``labelled`` while ECS left them open)."""
-    policies, cluster = tmp_path / "policies.yaml", tmp_path / "cluster.yaml"
-    policies.write_text(SELF_LABELLED_POLICIES, encoding="utf-8")
-    cluster.write_text(SELF_LABELLED_CLUSTER, encoding="utf-8")
+    select other pods once the label commands ran than the groups were planned for. Here
+    ``front-web`` makes npc label back and db (``NOT (app=web AND tier=front)`` is no label
+    selector) and ``labelled`` selects the labelled pods: it would isolate them while their
+    groups, planned before, stay open."""
+    case = ROOT / "tests" / "data" / "alibaba-own-label"
+    policies, cluster = case / "policies.yaml", case / "cluster.yaml"
     out_file = tmp_path / "out.json"
     args = ("compile", "-t", "alibaba", "-f", str(policies), "-f", str(cluster))
     status, out, err = _run(*args, "-o", str(out_file), capsys=capsys)
