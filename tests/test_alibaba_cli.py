@@ -226,3 +226,22 @@ def test_without_a_vpc_the_script_stops_first(
         ["/bin/sh", str(tmp_path / "run.sh")], env=env, capture_output=True, timeout=60, check=False
     )
     assert result.returncode != 0 and b"VPC_ID" in result.stderr
+
+
+def test_selectors_on_the_label_npc_sets_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """npc attaches pods by setting ``npc/security-groups``; a selector on that key would
+    select other pods once the label commands ran than the groups were planned for. Here
+    ``front-web`` makes npc label back and db (``NOT (app=web AND tier=front)`` is no label
+    selector) and ``labelled`` selects the labelled pods: it would isolate them while their
+    groups, planned before, stay open."""
+    case = ROOT / "tests" / "data" / "alibaba-own-label"
+    policies, cluster = case / "policies.yaml", case / "cluster.yaml"
+    out_file = tmp_path / "out.json"
+    args = ("compile", "-t", "alibaba", "-f", str(policies), "-f", str(cluster))
+    status, out, err = _run(*args, "-o", str(out_file), capsys=capsys)
+    assert status == 2 and out == "" and not out_file.exists()
+    assert "policies.yaml:13:16: error: spec.podSelector: NetworkPolicy shop/labelled" in err
+    assert "spec.ingress[0].from[0].podSelector: NetworkPolicy shop/from-unlabelled" in err
+    assert err.count("npc/security-groups") >= 2

@@ -34,6 +34,7 @@ from npc.capabilities import Capability, feature_uses
 from npc.errors import (
     Code,
     Diagnostic,
+    Path,
     Severity,
     UnsupportedError,
     ValidationError,
@@ -119,9 +120,10 @@ class AlibabaBackend(Backend):
         opts = self.check_options(options, AlibabaOptions)
         assert snapshot is not None
         deny = opts.unsupported == "deny"
+        own = _own_label(policies)
         diagnostics = _sctp(policies, deny=deny)
-        if diagnostics and not deny:
-            raise UnsupportedError(diagnostics)
+        if own or (diagnostics and not deny):
+            raise UnsupportedError([*own, *(d for d in diagnostics if not deny)])
         grants = Grants(policies, snapshot)
         plan = build(grants, drop_sctp=deny)
         attachment = attach(plan, grants)
@@ -162,6 +164,51 @@ def _sctp(policies: ir.PolicySet, *, deny: bool) -> list[Diagnostic]:
             )
         )
     return out
+
+
+def _own_label(policies: ir.PolicySet) -> list[Diagnostic]:
+    """Errors for pod selectors on :data:`LABEL`: npc sets and removes that label to attach
+    pods, so such a selector would pick other pods once the label commands ran than the ones
+    the groups were planned for (a policy selecting labelled pods would isolate pods whose
+    groups stay open)."""
+    out = []
+    for policy in policies:
+        found: list[Path] = []
+        if any(r.key == LABEL for r in policy.pod_selector.requirements):
+            found.append(("spec", "podSelector"))
+        for direction in ir.DIRECTIONS:
+            for index, rule in enumerate(policy.rules(direction) or ()):
+                if isinstance(rule.peers, ir.AnyPeer):
+                    continue
+                for i, peer in enumerate(rule.peers):
+                    if isinstance(peer, ir.PodPeer) and any(
+                        r.key == LABEL for r in peer.pods.requirements
+                    ):
+                        root = _rule_path(policy, direction, index, rule)
+                        found.append((*root, ir.Direction(direction).peer_field, i, "podSelector"))
+        for path in found:
+            out.append(
+                Diagnostic(
+                    Code.UNSUPPORTED,
+                    Severity.ERROR,
+                    f"NetworkPolicy {policy.key}: target alibaba cannot express a selector on "
+                    f"{LABEL}, the label npc sets on pods to attach their security groups",
+                    format_path(path),
+                    hint=f"select on another label: npc adds and removes {LABEL} itself, "
+                    "so this selector would pick other pods once its label commands ran",
+                    origin=policy.origin.child(path) if policy.origin is not None else None,
+                )
+            )
+    return out
+
+
+def _rule_path(policy: ir.Policy, direction: str, index: int, rule: ir.Rule) -> Path:
+    """The rule's field path in its NetworkPolicy (its origin when known, else its index)."""
+    if rule.origin is not None and policy.origin is not None:
+        root = policy.origin.path
+        if rule.origin.path[: len(root)] == root:
+            return rule.origin.path[len(root) :]
+    return ("spec", str(direction), index)
 
 
 def _same_node(plan: Plan, grants: Grants) -> list[Diagnostic]:

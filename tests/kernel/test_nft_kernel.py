@@ -195,6 +195,33 @@ def test_dry_run_changes_nothing(seed_lab: Lab) -> None:
     assert seed_lab.nft("node", "list", "ruleset") == before
 
 
+HOST_FIREWALL = """\
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+	}
+}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="npc apply --table NAME deletes any existing table inet NAME, one it did not "
+    "create included (here the host's forward-drop firewall): it should refuse a table "
+    "that is not npc's",
+)
+def test_apply_leaves_a_table_it_did_not_create(seed_lab: Lab) -> None:
+    """``--table filter`` on a node whose own firewall is ``table inet filter``: replacing
+    that table would drop the node's rules (its forward policy drop) and open what they
+    closed, so the apply must fail and leave it as it was."""
+    seed_lab.nft("node", "-f", "-", stdin=HOST_FIREWALL)
+    before = seed_lab.nft("node", "list", "table", "inet", "filter")
+    args = [a for p in _seed_files() for a in ("-f", str(p))]
+    done = seed_lab.npc("node", "apply", "--target", "nft", "--table", "filter", *args)
+    assert done.returncode != 0
+    assert seed_lab.nft("node", "list", "table", "inet", "filter") == before
+
+
 BROKEN_SET = """\
 	set overlapping {
 		type ipv4_addr . inet_service
