@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from npc.backends.base import Applied
+from npc.backends.nft import syntax as nft_syntax
 from npc.errors import BackendError, Code, Diagnostic, Location, Severity
 
 __all__ = ["NFT_TIMEOUT", "RULESET", "load", "parse_nft_errors"]
@@ -44,6 +45,7 @@ def load(text: str, table_name: str, *, dry_run: bool = False) -> Applied:
                 hint="install nftables (e.g. `apt-get install nftables`)",
             )
         )
+    _check_owner(nft, table_name)
     command = [nft, "-c", "-f", "-"] if dry_run else [nft, "-f", "-"]
     started = time.perf_counter()
     try:
@@ -70,6 +72,44 @@ def load(text: str, table_name: str, *, dry_run: bool = False) -> Applied:
     if dry_run:
         return Applied(f"nft -c accepted the ruleset; it would replace {table} (dry run)")
     return Applied(f"replaced {table} in {elapsed:.2f} s")
+
+
+def _check_owner(nft: str, table_name: str) -> None:
+    """Refuse to replace ``table inet <table_name>`` unless npc wrote it: the script deletes
+    the table it replaces, and a host's own firewall table of that name (``--table filter``)
+    would go with its rules."""
+    try:
+        listed = subprocess.run(
+            [nft, "list", "table", "inet", table_name],
+            capture_output=True,
+            text=True,
+            timeout=NFT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BackendError(
+            Diagnostic(
+                Code.APPLY_FAILED,
+                Severity.ERROR,
+                f"nft did not list table inet {table_name} within {NFT_TIMEOUT:.0f} s; "
+                "nothing was changed",
+            )
+        ) from exc
+    if listed.returncode != 0:
+        return  # no such table (or nft cannot list it: loading will then say why)
+    marker = f"comment {nft_syntax.comment(nft_syntax.OWNER)}"
+    head = [line.strip() for line in listed.stdout.splitlines()[1:3]]
+    if marker not in head:
+        raise BackendError(
+            Diagnostic(
+                Code.APPLY_FAILED,
+                Severity.ERROR,
+                f"table inet {table_name} exists and was not written by npc (it lacks npc's "
+                "table comment); refusing to replace it, nothing was changed",
+                hint="choose another --table (the default is npc), or remove that table "
+                f"yourself if it is a leftover: `nft delete table inet {table_name}`",
+            )
+        )
 
 
 def parse_nft_errors(stderr: str, text: str) -> list[Diagnostic]:

@@ -88,6 +88,11 @@ class Plan:
     #: Warnings for the user (pods enforced on every node, for want of a node name).
     diagnostics: tuple[Diagnostic, ...] = ()
 
+    @property
+    def owner(self) -> str:
+        """The table's comment, which marks it as npc's (:data:`.syntax.OWNER`)."""
+        return nft_syntax.OWNER
+
 
 @dataclass(slots=True)
 class _Planner:

@@ -25,6 +25,7 @@ __all__ = [
     "IDENTIFIER",
     "KEYWORDS",
     "NAME_MAX",
+    "OWNER",
     "address",
     "comment",
     "digest",
@@ -44,6 +45,10 @@ NAME_MAX: Final = 64
 
 #: nft refuses longer comments ("comment too long, 128 characters maximum allowed").
 COMMENT_MAX: Final = 128
+
+#: The comment of every table npc writes: ``npc apply`` replaces a table only when it carries
+#: it, so ``--table filter`` can never delete a host's own firewall table.
+OWNER = "managed by npc (npc apply replaces it whole)"
 
 _KEYWORD_TEXT = """
     a-rwnd abort accept ackseq add addr ah all arp asconf asconf-ack auto-merge avgpkt bridge
