@@ -11,13 +11,15 @@ Library use::
     artifact = npc.compile(bundle, target="ir")
     print(artifact.text)
     artifact, applied = npc.apply(bundle, target="nft")   # loads it into this host's kernel
+    report = npc.verify(bundle, "nft", [npc.Source("r.nft", text)])   # ruleset vs policies
+    changes = npc.diff(old_bundle, new_bundle)           # flows a policy change opens/closes
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from npc.api import Applied, Artifact, apply, compile, load
+from npc.api import Applied, Artifact, apply, compare, compile, diff, load, verify
 from npc.errors import (
     BackendError,
     Code,
@@ -54,7 +56,10 @@ __all__ = [
     "ValidationError",
     "__version__",
     "apply",
+    "compare",
     "compile",
+    "diff",
     "load",
     "read_sources",
+    "verify",
 ]

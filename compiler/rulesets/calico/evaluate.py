@@ -79,6 +79,9 @@ class SideDecision:
     direction: str
     allowed: bool
     reason: str
+    #: The policy whose rule ``index`` (of this direction) decided, when a rule did.
+    policy: CalicoPolicy | None = None
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +271,9 @@ class CalicoSemantics:
                         continue
                     where = f"{policy.kind} {policy.key} {direction}[{index}]"
                     if rule.action == "Allow":
-                        return SideDecision(direction, True, f"allowed by {where}")
+                        return SideDecision(direction, True, f"allowed by {where}", policy, index)
                     if rule.action == "Deny":
-                        return SideDecision(direction, False, f"denied by {where}")
+                        return SideDecision(direction, False, f"denied by {where}", policy, index)
                     if rule.action == "Pass":
                         passed = True
                         break
