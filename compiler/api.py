@@ -25,7 +25,7 @@ from npc.analysis.compare import CompareReport, TargetRow
 from npc.analysis.diff import DiffReport
 from npc.analysis.diff import diff as diff_policies
 from npc.analysis.explain import explain_flow
-from npc.analysis.verify import VerifyReport
+from npc.analysis.verify import Difference, VerifyReport
 from npc.analysis.verify import verify as verify_judge
 from npc.backends.base import Applied, BackendOptions
 from npc.capabilities import check
@@ -51,6 +51,7 @@ __all__ = [
     "Artifact",
     "CompareReport",
     "DiffReport",
+    "Difference",
     "VerifyReport",
     "apply",
     "compare",

@@ -57,15 +57,17 @@ def verify_text(report: VerifyReport, explain: Explainer) -> str:
         lines += ["", f"{title} ({len(items)} flows)"]
         groups: dict[tuple[str | None, str], list[Difference]] = {}
         for d in items:
-            groups.setdefault((d.rule, d.note), []).append(d)
+            # One group per deciding rule; flows no rule decided group by the judge's words.
+            groups.setdefault((d.rule, "" if d.rule else d.note), []).append(d)
         for n, ((rule, note), group) in enumerate(sorted(groups.items(), key=_group_order), 1):
             first = group[0]
             decided = rule or "no rule (a default)"
-            lines.append(f"  {n}. {len(group)} flows decided by {decided}")
+            flows = "1 flow" if len(group) == 1 else f"{len(group)} flows"
+            lines.append(f"  {n}. {flows} decided by {decided}")
             lines.append(f"     e.g. {_flow(first.src, first.dst, first.protocol, first.port)}")
             lines.append(f"     ruleset: {_allowed(first.ruleset)} by {decided}")
-            if note:
-                lines.append(f"       {note}")
+            if first.note:
+                lines.append(f"       {first.note}")
             spec = explain(first.src, first.dst, first.protocol, first.port)
             lines.append(f"     policies: {_allowed(first.spec)}: {spec[0] if spec else ''}")
             lines.extend(f"       {line}" for line in spec[1:])
