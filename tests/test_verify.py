@@ -50,7 +50,7 @@ def _bundle(case: str) -> npc.Bundle:
     )
 
 
-@pytest.mark.parametrize(("target", "options"), JUDGED, ids=lambda v: str(v))
+@pytest.mark.parametrize(("target", "options"), JUDGED, ids=str)
 @pytest.mark.parametrize("case", CASES)
 def test_npc_output_verifies_equivalent(case: str, target: str, options: dict[str, str]) -> None:
     bundle = _bundle(case)
@@ -277,7 +277,7 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 
 def test_cli_verify_exit_status_and_formats(tmp_path: Path) -> None:
-    bundle, text = _example()
+    _, text = _example()
     good = tmp_path / "good.yaml"
     good.write_text(text)
     bad = tmp_path / "bad.yaml"

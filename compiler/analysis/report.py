@@ -59,7 +59,7 @@ def verify_text(report: VerifyReport, explain: Explainer) -> str:
         for d in items:
             # One group per deciding rule; flows no rule decided group by the judge's words.
             groups.setdefault((d.rule, "" if d.rule else d.note), []).append(d)
-        for n, ((rule, note), group) in enumerate(sorted(groups.items(), key=_group_order), 1):
+        for n, ((rule, _), group) in enumerate(sorted(groups.items(), key=_group_order), 1):
             first = group[0]
             decided = rule or "no rule (a default)"
             flows = "1 flow" if len(group) == 1 else f"{len(group)} flows"

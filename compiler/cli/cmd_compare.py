@@ -61,10 +61,10 @@ def _text(report: CompareReport) -> str:
     dis = report.disagreements
     lines.append("")
     lines.append(f"{len(dis)} flows on which the targets disagree" + (":" if dis else ""))
-    for d in dis[:20]:
+    for flow in dis[:20]:
         lines.append(
-            f"  {d.src} -> {d.dst} on {d.port}/{d.protocol}: allowed by "
-            f"{', '.join(d.allowed_by)}; denied by {', '.join(d.denied_by)}"
+            f"  {flow.src} -> {flow.dst} on {flow.port}/{flow.protocol}: allowed by "
+            f"{', '.join(flow.allowed_by)}; denied by {', '.join(flow.denied_by)}"
         )
     if len(dis) > 20:
         lines.append(f"  ... and {len(dis) - 20} more (-o json lists every one)")

@@ -71,6 +71,8 @@ def _load(source: RulesetSource, index: int) -> tuple[CalicoObjects, _Located]:
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:
+                break
             _walk(node, len(docs), "", marks)
             docs.append(loader.construct_document(node))
     except yaml.MarkedYAMLError as exc:
