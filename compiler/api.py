@@ -42,7 +42,7 @@ from npc.flows import Probe
 from npc.frontend import Bundle, load
 from npc.frontend.source import Source
 from npc.passes import optimize
-from npc.rulesets.base import Judge, RulesetSource
+from npc.rulesets.base import Judge, Text
 from npc.snapshot import Snapshot
 from npc.targets import REGISTRY, check_can_apply, get_backend, get_target
 
@@ -139,7 +139,7 @@ def _snapshot(bundle: Bundle, needed_by: str) -> Snapshot:
     return bundle.snapshot
 
 
-def judge(target: str, ruleset: Sequence[RulesetSource], snapshot: Snapshot | None) -> Judge:
+def judge(target: str, ruleset: Sequence[Text], snapshot: Snapshot | None) -> Judge:
     """Read ``ruleset`` (one or more texts) with target ``target``'s judge, found through
     the registry. Raises :class:`~npc.errors.UnsupportedError` for a target without a judge
     and :class:`~npc.errors.InputError` (at file:line:col) for what the judge cannot read."""
@@ -181,7 +181,7 @@ def _check_node(snapshot: Snapshot, node: str | None) -> None:
 def verify(
     source: Bundle | Iterable[Source],
     target: str,
-    ruleset: Sequence[RulesetSource],
+    ruleset: Sequence[Text],
     *,
     node: str | None = None,
     probes: tuple[Probe, ...] | None = None,

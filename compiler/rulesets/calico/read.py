@@ -16,7 +16,7 @@ import yaml
 
 from npc.errors import Code, Diagnostic, InputError, Location, Severity, snapshot_required
 from npc.flows import Flow
-from npc.rulesets.base import Decision, RulesetSource
+from npc.rulesets.base import Decision, Text
 from npc.rulesets.calico.evaluate import CalicoSemantics, SideDecision
 from npc.rulesets.calico.model import CalicoFormatError, CalicoObjects, merge_objects, parse_objects
 from npc.snapshot import Snapshot
@@ -63,7 +63,7 @@ class _Located:
         return Location(self.name, 1, 1)
 
 
-def _load(source: RulesetSource, index: int) -> tuple[CalicoObjects, _Located]:
+def _load(source: Text, index: int) -> tuple[CalicoObjects, _Located]:
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     marks: _Marks = {}
     docs: list[object] = []
@@ -149,7 +149,7 @@ class CalicoJudge:
         return Decision(True, self._rule(found.ingress) or self._rule(found.egress), note)
 
 
-def read(sources: Sequence[RulesetSource], snapshot: Snapshot | None) -> CalicoJudge:
+def read(sources: Sequence[Text], snapshot: Snapshot | None) -> CalicoJudge:
     """Read Calico YAML sources into a judge over ``snapshot`` (required: selectors are
     resolved against its pods). Raises :class:`~npc.errors.InputError` at file:line:col
     for anything malformed or not modelled."""
