@@ -358,3 +358,89 @@ def test_cli_compare_table() -> None:
     assert data["targets"][0]["equivalent"] is True and data["disagreements"] == []
     status, out, _ = _run("compare", "-f", str(EXAMPLE), "--targets", "calico")
     assert status == 0 and out.startswith("target")
+
+
+# -- nft: doctored rulesets, per-node rulesets --------------------------------------------
+
+needs_nft = pytest.mark.skipif(not _has_judge("nft"), reason="no nft judge on this branch")
+
+
+def _nft() -> tuple[npc.Bundle, str]:
+    bundle = npc.load(npc.read_sources([str(EXAMPLE)]))
+    return bundle, npc.compile(bundle, "nft").text
+
+
+def _nft_verify(bundle: npc.Bundle, *texts: tuple[str, str]) -> npc.api.VerifyReport:
+    return npc.verify(bundle, "nft", [npc.Source(name, text) for name, text in texts])
+
+
+def _line(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+@needs_nft
+def test_nft_doctored_rule_removed_and_port_changed() -> None:
+    bundle, text = _nft()
+    rule = "ip saddr . meta l4proto . th dport @ingress/testing/myapp-policy/port4 accept"
+    removed = "\n".join(line for line in text.splitlines() if rule not in line) + "\n"
+    report = _nft_verify(bundle, ("r.nft", removed))
+    assert _check_true(bundle, report) == {(NGINX, MYAPP, 80, False)}
+    assert report.differences[0].rule is not None  # the chain's final drop
+    moved = text.replace("10.244.1.11 . tcp . 80", "10.244.1.11 . tcp . 81")
+    assert _check_true(bundle, _nft_verify(bundle, ("p.nft", moved))) == {
+        (NGINX, MYAPP, 80, False),
+        (NGINX, MYAPP, 81, True),
+    }
+
+
+@needs_nft
+def test_nft_doctored_set_element_added() -> None:
+    bundle, text = _nft()
+    marker = "\tset ingress/testing/myapp-policy/addr4 {\n\t\ttype ipv4_addr\n\t\telements = {\n"
+    assert marker in text
+    added = text.replace(marker, marker + "\t\t\t10.244.2.5,\n")
+    report = _nft_verify(bundle, ("a.nft", added))
+    found = _check_true(bundle, report)
+    # The set is shared by the two ingress chains that admit myapp: both widen, for debug only.
+    assert (DEBUG, MYAPP, 53, True) in found and (DEBUG, NGINX, 53, True) in found
+    assert all(src == DEBUG and widening for src, _, _, widening in found)
+    assert {d.rule for d in report.differences} == {
+        f"a.nft:{i}"
+        for i, line in enumerate(added.splitlines(), 1)
+        if "ip saddr @ingress/testing/myapp-policy/addr4 accept" in line
+    }
+
+
+FOREIGN_NFT = """table ip foreign {
+	chain block {
+		type filter hook forward priority -10; policy accept;
+		ip daddr 10.244.1.11 tcp dport 80 drop
+	}
+}
+"""
+
+
+@needs_nft
+def test_nft_doctored_foreign_table_that_drops() -> None:
+    bundle, text = _nft()
+    report = _nft_verify(bundle, ("npc.nft", text), ("foreign.nft", FOREIGN_NFT))
+    found = _check_true(bundle, report)
+    assert found == {(src, NGINX, 80, False) for src in (DEBUG, MYAPP, COREDNS, "198.51.100.77")}
+    assert {d.rule for d in report.differences} == {"foreign.nft:4"}
+
+
+@needs_nft
+def test_nft_per_node_rulesets_verify_with_node() -> None:
+    bundle = npc.load(npc.read_sources([str(EXAMPLE)]))
+    assert bundle.snapshot is not None
+    nodes = sorted({p.node_name for p in bundle.snapshot.pods if p.node_name})
+    assert len(nodes) > 1
+    for node in nodes:
+        text = npc.compile(bundle, "nft", {"node": node}).text
+        report = npc.verify(bundle, "nft", [npc.Source("n.nft", text)], node=node)
+        assert report.equivalent, (node, report.differences[:3])
+    # One node's ruleset judged as the whole cluster's misses what other nodes enforce.
+    text = npc.compile(bundle, "nft", {"node": nodes[0]}).text
+    assert not npc.verify(bundle, "nft", [npc.Source("n.nft", text)]).equivalent
+    with pytest.raises(npc.InputError):
+        npc.verify(bundle, "nft", [npc.Source("n.nft", text)], node="no-such-node")

@@ -21,18 +21,47 @@ and ``flush ruleset``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import netaddr
+
+from npc.flows import Flow, node_addresses
 
 from npc.rulesets.base import Decision, Packet, Text
 from npc.rulesets.nft.evaluate import NftJudge
 from npc.rulesets.nft.read import read_ruleset
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "NftJudge", "Packet", "read"]
+__all__ = ["Decision", "NftJudge", "NodeLocal", "Packet", "read"]
 
 
-def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge:
-    """Read nft files (run in order, as ``nft -f`` would) into a judge. The snapshot is not
-    needed: an nft ruleset names addresses, not pods."""
-    del snapshot
-    return NftJudge(read_ruleset(sources))
+def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge | NodeLocal:
+    """Read nft files (run in order, as ``nft -f`` would) into a judge. An nft ruleset names
+    addresses, not pods; with a snapshot, the judge also knows which flows never reach the
+    forward hook (:class:`NodeLocal`)."""
+    judge = NftJudge(read_ruleset(sources))
+    return judge if snapshot is None else NodeLocal(judge, node_addresses(snapshot))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocal:
+    """A judge that knows the nodes: traffic between a pod and the node it runs on (the
+    node's addresses, hostNetwork pods there) is sent or received by the node itself, so it
+    passes the ``input``/``output`` hooks and never ``forward`` (nftables wiki, "Netfilter
+    hooks": forward sees only packets routed through the host)."""
+
+    judge: NftJudge
+    nodes: Mapping[netaddr.IPAddress, str]
+
+    def decide(self, flow: Flow) -> Decision:
+        """As the forward hook decides, except for a pod's traffic with its own node."""
+        for pod, other in ((flow.src.pod, flow.dst), (flow.dst.pod, flow.src)):
+            if (
+                pod is not None
+                and other.pod is None
+                and pod.node_name is not None
+                and self.nodes.get(other.address) == pod.node_name
+            ):
+                return Decision(True, None, "a pod and its own node: not forwarded")
+        return self.judge.decide(flow)
