@@ -6,6 +6,7 @@ they mean. A syntax error is an :class:`~npc.errors.InputError` at the offending
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -428,6 +429,9 @@ class _ToSyntax(Transformer[Token, Any]):
         return SVerdict("goto", _at(meta, self.file), self._word(items[0]))
 
 
+_LAST_WORD = re.compile(r"([^\s{};,]+)\s*$")
+
+
 def _error(location: Location, message: str, hint: str | None = None) -> InputError:
     return InputError(
         [Diagnostic(Code.INVALID_VALUE, Severity.ERROR, message, location=location, hint=hint)]
@@ -440,19 +444,24 @@ def parse_script(name: str, text: str) -> Script:
     try:
         tree = parser("nft").parse(text)
     except UnexpectedInput as exc:
-        line, column = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
-        if isinstance(exc, UnexpectedToken):
-            what = f'"{exc.token}"' if str(exc.token) else "the end of the file"
+        line, column = max(exc.line, 1), max(exc.column, 1)
+        word = None
+        if isinstance(exc, UnexpectedToken) and exc.token.type in ("WORD", "STRING"):
+            word = str(exc.token)
+        elif isinstance(exc, UnexpectedToken | UnexpectedEOF):
+            # a statement cut short (``masquerade`` then the end of the line): name the word
+            # before the separator, where the construct starts
+            before = text.splitlines()[line - 1][: column - 1] if text.splitlines() else ""
+            found = _LAST_WORD.search(before)
+            if found is not None:
+                word, column = found.group(1), found.start(1) + 1
         elif isinstance(exc, UnexpectedCharacters):
             pos = exc.pos_in_stream or 0
-            what = repr(text[pos]) if pos < len(text) else "the end of the file"
-        elif isinstance(exc, UnexpectedEOF):
-            what = "the end of the file"
-        else:  # pragma: no cover - lark raises only the three above
-            what = "this"
+            word = text[pos] if pos < len(text) else None
+        what = f'"{word}"' if word else "this"
         raise _error(
             Location(name, line, column),
-            f"nft: {what} here is a construct this reader does not model (or a syntax error)",
+            f"nft: {what} is a construct this reader does not model (or a syntax error)",
             hint="the nft judge reads tables, chains, sets, maps and the statements listed in "
             "npc.rulesets.nft; anything else is refused rather than skipped",
         ) from None
