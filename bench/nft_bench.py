@@ -3,7 +3,7 @@
 Reports, in one run: compile time, output size, ``nft -f`` load time into a fresh network
 namespace, and the rate of new TCP connections routed through the compiled ruleset relative
 to a minimal stateful ruleset (``ct state established,related accept``, ``ct state invalid
-drop``, accept), following ``shared/reference/perf.md`` 2.1: client, router and server
+drop``, accept), in the usual three-namespace set-up: client, router and server
 namespaces joined by veth pairs, the ruleset on the router's forward hook, a C connect/close
 loop pinned to one CPU and an accept/close server on the other. Rounds alternate between the
 two rulesets (switched by one rule, see :class:`MinimalToggle`) and the figure is the median

@@ -22,12 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import npc  # noqa: E402
-from npc.analysis.flowspace import FlowSpace  # noqa: E402
-from npc.analysis.verify import verify  # noqa: E402
-from npc.flows import Flow  # noqa: E402
-from npc.rulesets.base import Decision  # noqa: E402
-from tests.synth import scaled_cluster, scaled_policies  # noqa: E402
+import npc
+from npc.analysis.flowspace import FlowSpace
+from npc.analysis.verify import verify
+from npc.flows import Flow
+from npc.rulesets.base import Decision
+from npc.snapshot import Snapshot
+from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies
 
 
 class Instant:
@@ -72,7 +73,8 @@ def main() -> None:
     judge = npc.api.judge("calico", [npc.Source("c.yaml", text)], snap)
     sample = []
     for i, j in space.pairs():
-        sample.append(Flow(space.endpoints[i][4], space.endpoints[j][4], *_probe(space, len(sample))))
+        src, dst = space.endpoints[i][4], space.endpoints[j][4]
+        sample.append(Flow(src, dst, *_probe(space, len(sample))))
         if len(sample) >= args.sample:
             break
     start = time.perf_counter()
@@ -90,11 +92,9 @@ def _probe(space: FlowSpace, n: int) -> tuple[npc.ir.Protocol, int]:
     return probe.protocol, probe.port
 
 
-def _bundle(snap: object, policies: object) -> npc.Bundle:
-    from tests.synth import cluster_yaml, policy_yaml
-
+def _bundle(snap: Snapshot, policies: npc.ir.PolicySet) -> npc.Bundle:
     return npc.load(
-        [npc.Source("p.yaml", policy_yaml(policies)), npc.Source("c.yaml", cluster_yaml(snap))]  # type: ignore[arg-type]
+        [npc.Source("p.yaml", policy_yaml(policies)), npc.Source("c.yaml", cluster_yaml(snap))]
     )
 
 

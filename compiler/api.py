@@ -54,6 +54,7 @@ __all__ = [
     "Difference",
     "VerifyReport",
     "apply",
+    "check_can_apply",
     "compare",
     "compile",
     "diff",

@@ -96,7 +96,6 @@ REGISTRY = MappingProxyType(
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",
-                reader="npc.rulesets.nft",
                 settings=("table", "node"),
                 applies=True,
                 live=(("nft", "list", "ruleset"),),

@@ -18,15 +18,16 @@ import pytest
 import npc
 from npc import ir
 from npc.analysis.semantics import Semantics
-from npc.flows import Endpoint, Flow
+from npc.flows import Flow
 from npc.rulesets.calico.evaluate import CalicoSemantics
 from npc.rulesets.calico.model import load_objects
 from npc.snapshot import Snapshot
+from tests.flows import endpoints
+from tests.flows import flows as every_flow
 from tests.synth import (
     cluster_yaml,
     large_policy,
     policy_yaml,
-    probe_ports,
     random_cluster,
     random_policies,
 )
@@ -37,25 +38,10 @@ SCOPES = ("global", "namespaced")
 EXTERNAL = ("10.77.1.250", "10.77.2.129", "192.0.2.10", "172.17.1.9", "fd77::1:fe", "2001:db8::1")
 
 
-def endpoints(snapshot: Snapshot, externals: tuple[str, ...]) -> Iterator[Endpoint]:
-    for pod in snapshot.pods:
-        for address in pod.ips:
-            yield Endpoint(address, None if pod.host_network else pod, pod.key)
-    for address in externals:
-        yield Endpoint.of_address(address)
-
-
 def flows(
     snapshot: Snapshot, policies: ir.PolicySet, externals: tuple[str, ...] = EXTERNAL
 ) -> Iterator[Flow]:
-    ports = probe_ports(snapshot, policies)
-    eps = list(endpoints(snapshot, externals))
-    for src in eps:
-        for dst in eps:
-            if src.address.version != dst.address.version or (src.pod is None and dst.pod is None):
-                continue
-            for protocol, port in ports:
-                yield Flow(src, dst, protocol, port)
+    return (f for f in every_flow(snapshot, policies, externals) if f.src.pod or f.dst.pod)
 
 
 def assert_equivalent(bundle: npc.Bundle, text: str) -> int:

@@ -1,15 +1,20 @@
 """The layering STYLE.md asks for, checked on the source so that it cannot regress.
 
-* Backends never import the frontend (not even through another module): they take IR and
-  the snapshot and return text.
-* The frontend knows no backend. Only the library API (``npc.api``) and the CLI reach the
-  backends, and only through the registry (``npc.backends``) and the contract
-  (``npc.backends.base``), never a backend module by name.
-* Target names appear only in the registry: no code outside ``backends/`` spells one, each
-  registered backend calls itself by the name it is registered under, and the settings the
-  CLI offers for targets are the registry's, matching the backends' options types.
-* IR, snapshot and options objects are frozen dataclasses (options travel frozen).
-* No module-level mutable state: no ``global``, no function mutating a module-level dict,
+Modules are placed in layers by package prefix (no hand-kept module lists), and:
+
+* imports run downward: cli -> api -> {frontend, passes, backends, analysis} -> rulesets ->
+  the model modules (``ir``, ``flows``, ``snapshot``, ``errors``, ``targets``...) -> grammar;
+* the judges are independent: ``analysis`` and ``rulesets`` never import ``backends`` or
+  ``passes``, ``rulesets`` never import ``analysis``; a backend may import its own target's
+  ruleset ``syntax`` module, nothing else of the judge;
+* no target knows another (``backends.<t>`` never imports ``backends.<u>``, nor
+  ``rulesets.<t>`` ``rulesets.<u>``);
+* only the face (``npc/__init__``, ``api``, ``cli``) imports the frontend, even indirectly;
+* target names appear only in the registry and in that target's own packages; the registry
+  tells the truth (settings, ``applies``, judges); a backend refuses options of another type;
+* no module is over 600 lines;
+* IR, snapshot and options objects are frozen dataclasses (options travel frozen);
+* no module-level mutable state: no ``global``, no function mutating a module-level dict,
   list or set, no public module-level dict, list or set (an importer could change it: use a
   ``MappingProxyType``, tuple or frozenset), and ``functools.cache`` only on the pure loaders
   listed here.
@@ -24,34 +29,53 @@ import ast
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from npc import errors, ir, snapshot
+from npc.backends.base import Backend, BackendOptions
 from npc.targets import REGISTRY, TARGET_SETTINGS, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Source folder -> import name (as pyproject's package-dir maps them).
 FOLDERS = {"compiler": "npc", "backends": "npc.backends", "grammar": "npc.grammar"}
 
-#: The frontend: reading, decoding, validating and lowering input. ``npc`` itself (the
-#: package's ``__init__``) and ``npc.api`` load input too, and the CLI reads files.
-FRONTEND = (
-    "npc.frontend",
-    "npc.frontend.k8s",
-    "npc.frontend.source",
-    "npc.frontend.yamlread",
-    "npc.frontend.decode",
-    "npc.frontend.lower",
-    "npc.frontend.positions",
-    "npc.frontend.inputs",
+#: Layers by package prefix, first match wins; every other module is a model module
+#: (``ir``, ``flows``, ``snapshot``, ``errors``, ``targets``, ``resolve``, ...).
+LAYERS = (
+    ("npc.cli", "face"),
+    ("npc.api", "face"),
+    ("npc.__main__", "face"),
+    ("npc.frontend", "frontend"),
+    ("npc.passes", "passes"),
+    ("npc.backends", "backends"),
+    ("npc.analysis", "analysis"),
+    ("npc.rulesets", "rulesets"),
+    ("npc.grammar", "grammar"),
 )
-LIBRARY_AND_CLI = ("npc", "npc.api", "npc.cli")
-#: What may import the backends package, and which of its modules it may name.
-BACKEND_USERS = ("npc.api", "npc.cli", "npc.__main__", "npc.targets")
-BACKEND_ENTRY = ("npc.backends", "npc.backends.base")
+#: What each layer may import besides itself (STYLE.md, "Who may know whom"): imports run
+#: downward, cli -> api -> {frontend, passes, backends, analysis} -> rulesets -> the model
+#: modules -> grammar. Backends reach rulesets only through a target's ``syntax`` module
+#: (checked separately), and the judges (analysis, rulesets) never see backends or passes.
+MAY_IMPORT = MappingProxyType(
+    {
+        "face": frozenset({"frontend", "passes", "backends", "analysis", "rulesets", "model"}),
+        "frontend": frozenset({"rulesets", "model", "grammar"}),
+        "passes": frozenset({"rulesets", "model"}),
+        "backends": frozenset({"model", "grammar"}),
+        "analysis": frozenset({"rulesets", "model", "grammar"}),
+        "rulesets": frozenset({"model", "grammar"}),
+        "model": frozenset({"grammar"}),
+        "grammar": frozenset(),
+    }
+)
+#: The one upward edge: the registry annotates with the Backend contract (a type-only
+#: import; it names emitters by string and imports them lazily).
+TYPE_ONLY = frozenset({("npc.targets", "npc.backends.base")})
 #: Functions allowed a process-wide ``functools.cache``: pure loaders of package data.
 CACHED_LOADERS = {("npc.grammar", "parser")}
+MAX_LINES = 600
 
 
 def _module_files() -> dict[str, Path]:
@@ -102,45 +126,86 @@ def _reachable(start: str) -> dict[str, list[str]]:
     return chains
 
 
+def layer(module: str) -> str:
+    for prefix, name in LAYERS:
+        if _within(module, (prefix,)):
+            return name
+    return "face" if module == "npc" else "model"
+
+
+def target_of(module: str) -> tuple[str, str] | None:
+    """(``backends`` or ``rulesets``, target) for a module inside one target's package."""
+    for kind in ("backends", "rulesets"):
+        parts = module.split(".")
+        if len(parts) >= 3 and parts[:2] == ["npc", kind]:
+            package = ".".join(parts[:3])
+            if package in MODULES and MODULES[package].name == "__init__.py":
+                return kind, parts[2]
+    return None
+
+
 def test_the_module_map_is_complete() -> None:
     """Guard against a vacuous check: the walk sees the modules the rules are about."""
-    for name in (*FRONTEND[:3], "npc.api", "npc.cli.app", "npc.ir", "npc.backends.nft.backend"):
+    for name in ("npc.frontend.bundle", "npc.api", "npc.cli.app", "npc.ir", "npc.targets"):
         assert name in MODULES, name
     assert "npc.ir" in IMPORTS["npc.backends.nft.backend"]
-    assert "npc.frontend.k8s.api" in _reachable("npc.frontend")
+    assert "npc.frontend.k8s.api" in _reachable("npc.frontend.bundle")
+    assert target_of("npc.backends.nft.plan") == ("backends", "nft")
+    assert target_of("npc.rulesets.calico.model") == ("rulesets", "calico")
+    assert target_of("npc.backends.grants") is None
+    assert {layer(m) for m in MODULES} == {*MAY_IMPORT}
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _within(m, ("npc.backends",))))
-def test_backends_never_import_the_frontend(module: str) -> None:
-    chains = _reachable(module)
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_run_downward(module: str) -> None:
+    mine = layer(module)
     bad = [
-        " -> ".join(chain)
-        for dep, chain in sorted(chains.items())
-        if _within(dep, FRONTEND) or dep in LIBRARY_AND_CLI or _within(dep, ("npc.cli",))
+        dep
+        for dep in sorted(IMPORTS[module])
+        if layer(dep) != mine
+        and layer(dep) not in MAY_IMPORT[mine]
+        and (module, dep) not in TYPE_ONLY
+        and not _backend_uses_own_syntax(module, dep)
     ]
-    assert not bad, "a backend reaches the frontend:\n" + "\n".join(bad)
+    assert not bad, f"{module} ({mine}) may not import: {', '.join(bad)}"
 
 
-@pytest.mark.parametrize(
-    "module",
-    sorted(m for m in MODULES if m != "npc" and not _within(m, ("npc.backends", *BACKEND_USERS))),
-)
-def test_only_the_api_and_cli_reach_the_backends(module: str) -> None:
+def _backend_uses_own_syntax(module: str, dep: str) -> bool:
+    """A backend may import its own target's ruleset ``syntax`` module (lexical facts such
+    as quoting), nothing else of the judge."""
+    mine = target_of(module)
+    return (
+        mine is not None
+        and mine[0] == "backends"
+        and dep == f"npc.rulesets.{mine[1]}.syntax"
+    )
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if target_of(m) is not None))
+def test_no_target_knows_another(module: str) -> None:
+    _kind, target = target_of(module) or ("", "")
+    others = [
+        dep
+        for dep in sorted(IMPORTS[module])
+        if (found := target_of(dep)) is not None and found[1] != target
+    ]
+    assert not others, f"{module} (target {target}) imports another target: {others}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_the_face_imports_the_frontend(module: str) -> None:
+    """Not even indirectly: nothing outside the frontend and the face reaches it."""
+    if layer(module) in ("face", "frontend"):
+        return
     chains = _reachable(module)
-    bad = [
-        " -> ".join(chain)
-        for dep, chain in sorted(chains.items())
-        if _within(dep, ("npc.backends",))
-    ]
-    assert not bad, "the frontend (or a shared module) knows a backend:\n" + "\n".join(bad)
+    bad = [" -> ".join(c) for dep, c in sorted(chains.items()) if layer(dep) == "frontend"]
+    assert not bad, "the frontend is reached from below:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize(
-    "module", sorted(m for m in MODULES if m == "npc" or _within(m, BACKEND_USERS))
-)
-def test_backends_are_reached_through_the_registry(module: str) -> None:
-    named = sorted(d for d in IMPORTS[module] if _within(d, ("npc.backends",)))
-    assert set(named) <= set(BACKEND_ENTRY), f"{module} imports a backend by name: {named}"
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_is_over_the_size_limit(module: str) -> None:
+    lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module} has {lines} lines (split it by topic)"
 
 
 def _code_strings(tree: ast.Module) -> Iterator[ast.Constant]:
@@ -160,16 +225,14 @@ def _code_strings(tree: ast.Module) -> Iterator[ast.Constant]:
             yield node
 
 
-@pytest.mark.parametrize(
-    "module", sorted(m for m in MODULES if not _within(m, ("npc.backends", "npc.targets")))
-)
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "npc.targets"))
 def test_target_names_appear_only_in_the_registry(module: str) -> None:
-    """...and in the target's own packages: a judge ``npc.rulesets.<t>`` may spell ``t``
-    (its grammar is ``<t>.lark``)."""
+    """... and in the target's own packages (``backends.<t>``, ``rulesets.<t>``)."""
+    own = target_of(module)
     spelled = [
         f"{MODULES[module].name}:{c.lineno}: {c.value!r}"
         for c in _code_strings(TREES[module])
-        if c.value in REGISTRY and not _within(module, (f"npc.rulesets.{c.value}",))
+        if c.value in REGISTRY and (own is None or own[1] != c.value)
     ]
     assert not spelled, f"{module} names a target (dispatch through the registry):\n" + "\n".join(
         spelled
@@ -197,6 +260,28 @@ def test_target_settings_match_the_backends_options() -> None:
             for choice in declared[name].choices:
                 backend.make_options({name: choice})
     assert set(declared) == taken, f"settings no target takes: {set(declared) - taken}"
+
+
+@pytest.mark.parametrize("target", sorted(REGISTRY))
+def test_the_registry_tells_the_truth(target: str) -> None:
+    """Each entry's settings are exactly its options' fields, it applies exactly when its
+    backend implements ``apply``, and the judge it names exists."""
+    entry = REGISTRY[target]
+    backend = get_backend(target)
+    assert set(entry.settings) == {f.name for f in dataclasses.fields(backend.options_type)}
+    assert entry.applies == (type(backend).apply is not Backend.apply)
+    if entry.reader is not None:
+        assert entry.reader in MODULES, f"{target}: no judge module {entry.reader}"
+        assert target_of(entry.reader) == ("rulesets", target)
+
+
+def test_a_backend_refuses_options_of_another_type() -> None:
+    for target in sorted(REGISTRY):
+        backend = get_backend(target)
+        if backend.options_type is BackendOptions:
+            continue
+        with pytest.raises(TypeError, match=backend.options_type.__name__):
+            backend.emit(ir.PolicySet(), snapshot.Snapshot(), BackendOptions())
 
 
 @pytest.mark.parametrize("module", [ir, snapshot, errors], ids=lambda m: m.__name__)
@@ -280,6 +365,8 @@ def test_no_module_level_mutable_state(module: str) -> None:
 
 
 RULESETS = sorted(m for m in MODULES if _within(m, ("npc.rulesets",)))
+FRONTEND = ("npc.frontend",)
+LIBRARY_AND_CLI = ("npc", "npc.api", "npc.cli")
 
 
 @pytest.mark.parametrize("module", RULESETS)

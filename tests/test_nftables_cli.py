@@ -149,8 +149,8 @@ def _rulesets() -> list[str]:
 
 
 def test_no_anonymous_sets_and_only_our_table() -> None:
-    """Anonymous sets made large rulesets load six times slower (perf.md 2.3); and the script
-    must mention no table but its own."""
+    """Anonymous sets made large rulesets load six times slower (measured with the nft
+    bench); and the script must mention no table but its own."""
     block = re.compile(r"^\s*(?:(?:table inet npc|set \S+|map \S+|chain \S+) \{|elements = \{)$")
     for text in _rulesets():
         for line in text.splitlines():

@@ -18,11 +18,12 @@ import npc
 from npc import ir
 from npc.analysis.semantics import Semantics
 from npc.errors import Severity
-from npc.flows import Endpoint, Flow
+from npc.flows import Endpoint
 from npc.rulesets import nft
 from npc.rulesets.base import IANA_PROTOCOLS, Packet
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
+from tests.flows import flows
+from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 GOLDEN_CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
@@ -56,12 +57,6 @@ def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[n
         ]
     )
     return bundle, npc.compile(bundle, "nft").text
-
-
-def _endpoints(pods: tuple[Pod, ...]) -> list[Endpoint]:
-    found = [Endpoint.of_pod(p, a.version) for p in pods for a in p.ips]
-    found += [Endpoint.of_address(a) for a in OUTSIDE]
-    return found
 
 
 def _icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
@@ -104,20 +99,15 @@ def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
         )
         return local or forwarded(src, dst, packet)
 
-    ports = probe_ports(bundle.snapshot, bundle.policies)
-    endpoints = _endpoints(bundle.snapshot.pods)
     wrong = []
     checked = 0
-    for src in endpoints:
-        for dst in endpoints:
-            if src.address.version != dst.address.version or src.name == dst.name:
-                continue
-            for proto, port in ports:
-                want = sem.allowed(Flow(src, dst, proto, port))
-                got = allows(src, dst, _packet(src.address, dst.address, proto.value, port))
-                checked += 1
-                if got != want:
-                    wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
+    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
+        src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
+        want = sem.allowed(flow)
+        got = allows(src, dst, _packet(src.address, dst.address, proto.value, port))
+        checked += 1
+        if got != want:
+            wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
             want = _icmp_allowed(sem, src, dst)
             if allows(src, dst, _packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")

@@ -64,7 +64,10 @@ def test_data_files_are_inside(wheel: Path) -> None:
     for sub in (
         "npc/backends/__init__.py",
         "npc/grammar/__init__.py",
-        "npc/k8s/__init__.py",
+        "npc/frontend/k8s/__init__.py",
+        "npc/analysis/__init__.py",
+        "npc/rulesets/calico/__init__.py",
+        "npc/backends/nft/__init__.py",
         "npc/cli/__init__.py",
         "npc/passes/__init__.py",
     ):

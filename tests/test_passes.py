@@ -21,11 +21,11 @@ from npc import ir
 from npc.analysis.semantics import Semantics
 from npc.backends.base import BackendOptions
 from npc.backends.ir.backend import IrBackend
-from npc.flows import Endpoint, Flow
+from npc.flows import Flow
 from npc.passes import PASSES, optimize
 from npc.snapshot import Snapshot
+from tests.flows import flows
 from tests.synth import (
-    probe_ports,
     random_cluster,
     random_peers,
     random_policies,
@@ -67,21 +67,11 @@ def test_pass_fixture(pass_name: str, case: dict[str, Any]) -> None:
     assert yaml.safe_load(text)["policies"] == case["expected"]
 
 
+_OUTSIDE = ("10.77.0.200", "10.77.1.3", "192.0.2.7", "10.78.0.1", "fd77::1:9", "2001:db8::1")
+
+
 def _flows(snap: Snapshot, policies: ir.PolicySet, rng: random.Random) -> list[Flow]:
-    ports = probe_ports(snap, policies)
-    outside = [
-        Endpoint.of_address(a)
-        for a in ("10.77.0.200", "10.77.1.3", "192.0.2.7", "10.78.0.1", "fd77::1:9", "2001:db8::1")
-    ]
-    endpoints = [Endpoint.of_pod(p, a.version) for p in snap.pods for a in p.ips] + outside
-    flows = []
-    for src in endpoints:
-        for dst in endpoints:
-            if src.address.version != dst.address.version or src is dst:
-                continue
-            for proto, port in rng.sample(ports, min(6, len(ports))):
-                flows.append(Flow(src, dst, proto, port))
-    return flows
+    return list(flows(snap, policies, _OUTSIDE, rng=rng))
 
 
 def _same_meaning(before: ir.PolicySet, after: ir.PolicySet, snap: Snapshot, seed: int) -> None:

@@ -3,11 +3,12 @@
 Two questions, both answered from the IR and the reference semantics
 (:mod:`npc.analysis.semantics`):
 
-* **What does this policy do?** :func:`explain_policy` gives numbered statements in the style
-  of the seed articles: which pods become isolated in which direction, then one statement per
-  peer of every rule (who may connect to them, or whom they may connect to, on which ports),
-  with what is excluded (``except``) spelled out. Given a snapshot, each statement also says
-  which pods it comes to, or that it matches nothing (the usual sign of a wrong label).
+* **What does this policy do?** :func:`explain_policy` gives numbered statements, the way
+  NetworkPolicy tutorials explain an example: which pods become isolated in which direction,
+  then one statement per peer of every rule (who may connect to them, or whom they may connect
+  to, on which ports), with what is excluded (``except``) spelled out. Given a snapshot, each
+  statement also says which pods it comes to, or that it matches nothing (the usual sign of a
+  wrong label).
 * **Why is this connection allowed or denied?** :func:`explain_flow` gives the verdict with
   its reasons: which policies isolate the source for egress and the destination for ingress,
   which rule admits the connection (by file:line), or, rule by rule, why none does.
@@ -28,6 +29,7 @@ from npc.errors import Location
 from npc.flows import Endpoint, Flow, Probe
 from npc.resolve import Resolver
 from npc.snapshot import Pod, Snapshot
+from npc.wording import plural
 
 __all__ = [
     "FlowExplanation",
@@ -67,7 +69,7 @@ def _pods_phrase(pods: Sequence[Pod]) -> str:
     keys = [p.key for p in pods]
     shown = ", ".join(keys[:_EXAMPLES])
     more = f" and {len(keys) - _EXAMPLES} more" if len(keys) > _EXAMPLES else ""
-    return f"{len(keys)} pod{'' if len(keys) == 1 else 's'}: {shown}{more}"
+    return f"{plural(len(keys), 'pod')}: {shown}{more}"
 
 
 # -- describing IR in words -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from npc.analysis.reach import ClassMatrix, Reach
 from npc.flows import Probe
 from npc.resolve import bit_indices
 from npc.snapshot import Pod
+from npc.wording import plural
 
 __all__ = ["MAX_TABLE_COLUMNS", "MAX_TABLE_ROWS", "ReachView", "csv_chunks", "json_chunks"]
 
@@ -246,11 +247,6 @@ def _ranges(numbers: Sequence[int], name: Callable[[int], str]) -> str:
     return " ".join(parts)
 
 
-def _plural(n: int, word: str) -> str:
-    plural = word + ("es" if word.endswith("s") else "s")
-    return f"{n:,} {word if n == 1 else plural}"
-
-
 def probe_groups(view: ReachView) -> list[tuple[list[Probe], ClassMatrix]]:
     """Probes with identical verdicts grouped (in probe order), each with its matrix."""
     groups: list[tuple[list[Probe], ClassMatrix]] = []
@@ -275,7 +271,7 @@ def _capped(numbers: list[int], name: Callable[[int], str], limit: int, unit: st
     shown = " ".join(items[:limit])
     last = items[limit - 1].split("-")[-1]
     rest = len([n for n in numbers if n > int(last[1:])])
-    more = _plural(rest, unit).replace(" ", " more ", 1)
+    more = plural(rest, unit).replace(" ", " more ", 1)
     return f"{shown} ... and {more}"
 
 
@@ -309,20 +305,20 @@ def summary(view: ReachView, colour: bool = False, examples: int = 3, limit: int
 
     pairs = len(view.sources) * len(view.targets)
     out = [
-        f"{_plural(len(view.sources), 'pod')} (from) x {_plural(len(view.targets), 'pod')} (to) "
-        f"in {_plural(len(order), 'class')}: the pods of a class are treated alike by every "
+        f"{plural(len(view.sources), 'pod')} (from) x {plural(len(view.targets), 'pod')} (to) "
+        f"in {plural(len(order), 'class')}: the pods of a class are treated alike by every "
         "policy",
         "probes: " + (", ".join(str(p) for p in view.probes) or "none"),
         "",
         "classes:",
     ]
-    count_width = len(_plural(max((len(m) for m in members.values()), default=0), "pod"))
+    count_width = len(plural(max((len(m) for m in members.values()), default=0), "pod"))
     for ci, number in order.items():
         keys = members[ci]
         shown = ", ".join(keys[:examples])
         more = f" and {len(keys) - examples:,} more" if len(keys) > examples else ""
         out.append(
-            f"  {name(number).ljust(width)}  {_plural(len(keys), 'pod').ljust(count_width)}  "
+            f"  {name(number).ljust(width)}  {plural(len(keys), 'pod').ljust(count_width)}  "
             f"{shown}{more}"
         )
     sources = sorted(first_source, key=order.__getitem__)
@@ -361,8 +357,8 @@ def summary(view: ReachView, colour: bool = False, examples: int = 3, limit: int
                 text = _capped(numbers, name, limit, "class")
             who = _capped([order[s] for s in group], name, limit, "class")
             if len(group) > 1:
-                who += f" ({_plural(sum(source_count[s] for s in group), 'pod')})"
-            out.append(f"  {who} -> {text}  ({_plural(others, 'pod')} each)")
+                who += f" ({plural(sum(source_count[s] for s in group), 'pod')})"
+            out.append(f"  {who} -> {text}  ({plural(others, 'pod')} each)")
     out.append("")
     out.append(
         "C1 -> C2: every pod of C1 may connect to every pod of C2 (C1 -> C1: to the other pods "

@@ -9,7 +9,7 @@ import stat
 import sys
 import tempfile
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ import click
 
 from npc import __version__
 from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
+from npc.flows import Probe, ProbeSyntaxError
 from npc.frontend import Bundle, load
 from npc.frontend.inputs import read_sources
 from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available
@@ -27,6 +28,7 @@ __all__ = [
     "cli",
     "input_options",
     "load_inputs",
+    "parse_probes",
     "print_diagnostics",
     "target_options",
     "write_output",
@@ -239,3 +241,14 @@ def write_output(path: str | None, text: str) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_probes(texts: Sequence[str]) -> list[Probe]:
+    """``--port`` values; a bad one is a usage error."""
+    probes = []
+    for text in texts:
+        try:
+            probes.append(Probe.parse(text))
+        except ProbeSyntaxError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--port'") from None
+    return probes

@@ -11,8 +11,7 @@ import netaddr
 
 from npc import ir
 from npc.analysis.explain import explain_flow, explain_policy
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_reach import parse_probes
+from npc.cli.app import cli, input_options, load_inputs, parse_probes, print_diagnostics
 from npc.errors import InputError, snapshot_required
 from npc.snapshot import Pod, Snapshot
 

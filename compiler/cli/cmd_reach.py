@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import click
 
@@ -18,13 +18,20 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics, settings
+from npc.cli.app import (
+    cli,
+    input_options,
+    load_inputs,
+    parse_probes,
+    print_diagnostics,
+    settings,
+)
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
-from npc.flows import Probe, ProbeSyntaxError, default_probes
+from npc.flows import default_probes
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_probes", "parse_query", "stdout_colour", "write_chunks"]
+__all__ = ["parse_query", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -36,17 +43,6 @@ Examples:
 """
 
 _CHUNK = 1 << 20
-
-
-def parse_probes(texts: Sequence[str]) -> list[Probe]:
-    """``--port`` values; a bad one is a usage error."""
-    probes = []
-    for text in texts:
-        try:
-            probes.append(Probe.parse(text))
-        except ProbeSyntaxError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--port'") from None
-    return probes
 
 
 def parse_query(text: str | None, option: str) -> PodQuery | None:

@@ -6,10 +6,7 @@ import click
 
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.errors import Severity
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+from npc.wording import plural
 
 
 @cli.command(
@@ -25,16 +22,16 @@ def validate(paths: tuple[str, ...]) -> None:
     print_diagnostics(bundle.diagnostics)
     policies = bundle.policies
     parts = [
-        f"{_plural(len(policies), 'policy').replace('policys', 'policies')} in "
-        f"{_plural(len(policies.namespaces), 'namespace')}"
+        f"{plural(len(policies), 'policy')} in "
+        f"{plural(len(policies.namespaces), 'namespace')}"
     ]
     if bundle.snapshot is not None:
         snap = bundle.snapshot
         parts.append(
-            f"snapshot: {_plural(len(snap.namespaces), 'namespace')}, "
-            f"{_plural(len(snap.pods), 'pod')}"
+            f"snapshot: {plural(len(snap.namespaces), 'namespace')}, "
+            f"{plural(len(snap.pods), 'pod')}"
         )
     warnings = sum(1 for d in bundle.diagnostics if d.severity is Severity.WARNING)
     if warnings:
-        parts.append(_plural(warnings, "warning"))
+        parts.append(plural(warnings, "warning"))
     click.echo("valid: " + "; ".join(parts))

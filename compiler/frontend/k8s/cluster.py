@@ -36,7 +36,6 @@ class ClusterBuilder:
         # Labels repeat across thousands of pods; each distinct one is checked once.
         self._valid_labels: set[tuple[str, str]] = set()
         self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
-        self.skipped_pods = 0
 
     # -- one object at a time ------------------------------------------------------------
 
@@ -123,8 +122,7 @@ class ClusterBuilder:
         if ident is None or out.failed:
             return
         if not ips or status.phase in _GONE_PHASES:
-            self.skipped_pods += 1
-            return
+            return  # no address, or gone: no enforcement point sees its traffic
         self.pods[ident] = snap.Pod(
             namespace=ident[0],
             name=ident[1],

@@ -1,6 +1,6 @@
 """Warnings about valid policies that probably do not mean what their author meant.
 
-These are the classic mistakes of the seed articles and of the issue trackers:
+These are classic mistakes, seen in published NetworkPolicy tutorials and CNI issue trackers:
 
 * rules in a direction the policy does not isolate (``egress:`` rules with ``policyTypes:
   [Ingress]``) are silently ignored by every implementation;

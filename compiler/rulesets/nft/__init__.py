@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import netaddr
 
 from npc.flows import Flow, node_addresses
-
 from npc.rulesets.base import Decision, Packet, Text
 from npc.rulesets.nft.evaluate import NftJudge
 from npc.rulesets.nft.read import read_ruleset
