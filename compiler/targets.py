@@ -96,6 +96,7 @@ REGISTRY = MappingProxyType(
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",
+                reader="npc.rulesets.nft",
                 settings=("table", "node"),
                 applies=True,
                 live=(("nft", "list", "ruleset"),),
