@@ -133,6 +133,11 @@ class CalicoSemantics:
             for address in pod.ips:
                 self._by_address.setdefault(address, ep)
 
+    def endpoint_labels(self, address: netaddr.IPAddress) -> Mapping[str, str] | None:
+        """The labels of the workload endpoint with ``address`` (None: not an endpoint)."""
+        ep = self._by_address.get(address)
+        return None if ep is None else ep.labels
+
     # -- selection ------------------------------------------------------------------------
 
     @staticmethod

@@ -9,14 +9,15 @@ names the path of anything it cannot model, which is looked up here.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import netaddr
 import yaml
 
 from npc.errors import Code, Diagnostic, InputError, Location, Severity, snapshot_required
-from npc.flows import Flow
-from npc.rulesets.base import Decision, Text
+from npc.flows import Endpoint, Flow, node_addresses
+from npc.rulesets.base import Decision, Text, address_signatures
 from npc.rulesets.calico.evaluate import CalicoSemantics, SideDecision
 from npc.rulesets.calico.model import CalicoFormatError, CalicoObjects, merge_objects, parse_objects
 from npc.snapshot import Snapshot
@@ -126,8 +127,27 @@ class CalicoJudge:
     sources: tuple[_Located, ...]
     _semantics: CalicoSemantics = field(init=False, repr=False)
 
+    _signature: Callable[[int, int], int] = field(init=False, repr=False)
+    _hosts: Mapping[netaddr.IPAddress, str] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         self._semantics = CalicoSemantics(self.objects, self.snapshot)
+        self._signature = address_signatures(_net_spans(self.objects))
+        self._hosts = node_addresses(self.snapshot)
+
+    def key(self, endpoint: Endpoint) -> Hashable:
+        """Calico tells endpoints apart by their labels (namespace and profile included),
+        their declared ports (named ports), the nets that hold their address, and their
+        host; everything else about them is invisible to its rules."""
+        address = endpoint.address
+        labels = self._semantics.endpoint_labels(address)
+        pod = endpoint.pod
+        return (
+            None if labels is None else frozenset(labels.items()),
+            None if pod is None else (pod.node_name, frozenset(pod.ports)),
+            self._signature(address.version, int(address)),
+            self._hosts.get(address),
+        )
 
     def _rule(self, side: SideDecision) -> str | None:
         if side.policy is None or side.index is None or side.policy.origin is None:
@@ -147,6 +167,14 @@ class CalicoJudge:
         if not found.ingress.allowed:
             return Decision(False, self._rule(found.ingress), note)
         return Decision(True, self._rule(found.ingress) or self._rule(found.egress), note)
+
+
+def _net_spans(objects: CalicoObjects) -> Iterator[tuple[int, int, int]]:
+    for policy in objects.policies:
+        for rule in (*policy.ingress, *policy.egress):
+            for entity in (rule.source, rule.destination):
+                for net in (*entity.nets, *entity.not_nets):
+                    yield net.version, net.first, net.last
 
 
 def read(sources: Sequence[Text], snapshot: Snapshot | None) -> CalicoJudge:
