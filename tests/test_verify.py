@@ -444,3 +444,17 @@ def test_nft_per_node_rulesets_verify_with_node() -> None:
     assert not npc.verify(bundle, "nft", [npc.Source("n.nft", text)]).equivalent
     with pytest.raises(npc.InputError):
         npc.verify(bundle, "nft", [npc.Source("n.nft", text)], node="no-such-node")
+
+
+def test_converter_spelling_verifies_equivalent() -> None:
+    """Calico's namespaced form, written as its converter writes it (ports as written,
+    ignored egress rules kept), still means what the policy means."""
+    from tests.test_calico_backend import CONVERTER_PORTS
+
+    policy = CONVERTER_PORTS.replace("namespace: shop", "namespace: testing")
+    cluster = (EXAMPLE / "cluster.yaml").read_text()
+    bundle = npc.load([npc.Source("p.yaml", policy), npc.Source("cluster.yaml", cluster)])
+    text = npc.compile(bundle, "calico", {"calico_scope": "namespaced"}).text
+    assert "- 443" in text
+    report = npc.verify(bundle, "calico", [npc.Source("knp.yaml", text)])
+    assert report.equivalent, report.differences[:3]

@@ -12,6 +12,7 @@ Only objects that validated cleanly are lowered; nothing here reports problems.
 from __future__ import annotations
 
 from npc import ir
+from npc.errors import Origin
 from npc.frontend.k8s import api, names
 from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
 from npc.frontend.source import ObjectRef
@@ -75,6 +76,20 @@ def _ports(ports: tuple[api.NetworkPolicyPort, ...] | None) -> ir.Ports:
     return ir.PortSet(tuple(entries))
 
 
+def _written(ports: tuple[api.NetworkPolicyPort, ...] | None) -> tuple[ir.WrittenPort, ...]:
+    return tuple(
+        ir.WrittenPort(ir.Protocol(p.protocol or "TCP"), p.port, p.end_port) for p in ports or ()
+    )
+
+
+def _rule(
+    peers: tuple[api.NetworkPolicyPeer, ...] | None,
+    ports: tuple[api.NetworkPolicyPort, ...] | None,
+    origin: Origin,
+) -> ir.Rule:
+    return ir.Rule(_peers(peers), _ports(ports), origin, _written(ports))
+
+
 def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None) -> ir.Peers:
     if not peers:
         return ir.ANY_PEER
@@ -86,18 +101,16 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
     meta = np.metadata or api.ObjectMeta()
     spec = np.spec or api.NetworkPolicySpec()
     types = effective_policy_types(spec)
-    ingress = None
-    egress = None
-    if "Ingress" in types:
-        ingress = tuple(
-            ir.Rule(_peers(r.from_), _ports(r.ports), ref.origin(("spec", "ingress", i)))
-            for i, r in enumerate(spec.ingress or ())
-        )
-    if "Egress" in types:
-        egress = tuple(
-            ir.Rule(_peers(r.to), _ports(r.ports), ref.origin(("spec", "egress", i)))
-            for i, r in enumerate(spec.egress or ())
-        )
+    written_ingress = tuple(
+        _rule(r.from_, r.ports, ref.origin(("spec", "ingress", i)))
+        for i, r in enumerate(spec.ingress or ())
+    )
+    written_egress = tuple(
+        _rule(r.to, r.ports, ref.origin(("spec", "egress", i)))
+        for i, r in enumerate(spec.egress or ())
+    )
+    ingress = written_ingress if "Ingress" in types else None
+    egress = written_egress if "Egress" in types else None
     return ir.Policy(
         namespace=meta.namespace or DEFAULT_NAMESPACE,
         name=meta.name or "",
@@ -105,4 +118,6 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
         ingress=ingress,
         egress=egress,
         origin=ref.origin(),
+        ignored_ingress=() if ingress is not None else written_ingress,
+        ignored_egress=() if egress is not None else written_egress,
     )
