@@ -55,8 +55,8 @@ __all__ = [
     "ProtocolPorts",
     "Requirement",
     "Rule",
-    "WrittenPort",
     "SameNamespace",
+    "WrittenPort",
 ]
 
 

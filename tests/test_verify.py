@@ -21,6 +21,7 @@ from npc.cli import cli
 from npc.flows import Endpoint, Flow, Probe
 from npc.targets import REGISTRY
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
+from tests.test_calico_backend import CONVERTER_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
@@ -449,8 +450,6 @@ def test_nft_per_node_rulesets_verify_with_node() -> None:
 def test_converter_spelling_verifies_equivalent() -> None:
     """Calico's namespaced form, written as its converter writes it (ports as written,
     ignored egress rules kept), still means what the policy means."""
-    from tests.test_calico_backend import CONVERTER_PORTS
-
     policy = CONVERTER_PORTS.replace("namespace: shop", "namespace: testing")
     cluster = (EXAMPLE / "cluster.yaml").read_text()
     bundle = npc.load([npc.Source("p.yaml", policy), npc.Source("cluster.yaml", cluster)])

@@ -25,7 +25,7 @@ from npc.flows import Endpoint, Probe, default_probes, node_addresses
 from npc.intervals import ADDRESS_BITS
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["FlowSpace", "one_direction", "policy_probes"]
+__all__ = ["FlowSpace", "Outside", "address_sets", "one_direction", "policy_probes"]
 
 #: Addresses no policy is expected to name (documentation ranges, RFC 5737 and RFC 3849),
 #: used as "somewhere else on the internet" when no boundary is at hand.
@@ -52,7 +52,8 @@ def policy_probes(policies: Iterable[ir.PolicySet], snapshot: Snapshot) -> tuple
     return tuple(sorted(found))
 
 
-def _address_sets(policies: ir.PolicySet) -> Iterator[ir.AddressSet]:
+def address_sets(policies: ir.PolicySet) -> Iterator[ir.AddressSet]:
+    """Every ipBlock's addresses (cidr minus except), rule by rule."""
     for policy in policies:
         for direction in ir.Direction:
             for rule in policy.rules(direction) or ():
@@ -124,7 +125,7 @@ class FlowSpace:
         versions = {a.version for p in self.pods if not p.host_network for a in p.ips}
         values: set[tuple[int, int]] = set()
         for policies in sets:
-            for addresses in _address_sets(policies):
+            for addresses in address_sets(policies):
                 for net in addresses.cidrs:
                     top = (1 << ADDRESS_BITS[net.version]) - 1
                     for value in (net.first - 1, net.first, net.last, net.last + 1):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npc import ir
-from npc.analysis.flowspace import FlowSpace, Outside, one_direction
+from npc.analysis.flowspace import FlowSpace, Outside, address_sets, one_direction
 from npc.analysis.reach import Reach
 from npc.analysis.semantics import Semantics
 from npc.flows import Endpoint, Flow, Probe
@@ -123,15 +123,9 @@ def _difference(
 
 def _policy_spans(policies: ir.PolicySet) -> Iterator[tuple[int, int, int]]:
     """(version, first, last) of every CIDR of every ipBlock of ``policies``."""
-    for policy in policies:
-        for direction in ir.Direction:
-            for rule in policy.rules(direction) or ():
-                if isinstance(rule.peers, ir.AnyPeer):
-                    continue
-                for peer in rule.peers:
-                    if isinstance(peer, ir.AddressPeer):
-                        for net in peer.addresses.cidrs:
-                            yield net.version, net.first, net.last
+    for addresses in address_sets(policies):
+        for net in addresses.cidrs:
+            yield net.version, net.first, net.last
 
 
 def _selecting_local(space: FlowSpace, policies: ir.PolicySet) -> ir.PolicySet:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from npc.analysis.compare import CompareReport
-from npc.analysis.report import csv_rows, markdown_table
 from npc.api import compare
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_verify import FORMATS
+from npc.cli.cmd_verify import FORMATS, echo_report
 from npc.targets import REGISTRY
 
 __all__ = ["compare_command"]
@@ -104,12 +101,5 @@ def compare_command(
     bundle = load_inputs(paths)
     print_diagnostics(bundle.diagnostics)
     report = compare(bundle, names)
-    if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
-    elif fmt == "csv":
-        click.echo(csv_rows(_HEADER, _rows(report)), nl=False)
-    elif fmt == "md":
-        click.echo(markdown_table(_HEADER, _rows(report)), nl=False)
-    else:
-        click.echo(_text(report), nl=False)
+    echo_report(fmt, report.to_json(), _HEADER, _rows(report), lambda: _text(report))
     ctx.exit(0 if all(r.equivalent is not False for r in report.rows) else 1)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from npc.analysis.report import csv_rows, diff_text, markdown_table
+from npc.analysis.report import diff_text
 from npc.api import diff
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
-from npc.cli.cmd_verify import FORMATS
+from npc.cli.cmd_verify import FORMATS, echo_report
 
 __all__ = ["diff_command"]
 
@@ -45,12 +43,5 @@ def diff_command(
     report = diff(old, new)
     header = ("from", "to", "protocol", "port", "old", "new")
     rows = [(d.src, d.dst, d.protocol, d.port, d.old, d.new) for d in report.differences]
-    if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
-    elif fmt == "csv":
-        click.echo(csv_rows(header, rows), nl=False)
-    elif fmt == "md":
-        click.echo(markdown_table(header, rows), nl=False)
-    else:
-        click.echo(diff_text(report), nl=False)
+    echo_report(fmt, report.to_json(), header, rows, lambda: diff_text(report))
     ctx.exit(1 if report.changed else 0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,7 +17,7 @@ from npc.errors import Code, Diagnostic, InputError, Severity
 from npc.frontend.source import Source
 from npc.targets import REGISTRY
 
-__all__ = ["FORMATS", "read_ruleset", "verify_command"]
+__all__ = ["FORMATS", "echo_report", "read_ruleset", "verify_command"]
 
 FORMATS = ("text", "json", "csv", "md")
 
@@ -87,17 +89,29 @@ def verify_command(
     rows = [
         (d.src, d.dst, d.protocol, d.port, d.spec, d.ruleset, d.rule) for d in report.differences
     ]
+    echo_report(
+        fmt,
+        report.to_json(),
+        header,
+        rows,
+        lambda: verify_text(report, lambda s, d, pr, port: explain_reason(bundle, s, d, pr, port)),
+    )
+    ctx.exit(0 if report.equivalent else 1)
+
+
+def echo_report(
+    fmt: str,
+    data: dict[str, Any],
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    text: Callable[[], str],
+) -> None:
+    """Print a report in one of :data:`FORMATS` (``text`` is only rendered when asked for)."""
     if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(json.dumps(data, indent=2))
     elif fmt == "csv":
         click.echo(csv_rows(header, rows), nl=False)
     elif fmt == "md":
         click.echo(markdown_table(header, rows), nl=False)
     else:
-        click.echo(
-            verify_text(
-                report, lambda s, d, proto, port: explain_reason(bundle, s, d, proto, port)
-            ),
-            nl=False,
-        )
-    ctx.exit(0 if report.equivalent else 1)
+        click.echo(text(), nl=False)
