@@ -22,7 +22,7 @@ from npc.flows import Endpoint
 from npc.rulesets import nft
 from npc.rulesets.base import IANA_PROTOCOLS, Packet
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.flows import flows
+from tests.flows import endpoints, flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -108,7 +108,13 @@ def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
         checked += 1
         if got != want:
             wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
+    every = endpoints(bundle.snapshot, OUTSIDE)
+    for src in every:  # ICMP once per pair of one family
+        for dst in every:
+            if src.address.version != dst.address.version or src.name == dst.name:
+                continue
             want = _icmp_allowed(sem, src, dst)
+            checked += 1
             if allows(src, dst, _packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")
     return checked, wrong

@@ -352,3 +352,15 @@ def test_golden_output_reads_back_and_agrees_with_the_reference_semantics(case: 
             wrong.append(f"{flow.src} -> {flow.dst} {flow.protocol}/{flow.port}: nft {got}")
     assert len(flows) > 10
     assert not wrong, f"{len(wrong)} of {len(flows)} flows differ:\n" + "\n".join(wrong[:20])
+
+
+def test_handles_printed_by_nft_a_are_comments() -> None:
+    """``nft -a list ruleset`` ends lines with ``# handle N``; they change nothing."""
+    lines = FOREIGN.splitlines()
+    handled = "\n".join(
+        f"{line} # handle {i}" if line.rstrip().endswith(("{", "accept", "drop")) else line
+        for i, line in enumerate(lines)
+    )
+    plain, with_handles = nft.read([Text("a.nft", FOREIGN)]), nft.read([Text("a.nft", handled)])
+    for packet in (tcp("10.1.1.1", "11.9.9.9", 22), tcp("fd00::66", "fd00::1", 80)):
+        assert decide(plain, packet) == decide(with_handles, packet)

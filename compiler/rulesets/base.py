@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import netaddr
 
+from npc.errors import Location
 from npc.flows import Endpoint, Flow
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Partitioned",
     "Text",
     "address_signatures",
+    "where",
 ]
 
 #: IANA protocol numbers of the protocols flows and judges speak of
@@ -57,6 +59,11 @@ class Decision:
     allowed: bool
     rule: str | None
     note: str = ""
+
+
+def where(location: Location) -> str:
+    """How a :class:`Decision` names a rule: ``file:line``."""
+    return f"{location.file}:{location.line}"
 
 
 @dataclass(frozen=True, slots=True)

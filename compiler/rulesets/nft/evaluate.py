@@ -40,9 +40,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from npc.errors import Code, Diagnostic, Location, Severity, UnsupportedError
+from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.flows import Flow
-from npc.rulesets.base import Decision, Packet
+from npc.rulesets.base import Decision, Packet, where
 from npc.rulesets.nft.model import (
     Chain,
     Element,
@@ -64,14 +64,32 @@ _NEW = CT_STATES["new"]
 _FAMILIES = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
 
 
+class _Index:
+    """A set's elements for lookups: those that are single values by their key (nft refuses
+    overlapping elements, so a key matches at most one), the ranged ones in a list."""
+
+    def __init__(self, elements: tuple[Element, ...]) -> None:
+        self.exact: dict[tuple[int, ...], Element] = {}
+        self.ranged: list[Element] = []
+        for e in elements:
+            if all(lo == hi for lo, hi in e.key):
+                self.exact.setdefault(tuple(lo for lo, _ in e.key), e)
+            else:
+                self.ranged.append(e)
+
+    def find(self, key: tuple[int | None, ...], fields: tuple[Field, ...]) -> Element | None:
+        if None not in key:
+            found = self.exact.get(key)  # type: ignore[arg-type]
+            if found is not None:
+                return found
+            return _find(self.ranged, key, fields)
+        return _find((*self.exact.values(), *self.ranged), key, fields)
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     kind: str  # accept, drop, reject, return (also: fell off the end)
     rule: Rule | None = None
-
-
-def _where(location: Location) -> str:
-    return f"{location.file}:{location.line}"
 
 
 class NftJudge:
@@ -85,6 +103,9 @@ class NftJudge:
                 if chain.hook is not None and chain.hook.hook == "forward":
                     base.append((chain.hook.priority, len(base), table, chain))
         self._base = tuple((t, c) for _, _, t, c in sorted(base, key=lambda b: b[:2]))
+        self._chains = {(id(t), c.name): c for t in ruleset.tables for c in t.chains}
+        self._sets = {(id(t), s.name): _Index(s.elements) for t in ruleset.tables for s in t.sets}
+        self._anonymous: dict[int, _Index] = {}
 
     def decide(self, flow: Flow) -> Decision:
         """The verdict on the first packet of ``flow``."""
@@ -102,7 +123,7 @@ class NftJudge:
             name = f"{table} chain {chain.name}"
             if outcome.kind in ("drop", "reject"):
                 assert outcome.rule is not None
-                return Decision(False, _where(outcome.rule.location), f"{name}: {outcome.kind}")
+                return Decision(False, where(outcome.rule.location), f"{name}: {outcome.kind}")
             if outcome.kind == "accept":
                 accepted = outcome.rule
                 notes.append(f"{name}: accept")
@@ -112,7 +133,7 @@ class NftJudge:
                 notes.append(f"{name}: policy accept")
         if not notes:
             return Decision(True, None, "no base chain on the forward hook sees this packet")
-        return Decision(True, _where(accepted.location) if accepted else None, "; ".join(notes))
+        return Decision(True, where(accepted.location) if accepted else None, "; ".join(notes))
 
     # -- chains ----------------------------------------------------------------------------
 
@@ -123,8 +144,7 @@ class NftJudge:
                 continue
             if verdict.kind in ("accept", "drop", "reject", "return"):
                 return _Outcome(verdict.kind, rule)
-            target = table.chain(verdict.target)
-            assert target is not None  # the reader checked every jump target
+            target = self._chains[id(table), verdict.target]  # the reader checked every target
             inner = self._run(table, target, packet)
             if inner.kind in ("accept", "drop", "reject"):
                 return inner
@@ -152,12 +172,13 @@ class NftJudge:
 
     # -- matches -----------------------------------------------------------------------------
 
-    def _elements(self, table: Table, statement: Match | VerdictMap) -> tuple[Element, ...]:
-        if statement.set_name is None:
-            return statement.elements
-        found = table.set(statement.set_name)
-        assert found is not None  # the reader checked every set reference
-        return found.elements
+    def _index(self, table: Table, statement: Match | VerdictMap) -> _Index:
+        if statement.set_name is not None:
+            return self._sets[id(table), statement.set_name]  # the reader checked every name
+        found = self._anonymous.get(id(statement))
+        if found is None:
+            found = self._anonymous[id(statement)] = _Index(statement.elements)
+        return found
 
     def _lookup(
         self, table: Table, statement: Match | VerdictMap, packet: Packet
@@ -165,13 +186,13 @@ class NftJudge:
         key = self._key(statement.fields, packet)
         if key is None:
             return None
-        return _find(self._elements(table, statement), key, statement.fields)
+        return self._index(table, statement).find(key, statement.fields)
 
     def _match(self, table: Table, statement: Match, packet: Packet) -> bool:
         key = self._key(statement.fields, packet)
         if key is None:
             return False  # a dependency failed: no operator makes it match (rule 6)
-        found = _find(self._elements(table, statement), key, statement.fields) is not None
+        found = self._index(table, statement).find(key, statement.fields) is not None
         return found != statement.negate
 
     @staticmethod
