@@ -13,13 +13,26 @@ Library use::
     artifact, applied = npc.apply(bundle, target="nft")   # loads it into this host's kernel
     report = npc.verify(bundle, "nft", [npc.Source("r.nft", text)])   # ruleset vs policies
     changes = npc.diff(old_bundle, new_bundle)           # flows a policy change opens/closes
+    for finding in npc.lint(bundle, cni="calico"):     # probable mistakes, with positions
+        print(finding.render())
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from npc.api import Applied, Artifact, apply, compare, compile, diff, load, verify
+from npc.api import (
+    Applied,
+    Artifact,
+    Finding,
+    apply,
+    compare,
+    compile,
+    diff,
+    lint,
+    load,
+    verify,
+)
 from npc.errors import (
     BackendError,
     Code,
@@ -47,6 +60,7 @@ __all__ = [
     "Bundle",
     "Code",
     "Diagnostic",
+    "Finding",
     "InputError",
     "Location",
     "NpcError",
@@ -59,6 +73,7 @@ __all__ = [
     "compare",
     "compile",
     "diff",
+    "lint",
     "load",
     "read_sources",
     "verify",

@@ -1,5 +1,5 @@
-"""The library API: :func:`load`, :func:`compile`, :func:`apply`, :func:`verify`,
-:func:`compare` and :func:`diff`.
+"""The library API: :func:`load`, :func:`compile`, :func:`apply`, :func:`lint`,
+:func:`verify`, :func:`compare` and :func:`diff`.
 
 :func:`load`, :func:`compile`, :func:`verify`, :func:`compare` and :func:`diff` do no file
 I/O; :func:`apply` loads a compiled ruleset into the enforcement point this process reaches
@@ -21,10 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from npc import ir
+from npc.analysis.cni import cni_names, get_cni
 from npc.analysis.compare import CompareReport, TargetRow
 from npc.analysis.diff import DiffReport
 from npc.analysis.diff import diff as diff_policies
 from npc.analysis.explain import explain_flow
+from npc.analysis.lint import Finding, LintOptions, written_findings
+from npc.analysis.lint import lint as run_lint
 from npc.analysis.verify import Difference, VerifyReport
 from npc.analysis.verify import verify as verify_judge
 from npc.backends.base import Applied, BackendOptions
@@ -33,13 +36,15 @@ from npc.errors import (
     Code,
     Diagnostic,
     InputError,
+    Location,
     NpcError,
     Severity,
     UnsupportedError,
     snapshot_required,
 )
 from npc.flows import Probe
-from npc.frontend import Bundle, load
+from npc.frontend import Bundle
+from npc.frontend import load as load_bundle
 from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.rulesets.base import Judge, Text
@@ -52,14 +57,17 @@ __all__ = [
     "CompareReport",
     "DiffReport",
     "Difference",
+    "Finding",
     "VerifyReport",
     "apply",
+    "artifact_sources",
     "check_can_apply",
     "compare",
     "compile",
     "diff",
     "explain_reason",
     "judge",
+    "lint",
     "live_ruleset",
     "load",
     "verify",
@@ -70,12 +78,111 @@ log = logging.getLogger("npc")
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """What :func:`compile` returns: the output text, its target and all diagnostics."""
+    """What :func:`compile` returns: the output text, its target and all diagnostics.
+
+    ``files``: for a target whose output is several files, ``(suffix, text)`` per file
+    (written as ``PATH<suffix>``; the first suffix is ``""``); ``text`` then shows them all
+    (:class:`~npc.backends.base.Emitted`). Empty for a one-file output."""
 
     target: str
     text: str
     diagnostics: tuple[Diagnostic, ...] = ()
     suffix: str = "txt"
+    files: tuple[tuple[str, str], ...] = ()
+
+
+def load(sources: Iterable[Source]) -> Bundle:
+    """Read, validate and lower all sources (see :func:`npc.frontend.load`), with the
+    warnings of the checks that need only the policies (:func:`npc.analysis.lint.
+    written_findings`: the same implementation ``npc lint`` runs) among the diagnostics.
+
+    Raises :class:`~npc.errors.InputError` or :class:`~npc.errors.ValidationError`
+    carrying every diagnostic; does no file I/O."""
+    bundle = load_bundle(sources)
+    found = [
+        f.located(bundle.locate(f.origin)).to_diagnostic()
+        for f in written_findings(bundle.policies)
+    ]
+    if not found:
+        return bundle
+    order = {s.name: i for i, s in enumerate(bundle.sources)}
+
+    def source_index(d: Diagnostic) -> int:
+        return order.get(d.location.file, len(order)) if d.location else len(order)
+
+    merged = sorted((*bundle.diagnostics, *found), key=source_index)
+    return replace(bundle, diagnostics=tuple(merged))
+
+
+def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[Finding, ...]:
+    """Every lint check over the policies (and the snapshot, when the input has one), plus
+    the warnings reading them gave (a CIDR with host bits set, a defaulted field), located
+    and sorted by file and line. ``cni`` names the plugin that enforces the policies
+    (:func:`npc.analysis.cni.cni_names`). Raises what :func:`load` raises, and
+    :class:`~npc.errors.UnsupportedError` for an unknown ``cni``; never writes files."""
+    if cni is not None and cni not in cni_names():
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNKNOWN_CNI,
+                Severity.ERROR,
+                f"unknown CNI {cni!r}",
+                hint=f"known: {', '.join(cni_names())}",
+            )
+        )
+    bundle = source if isinstance(source, Bundle) else load(source)
+    options = LintOptions(get_cni(cni) if cni is not None else None)
+    found = [
+        f.located(bundle.locate(f.origin))
+        for f in run_lint(bundle.policies, bundle.snapshot, options)
+    ]
+    mine = {Code.IGNORED_RULES, Code.AND_OR_CONFUSION}  # load's copies of written_findings
+    starts = _policy_starts(bundle)
+    for d in bundle.diagnostics:
+        if d.severity is Severity.WARNING and d.code not in mine:
+            found.append(
+                Finding(
+                    d.code,
+                    d.severity,
+                    _policy_at(starts, d.location),
+                    d.path,
+                    d.message,
+                    d.hint,
+                    d.origin,
+                    d.location,
+                )
+            )
+    files = {s.name: i for i, s in enumerate(bundle.sources)}
+
+    def key(f: Finding) -> tuple[int, int, int, str, str]:
+        loc = f.location
+        if loc is None:
+            return (len(files), 0, 0, f.policy, str(f.code))
+        return (files.get(loc.file, len(files)), loc.line, loc.column, f.policy, str(f.code))
+
+    return tuple(sorted(found, key=key))
+
+
+def _policy_starts(bundle: Bundle) -> dict[str, list[tuple[int, str]]]:
+    starts: dict[str, list[tuple[int, str]]] = {}
+    for policy in bundle.policies:
+        where = bundle.locate(policy.origin)
+        if where is not None:
+            starts.setdefault(where.file, []).append((where.line, policy.key))
+    for lines in starts.values():
+        lines.sort()
+    return starts
+
+
+def _policy_at(starts: dict[str, list[tuple[int, str]]], where: Location | None) -> str:
+    """The policy whose object starts last before ``where`` in its file ("" if none)."""
+    if where is None:
+        return ""
+    found = ""
+    for line, key in starts.get(where.file, ()):
+        if line > where.line:
+            break
+        found = key
+    return found
 
 
 def compile(
@@ -105,7 +212,7 @@ def compile(
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
-    return Artifact(target, emitted.text, diagnostics, backend.suffix)
+    return Artifact(target, emitted.text, diagnostics, backend.suffix, emitted.files)
 
 
 def apply(
@@ -152,7 +259,7 @@ def judge(target: str, ruleset: Sequence[Text], snapshot: Snapshot | None) -> Ju
         except ModuleNotFoundError as exc:
             if exc.name is None or not reader.startswith(exc.name):
                 raise
-    if module is None:
+    if module is None or not callable(getattr(module, "read", None)):
         raise UnsupportedError(
             Diagnostic(
                 Code.UNSUPPORTED,
@@ -219,7 +326,7 @@ def compare(
             report = verify_judge(
                 bundle.policies,
                 snapshot,
-                judge(name, [Source(f"<{name} output>", text)], snapshot),
+                judge(name, artifact_sources(artifact), snapshot),
                 target=name,
             )
         except UnsupportedError as exc:
@@ -227,6 +334,14 @@ def compare(
             continue
         rows.append(replace(row, report=report))
     return CompareReport(tuple(rows))
+
+
+def artifact_sources(artifact: Artifact) -> list[Source]:
+    """A compiled artifact as ruleset sources for its judge: one per file it writes."""
+    name = f"<{artifact.target} output>"
+    if artifact.files:
+        return [Source(f"{name}{suffix}", text) for suffix, text in artifact.files]
+    return [Source(name, artifact.text)]
 
 
 def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> DiffReport:

@@ -508,6 +508,9 @@ class Policy:
     ingress: tuple[Rule, ...] | None = None
     egress: tuple[Rule, ...] | None = None
     origin: Origin | None = field(default=None, compare=False)
+    #: Directions that have rules written which ``policyTypes`` leaves out: every
+    #: implementation ignores them, so no verdict depends on this; kept for lint.
+    ignored: tuple[Direction, ...] = field(default=(), compare=False)
     #: Rules written for a direction the policy does not isolate (``policyTypes`` leaves it
     #: out): they mean nothing, but Calico's converter keeps them. Never part of equality.
     ignored_ingress: tuple[Rule, ...] = field(default=(), compare=False)

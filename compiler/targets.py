@@ -75,6 +75,36 @@ TARGET_SETTINGS = (
     TargetSetting("table", "nft: name of the table (default npc).", "NAME"),
     TargetSetting("node", "Only the pods on this node (a per-node agent).", "NAME"),
     TargetSetting(
+        "family",
+        "iptables: address families to write (default both).",
+        choices=("4", "6", "both"),
+    ),
+    TargetSetting(
+        "sets",
+        "iptables: match peers with ipsets (default) or one rule per address block.",
+        choices=("ipset", "none"),
+    ),
+    TargetSetting(
+        "variant",
+        "iptables: tools npc apply runs: iptables-legacy-*, iptables-nft-*, or whatever "
+        "iptables-restore is here (auto, the default).",
+        choices=("auto", "legacy", "nft"),
+    ),
+    TargetSetting(
+        "region", "alibaba: the ECS region of the groups (default cn-hangzhou).", "ID"
+    ),
+    TargetSetting(
+        "format",
+        "alibaba: JSON data (default), or the equivalent aliyun and kubectl commands.",
+        choices=("json", "aliyun-cli"),
+    ),
+    TargetSetting(
+        "unsupported",
+        "alibaba: what cannot be expressed (SCTP) is an error (default), or deny drops those "
+        "allow entries with a warning (stricter, never looser).",
+        choices=("error", "deny"),
+    ),
+    TargetSetting(
         "calico_scope",
         "calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
         choices=("global", "namespaced"),
@@ -87,12 +117,26 @@ REGISTRY = MappingProxyType(
         t.name: t
         for t in (
             Target(
+                "alibaba",
+                "npc.backends.alibaba.backend:AlibabaBackend",
+                reader="npc.rulesets.alibaba",
+                settings=("region", "format", "unsupported"),
+            ),
+            Target(
                 "calico",
                 "npc.backends.calico.backend:CalicoBackend",
                 reader="npc.rulesets.calico",
                 settings=("calico_scope",),
             ),
             Target("ir", "npc.backends.ir.backend:IrBackend"),
+            Target(
+                "iptables",
+                "npc.backends.iptables.backend:IptablesBackend",
+                reader="npc.rulesets.iptables",
+                settings=("family", "sets", "node", "variant"),
+                applies=True,
+                live=(("iptables-save",), ("ip6tables-save",), ("ipset", "save")),
+            ),
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",

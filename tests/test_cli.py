@@ -98,6 +98,7 @@ COMMANDS = {
     "verify": ["-t", "calico", "--ruleset", "/dev/null"],
     "diff": ["--against", "/dev/null"],
     "compare": [],
+    "lint": [],
 }
 
 

@@ -8,7 +8,6 @@ reference semantics. (The kernel tests load the same text into the kernel, on fe
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import netaddr
@@ -16,18 +15,16 @@ import pytest
 
 import npc
 from npc import ir
-from npc.analysis.semantics import Semantics
 from npc.errors import Severity
 from npc.flows import Endpoint
 from npc.rulesets import nft
-from npc.rulesets.base import IANA_PROTOCOLS, Packet
+from npc.rulesets.base import Packet
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.flows import endpoints, flows
+from tests.flow_check import Verdict, packet, wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 GOLDEN_CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
-OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
 
 
 class _Text:
@@ -39,14 +36,8 @@ def _judge(text: str, name: str = "ruleset.nft") -> nft.NftJudge:
     return nft.read([_Text(name, text)])
 
 
-def _allows(judge: nft.NftJudge, packet: Packet) -> bool:
-    return judge.decide_packet(packet).allowed
-
-
-def _packet(src: netaddr.IPAddress, dst: netaddr.IPAddress, proto: str, port: int = 0) -> Packet:
-    if proto == "ICMP":
-        return Packet.icmp(src, dst)
-    return Packet(src, dst, IANA_PROTOCOLS[proto], port)
+def _allows(judge: nft.NftJudge, first: Packet) -> bool:
+    return judge.decide_packet(first).allowed
 
 
 def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[npc.Bundle, str]:
@@ -57,67 +48,6 @@ def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[n
         ]
     )
     return bundle, npc.compile(bundle, "nft").text
-
-
-def _icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
-    """ICMP passes a side only through a rule without ports (``ANY_PORT``)."""
-
-    def side(pod: Pod | None, direction: str, other: Endpoint) -> bool:
-        if pod is None:
-            return True
-        isolating = sem.isolating(pod, direction)
-        return (
-            not isolating
-            or sem.own_node(pod, other)
-            or any(
-                isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
-                for policy in isolating
-                for rule in policy.rules(direction) or ()
-            )
-        )
-
-    return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
-
-
-Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
-
-
-def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
-    """Every flow between the snapshot's pods and outside addresses, on every probe port
-    and ICMP, where ``allows`` disagrees with the reference semantics.
-
-    Flows between a pod and its own node (a hostNetwork pod there) never meet the forward
-    hook: the kernel delivers them locally (input, output), so nft lets them through, as
-    the spec says (semantics rule 8)."""
-    assert bundle.snapshot is not None
-    sem = Semantics(bundle.policies, bundle.snapshot)
-    forwarded = allows
-
-    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
-        local = (src.pod is not None and sem.own_node(src.pod, dst)) or (
-            dst.pod is not None and sem.own_node(dst.pod, src)
-        )
-        return local or forwarded(src, dst, packet)
-
-    wrong = []
-    checked = 0
-    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
-        src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
-        want = sem.allowed(flow)
-        got = allows(src, dst, _packet(src.address, dst.address, proto.value, port))
-        checked += 1
-        if got != want:
-            wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
-    every = endpoints(bundle.snapshot, OUTSIDE)
-    for src in every:  # ICMP once per pair of one family
-        for dst in every:
-            if src.address.version != dst.address.version or src.name == dst.name:
-                continue
-            want = _icmp_allowed(sem, src, dst)
-            checked += 1
-            if allows(src, dst, _packet(src.address, dst.address, "ICMP")) != want:
-                wrong.append(f"{src} -> {dst} ICMP: spec {want}")
-    return checked, wrong
 
 
 def _whole(text: str) -> Verdict:
@@ -150,7 +80,7 @@ def test_every_flow_matches_the_reference_semantics(seed: int) -> None:
     snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
     policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
     bundle, text = _compile(policies, snapshot)
-    checked, wrong = _wrong_flows(bundle, _whole(text))
+    checked, wrong = wrong_flows(bundle, _whole(text))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
@@ -161,7 +91,7 @@ def test_per_node_rulesets_together_match_the_reference_semantics(seed: int) -> 
     snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
     policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
     bundle, _ = _compile(policies, snapshot)
-    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    checked, wrong = wrong_flows(bundle, _per_node(bundle))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
@@ -169,9 +99,9 @@ def test_per_node_rulesets_together_match_the_reference_semantics(seed: int) -> 
 def test_golden_cases_match_the_reference_semantics(case: Path) -> None:
     """Every golden case with a snapshot, as one ruleset and split per node."""
     bundle = npc.load(npc.read_sources([str(case / "input.yaml"), str(case / "cluster.yaml")]))
-    checked, wrong = _wrong_flows(bundle, _whole(npc.compile(bundle, "nft").text))
+    checked, wrong = wrong_flows(bundle, _whole(npc.compile(bundle, "nft").text))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
-    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    checked, wrong = wrong_flows(bundle, _per_node(bundle))
     assert not wrong, f"per node, {len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
@@ -183,10 +113,10 @@ def test_the_judge_sees_denials() -> None:
     _, text = _compile(deny, snapshot)
     judge = _judge(text)
     a, b = (p.ips[0] for p in snapshot.pods[:2])
-    assert not _allows(judge, _packet(a, b, "TCP", 80))
-    assert not _allows(judge, _packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
+    assert not _allows(judge, packet(a, b, "TCP", 80))
+    assert not _allows(judge, packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
     assert _allows(
-        judge, _packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
+        judge, packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
     )
 
 
@@ -208,8 +138,8 @@ def test_pods_without_a_node_are_enforced_on_every_node() -> None:
     unplaced = netaddr.IPAddress("10.0.0.3")
     artifact = npc.compile(bundle, "nft", {"node": "n0"})
     judge = _judge(artifact.text)
-    assert not _allows(judge, _packet(outside, unplaced, "TCP", 80))
-    assert not _allows(judge, _packet(unplaced, outside, "TCP", 80))
+    assert not _allows(judge, packet(outside, unplaced, "TCP", 80))
+    assert not _allows(judge, packet(unplaced, outside, "TCP", 80))
     warnings = [d for d in artifact.diagnostics if "a/unplaced" in d.message]
     assert len(warnings) == 1 and warnings[0].severity is Severity.WARNING
     assert "every node" in warnings[0].message

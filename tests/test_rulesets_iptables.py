@@ -132,7 +132,7 @@ def test_marks_set_xmark_set_mark_and_mark_tests() -> None:
         "-A FORWARD -j MARK --set-xmark 0x10000/0x10000",
         "-A FORWARD -d 10.0.0.2/32 -j MARK --xor-mark 0x10000",  # clears it again
         "-A FORWARD -m mark --mark 0x10000/0x10000 -j ACCEPT",
-        "-A FORWARD -j MARK --set-mark 0x3/0x3",
+        '-A FORWARD -j MARK -m comment --comment "options after the target" --set-mark 0x3/0x3',
         "-A FORWARD -m mark --mark 0x3 -j DROP",
     )
     j = judge(table(*rules, policy="ACCEPT"))
@@ -218,6 +218,8 @@ REFUSED = {
     "undeclared chain": ("-A NOPE -j DROP", 4, 4),
     "limit on a verdict": ("-A FORWARD -m limit --limit 1/s -j ACCEPT", 4, 21),
     "bad address": ("-A FORWARD -s 10.0.0.300 -j DROP", 4, 15),
+    "MARK without a value": ("-A FORWARD -j MARK", 4, 15),
+    "two targets": ("-A FORWARD -j ACCEPT -j DROP", 4, 22),
 }
 
 

@@ -18,6 +18,7 @@ from npc.cli import (  # noqa: F401 - registers the commands
     cmd_compile,
     cmd_diff,
     cmd_explain,
+    cmd_lint,
     cmd_reach,
     cmd_validate,
     cmd_verify,

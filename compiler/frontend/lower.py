@@ -111,7 +111,13 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
     )
     ingress = written_ingress if "Ingress" in types else None
     egress = written_egress if "Egress" in types else None
+    ignored = tuple(
+        d
+        for d, rules in ((ir.Direction.INGRESS, spec.ingress), (ir.Direction.EGRESS, spec.egress))
+        if rules and d.policy_type not in types
+    )
     return ir.Policy(
+        ignored=ignored,
         namespace=meta.namespace or DEFAULT_NAMESPACE,
         name=meta.name or "",
         pod_selector=lower_label_selector(spec.pod_selector),

@@ -28,6 +28,7 @@ __all__ = [
     "Partitioned",
     "Text",
     "address_signatures",
+    "own_node_decision",
     "where",
 ]
 
@@ -165,3 +166,19 @@ def address_signatures(spans: Iterable[tuple[int, int, int]]) -> Callable[[int, 
         return empty if i < 0 else ids[i]
 
     return number
+
+
+def own_node_decision(flow: Flow, nodes: Mapping[netaddr.IPAddress, str]) -> Decision | None:
+    """The verdict on traffic between a pod and the node it runs on, for judges of rulesets
+    on the forward path (nft's forward hook, iptables' FORWARD chain): the node itself sends
+    or receives it (``output``/``input``), so it is never forwarded and always passes. None
+    for every other flow. ``nodes``: address -> node name (:func:`npc.flows.node_addresses`)."""
+    for pod, other in ((flow.src.pod, flow.dst), (flow.dst.pod, flow.src)):
+        if (
+            pod is not None
+            and other.pod is None
+            and pod.node_name is not None
+            and nodes.get(other.address) == pod.node_name
+        ):
+            return Decision(True, None, "a pod and its own node: not forwarded")
+    return None

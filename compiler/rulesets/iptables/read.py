@@ -58,6 +58,10 @@ _NON_TERMINAL_OPTIONS = {
               "--nflog-threshold"),
     "REJECT": ("--reject-with",),
 }  # fmt: skip
+_MARK_OPS = {
+    "--set-xmark": "xset", "--set-mark": "set", "--or-mark": "or", "--and-mark": "and",
+    "--xor-mark": "xor",
+}  # fmt: skip
 _SHORT = {"--source": "-s", "--destination": "-d", "--protocol": "-p"}
 _FLAG_OPTIONS = ("--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid")
 
@@ -339,7 +343,19 @@ class _Rules:
             elif option == "--physdev-is-bridged":
                 matches.append(Match("bridged", here, negate))
             elif option in ("-j", "--jump", "-g", "--goto"):
+                if target is not None:
+                    raise error(here, "iptables: a second target in one rule")
                 target, i = self._target(take(), args, i, option in ("-g", "--goto"))
+            elif target is not None and option in _NON_TERMINAL_OPTIONS.get(target.name, ()):
+                if option not in _FLAG_OPTIONS:
+                    take()
+            elif target is not None and target.name == "MARK" and option in _MARK_OPS:
+                if target.op:
+                    raise error(here, "iptables: MARK takes one of its options")
+                number, mask = value_mask(take())
+                target = Target(
+                    "MARK", target.location, op=_MARK_OPS[option], value=number, mask=mask
+                )
             elif option in ("-i", "--in-interface", "-o", "--out-interface"):
                 raise error(
                     here,
@@ -351,6 +367,8 @@ class _Rules:
             else:
                 raise error(here, f'iptables: option "{option}" is not modelled')
             negate = False
+        if target is not None and target.name == "MARK" and not target.op:
+            raise error(target.location, "iptables: MARK needs --set-xmark, --set-mark, ...")
         limited = next((m for m in matches if m.kind == "limit"), None)
         if limited is not None and target is not None and target.name not in ("LOG", "NFLOG"):
             raise error(
@@ -364,21 +382,9 @@ class _Rules:
         here = name.location
         if name.text in ("ACCEPT", "DROP", "RETURN"):
             return Target(name.text, here), i
-        if name.text in _NON_TERMINAL_OPTIONS:
-            allowed = _NON_TERMINAL_OPTIONS[name.text]
-            while i < len(args) and args[i].text in allowed:
-                i += 1 if args[i].text in _FLAG_OPTIONS else 2
+        if name.text in _NON_TERMINAL_OPTIONS or name.text == "MARK":
+            # its options may come anywhere in the rule, as iptables parses them
             return Target(name.text, here), i
-        if name.text == "MARK":
-            if i + 1 >= len(args):
-                raise error(here, "iptables: MARK needs --set-xmark, --set-mark, ...")
-            option, value = args[i], args[i + 1]
-            ops = {"--set-xmark": "xset", "--set-mark": "set", "--or-mark": "or",
-                   "--and-mark": "and", "--xor-mark": "xor"}  # fmt: skip
-            if option.text not in ops:
-                raise error(option.location, f'iptables: MARK option "{option.text}" unknown')
-            number, mask = value_mask(value)
-            return Target("MARK", here, op=ops[option.text], value=number, mask=mask), i + 2
         table = self.table
         if table is None or name.text not in table.chains:
             raise error(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import netaddr
 
 from npc.flows import Endpoint, Flow, node_addresses
-from npc.rulesets.base import Decision, Packet, Text, address_signatures
+from npc.rulesets.base import Decision, Packet, Text, address_signatures, own_node_decision
 from npc.rulesets.nft.evaluate import NftJudge
 from npc.rulesets.nft.model import Element, Kind, Match, VerdictMap
 from npc.rulesets.nft.read import read_ruleset
@@ -70,15 +70,7 @@ class NodeLocal:
 
     def decide(self, flow: Flow) -> Decision:
         """As the forward hook decides, except for a pod's traffic with its own node."""
-        for pod, other in ((flow.src.pod, flow.dst), (flow.dst.pod, flow.src)):
-            if (
-                pod is not None
-                and other.pod is None
-                and pod.node_name is not None
-                and self.nodes.get(other.address) == pod.node_name
-            ):
-                return Decision(True, None, "a pod and its own node: not forwarded")
-        return self.judge.decide(flow)
+        return own_node_decision(flow, self.nodes) or self.judge.decide(flow)
 
 
 _ADDRESS_KINDS = {Kind.IPV4_ADDR: 4, Kind.IPV6_ADDR: 6}

@@ -1,0 +1,88 @@
+"""Every flow of a snapshot judged by a ruleset judge and by the reference semantics.
+
+For the judge-based tests of the address-based targets (nft, iptables): the flows of
+:func:`tests.flows.flows` between pods, hostNetwork pods and outside addresses, on every
+probe port, and ICMP once per pair of endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import netaddr
+
+import npc
+from npc import ir
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint
+from npc.rulesets.base import IANA_PROTOCOLS, Packet
+from npc.snapshot import Pod
+from tests.flows import flows
+
+__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "packet", "wrong_flows"]
+
+OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
+
+def packet(src: netaddr.IPAddress, dst: netaddr.IPAddress, proto: str, port: int = 0) -> Packet:
+    """The first packet of a connection: ``proto`` is TCP, UDP, SCTP or ICMP (no port)."""
+    if proto == "ICMP":
+        return Packet.icmp(src, dst)
+    return Packet(src, dst, IANA_PROTOCOLS[proto], port)
+
+
+#: Whether a ruleset lets the first packet of a flow between two endpoints through.
+Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
+
+
+def icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
+    """ICMP passes a side only through a rule without ports (``ANY_PORT``)."""
+
+    def side(pod: Pod | None, direction: str, other: Endpoint) -> bool:
+        if pod is None:
+            return True
+        isolating = sem.isolating(pod, direction)
+        return (
+            not isolating
+            or sem.own_node(pod, other)
+            or any(
+                isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
+                for policy in isolating
+                for rule in policy.rules(direction) or ()
+            )
+        )
+
+    return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
+
+
+def wrong_flows(bundle: npc.Bundle, forwarded: Verdict) -> tuple[int, list[str]]:
+    """How many flows were checked, and each one where ``forwarded`` disagrees with the
+    reference semantics.
+
+    Flows between a pod and its own node (a hostNetwork pod there) never meet FORWARD: the
+    kernel delivers them locally (INPUT, OUTPUT), so no ruleset there sees them, and the spec
+    always allows them."""
+    assert bundle.snapshot is not None
+    sem = Semantics(bundle.policies, bundle.snapshot)
+
+    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
+        local = (src.pod is not None and sem.own_node(src.pod, dst)) or (
+            dst.pod is not None and sem.own_node(dst.pod, src)
+        )
+        return local or forwarded(src, dst, packet)
+
+    wrong: list[str] = []
+    checked = 0
+    pairs: set[tuple[str, str]] = set()
+    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
+        src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
+        want = sem.allowed(flow)
+        got = allows(src, dst, packet(src.address, dst.address, proto.value, port))
+        checked += 1
+        if got != want:
+            wrong.append(f"{src} -> {dst} {proto}/{port}: ruleset {got}, spec {want}")
+        if (str(src), str(dst)) not in pairs:
+            pairs.add((str(src), str(dst)))
+            want = icmp_allowed(sem, src, dst)
+            if allows(src, dst, packet(src.address, dst.address, "ICMP")) != want:
+                wrong.append(f"{src} -> {dst} ICMP: spec {want}")
+    return checked, wrong
