@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from npc import ir
+from npc import collector, ir
 from npc.analysis.cni import cni_names, get_cni
 from npc.analysis.compare import CompareReport, TargetRow
 from npc.analysis.diff import DiffReport
@@ -204,11 +204,12 @@ def compile(
     if backend.needs_snapshot and bundle.snapshot is None:
         raise UnsupportedError(snapshot_required(_needs_snapshot(target)))
     try:
-        check(bundle.policies, backend.capabilities, target)
-        run_passes = optimize_ir and backend.optimizes(opts)
-        policies = optimize(bundle.policies) if run_passes else bundle.policies
-        log.debug("compiling %d policies for %s", len(policies), target)
-        emitted = backend.emit(policies, bundle.snapshot, opts)
+        with collector.paused():  # see npc.collector: IR and rulesets have no cycles
+            check(bundle.policies, backend.capabilities, target)
+            run_passes = optimize_ir and backend.optimizes(opts)
+            policies = optimize(bundle.policies) if run_passes else bundle.policies
+            log.debug("compiling %d policies for %s", len(policies), target)
+            emitted = backend.emit(policies, bundle.snapshot, opts)
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
