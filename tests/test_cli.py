@@ -99,6 +99,7 @@ COMMANDS = {
     "diff": ["--against", "/dev/null"],
     "compare": [],
     "lint": [],
+    "report": ["-o", "-"],
 }
 
 

@@ -20,6 +20,7 @@ from npc.cli import (  # noqa: F401 - registers the commands
     cmd_explain,
     cmd_lint,
     cmd_reach,
+    cmd_report,
     cmd_validate,
     cmd_verify,
 )

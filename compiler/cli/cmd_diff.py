@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from npc.analysis.report import diff_text
+from npc.analysis.verify_format import diff_text
 from npc.api import diff
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.cli.cmd_verify import FORMATS, echo_report

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from npc.analysis.report import csv_rows, markdown_table, verify_text
+from npc.analysis.verify_format import csv_rows, markdown_table, verify_text
 from npc.api import explain_reason, live_ruleset, verify
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.errors import Code, Diagnostic, InputError, Severity
