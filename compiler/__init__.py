@@ -11,6 +11,8 @@ Library use::
     artifact = npc.compile(bundle, target="ir")
     print(artifact.text)
     artifact, applied = npc.apply(bundle, target="nft")   # loads it into this host's kernel
+    report = npc.verify(bundle, "nft", [npc.Source("r.nft", text)])   # ruleset vs policies
+    changes = npc.diff(old_bundle, new_bundle)           # flows a policy change opens/closes
     for finding in npc.lint(bundle, cni="calico"):     # probable mistakes, with positions
         print(finding.render())
 """
@@ -19,7 +21,18 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from npc.api import Applied, Artifact, Finding, apply, compile, lint, load
+from npc.api import (
+    Applied,
+    Artifact,
+    Finding,
+    apply,
+    compare,
+    compile,
+    diff,
+    lint,
+    load,
+    verify,
+)
 from npc.errors import (
     BackendError,
     Code,
@@ -57,8 +70,11 @@ __all__ = [
     "ValidationError",
     "__version__",
     "apply",
+    "compare",
     "compile",
+    "diff",
     "lint",
     "load",
     "read_sources",
+    "verify",
 ]

@@ -1,7 +1,9 @@
-"""The library API: :func:`load`, :func:`compile`, :func:`apply` and :func:`lint`.
+"""The library API: :func:`load`, :func:`compile`, :func:`apply`, :func:`lint`,
+:func:`verify`, :func:`compare` and :func:`diff`.
 
-:func:`load` and :func:`compile` do no file I/O; :func:`apply` loads a compiled ruleset into
-the enforcement point this process reaches (the kernel of its network namespace).
+:func:`load`, :func:`compile`, :func:`verify`, :func:`compare` and :func:`diff` do no file
+I/O; :func:`apply` loads a compiled ruleset into the enforcement point this process reaches
+(the kernel of its network namespace), and :func:`live_ruleset` reads that one back.
 
 >>> import npc
 >>> bundle = npc.load([npc.Source("p.yaml", text)])          # doctest: +SKIP
@@ -11,41 +13,64 @@ the enforcement point this process reaches (the kernel of its network namespace)
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Iterable, Mapping
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from npc import collector
+from npc import collector, ir
 from npc.analysis.cni import cni_names, get_cni
+from npc.analysis.compare import CompareReport, TargetRow
+from npc.analysis.diff import DiffReport
+from npc.analysis.diff import diff as diff_policies
+from npc.analysis.explain import explain_flow
 from npc.analysis.lint import Finding, LintOptions, written_findings
 from npc.analysis.lint import lint as run_lint
+from npc.analysis.verify import Difference, VerifyReport
+from npc.analysis.verify import verify as verify_judge
 from npc.backends.base import Applied, BackendOptions
 from npc.capabilities import check
 from npc.errors import (
     Code,
     Diagnostic,
+    InputError,
     Location,
     NpcError,
     Severity,
     UnsupportedError,
     snapshot_required,
 )
+from npc.flows import Probe
 from npc.frontend import Bundle
 from npc.frontend import load as load_bundle
 from npc.frontend.source import Source
 from npc.passes import optimize
-from npc.targets import check_can_apply, get_backend
+from npc.rulesets.base import Judge, Text
+from npc.snapshot import Snapshot
+from npc.targets import REGISTRY, check_can_apply, get_backend, get_target
 
 __all__ = [
     "Applied",
     "Artifact",
+    "CompareReport",
+    "DiffReport",
+    "Difference",
     "Finding",
+    "VerifyReport",
     "apply",
+    "artifact_sources",
     "check_can_apply",
+    "compare",
     "compile",
+    "diff",
+    "explain_reason",
+    "judge",
     "lint",
+    "live_ruleset",
     "load",
+    "verify",
 ]
 
 log = logging.getLogger("npc")
@@ -211,6 +236,177 @@ def apply(
     opts = options if isinstance(options, BackendOptions) else backend.make_options(options or {})
     artifact = compile(source, target, opts, optimize_ir=optimize_ir)
     return artifact, backend.apply(artifact.text, opts, dry_run=dry_run)
+
+
+def _bundle(source: Bundle | Iterable[Source]) -> Bundle:
+    return source if isinstance(source, Bundle) else load(source)
+
+
+def _snapshot(bundle: Bundle, needed_by: str) -> Snapshot:
+    if bundle.snapshot is None:
+        raise InputError(snapshot_required(needed_by))
+    return bundle.snapshot
+
+
+def judge(target: str, ruleset: Sequence[Text], snapshot: Snapshot | None) -> Judge:
+    """Read ``ruleset`` (one or more texts) with target ``target``'s judge, found through
+    the registry. Raises :class:`~npc.errors.UnsupportedError` for a target without a judge
+    and :class:`~npc.errors.InputError` (at file:line:col) for what the judge cannot read."""
+    reader = get_target(target).reader
+    module = None
+    if reader is not None:
+        try:
+            module = importlib.import_module(reader)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not reader.startswith(exc.name):
+                raise
+    if module is None or not callable(getattr(module, "read", None)):
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"target {target} has no ruleset judge: npc cannot read its rulesets back",
+                hint="verify a target that has one: "
+                + ", ".join(sorted(t.name for t in REGISTRY.values() if t.reader)),
+            )
+        )
+    found: Judge = module.read(ruleset, snapshot)
+    return found
+
+
+def _check_node(snapshot: Snapshot, node: str | None) -> None:
+    if node is not None and not any(p.node_name == node for p in snapshot.pods):
+        known = sorted({p.node_name for p in snapshot.pods if p.node_name})
+        raise InputError(
+            Diagnostic(
+                Code.INVALID_VALUE,
+                Severity.ERROR,
+                f"no pod of the snapshot runs on node {node!r}",
+                hint=f"nodes with pods: {', '.join(known) or 'none'}",
+            )
+        )
+
+
+def verify(
+    source: Bundle | Iterable[Source],
+    target: str,
+    ruleset: Sequence[Text],
+    *,
+    node: str | None = None,
+    probes: tuple[Probe, ...] | None = None,
+) -> VerifyReport:
+    """Compare a ruleset of ``target`` (npc's output or anyone else's) with the policies,
+    flow by flow, over the bundle's snapshot (see :mod:`npc.analysis.verify`). ``node``:
+    the ruleset is that node's (it judges only the flows that node enforces)."""
+    bundle = _bundle(source)
+    snapshot = _snapshot(bundle, "npc verify")
+    _check_node(snapshot, node)
+    read = judge(target, ruleset, snapshot)
+    return verify_judge(bundle.policies, snapshot, read, target=target, node=node, probes=probes)
+
+
+def compare(
+    source: Bundle | Iterable[Source], targets: Sequence[str] | None = None
+) -> CompareReport:
+    """Compile for each of ``targets`` (default: every target with a judge), verify each
+    output, and tabulate: size, features refused, equivalence, disagreements."""
+    bundle = _bundle(source)
+    snapshot = _snapshot(bundle, "npc compare")
+    names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
+    rows = []
+    for name in names:
+        get_target(name)
+        try:
+            artifact = compile(bundle, name)
+        except UnsupportedError as exc:
+            rows.append(TargetRow(name, refused=tuple(d.render() for d in exc.errors)))
+            continue
+        text = artifact.text
+        row = TargetRow(name, len(text.encode()), text.count("\n"))
+        try:
+            report = verify_judge(
+                bundle.policies,
+                snapshot,
+                judge(name, artifact_sources(artifact), snapshot),
+                target=name,
+            )
+        except UnsupportedError as exc:
+            rows.append(replace(row, note=exc.errors[0].message if exc.errors else ""))
+            continue
+        rows.append(replace(row, report=report))
+    return CompareReport(tuple(rows))
+
+
+def artifact_sources(artifact: Artifact) -> list[Source]:
+    """A compiled artifact as ruleset sources for its judge: one per file it writes."""
+    name = f"<{artifact.target} output>"
+    if artifact.files:
+        return [Source(f"{name}{suffix}", text) for suffix, text in artifact.files]
+    return [Source(name, artifact.text)]
+
+
+def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> DiffReport:
+    """The flows that change from policies ``old`` to ``new``, over the snapshot of either
+    (``old``'s when both have one)."""
+    before, after = _bundle(old), _bundle(new)
+    snapshot = before.snapshot or after.snapshot
+    if snapshot is None:
+        raise InputError(snapshot_required("npc diff"))
+    return diff_policies(before.policies, after.policies, snapshot)
+
+
+def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int) -> list[str]:
+    """What ``npc explain`` says of one flow (endpoints ``ns/pod`` or an address), as lines:
+    the reason first, then each side's reasons."""
+    snapshot = _snapshot(bundle, "npc explain")
+    ends = [snapshot.pod(e) or e for e in (src, dst)]
+    probe = Probe(port, ir.Protocol(protocol))
+    text = explain_flow(bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate).text()
+    lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    return lines
+
+
+def live_ruleset(target: str) -> tuple[Source, ...]:
+    """This host's (this network namespace's) ruleset for ``target``, read with the
+    commands the registry names (``nft list ruleset``; ``iptables-save`` and ``ipset
+    save``). Raises :class:`~npc.errors.InputError` when a command fails."""
+    commands = get_target(target).live
+    if not commands:
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.ERROR,
+                f"target {target} has no ruleset on this host to read",
+                hint="give the ruleset with --ruleset PATH",
+            )
+        )
+    found = []
+    for command in commands:
+        name = f"<{' '.join(command)}>"
+        try:
+            done = subprocess.run(
+                list(command), capture_output=True, text=True, check=False, timeout=120
+            )
+        except OSError as exc:
+            raise InputError(
+                Diagnostic(
+                    Code.UNREADABLE,
+                    Severity.ERROR,
+                    f"cannot run {' '.join(command)}: {exc.strerror or exc}",
+                )
+            ) from None
+        if done.returncode != 0:
+            raise InputError(
+                Diagnostic(
+                    Code.UNREADABLE,
+                    Severity.ERROR,
+                    f"{' '.join(command)} failed (exit {done.returncode}): "
+                    + (done.stderr.strip().splitlines() or [""])[-1],
+                    hint="reading this host's ruleset needs root (CAP_NET_ADMIN)",
+                )
+            )
+        found.append(Source(name, done.stdout))
+    return tuple(found)
 
 
 def _needs_snapshot(target: str) -> str:

@@ -56,6 +56,7 @@ __all__ = [
     "Requirement",
     "Rule",
     "SameNamespace",
+    "WrittenPort",
 ]
 
 
@@ -471,12 +472,26 @@ DIRECTIONS: Final = (Direction.EGRESS, Direction.INGRESS)
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenPort:
+    """One entry of a rule's ``ports`` exactly as written (protocol defaulted): for targets
+    that must reproduce another tool's spelling (Calico's converter), never for meaning."""
+
+    protocol: Protocol
+    port: int | str | None = None
+    end_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
-    """Traffic from/to any of ``peers`` on any of ``ports`` is allowed (peers AND ports)."""
+    """Traffic from/to any of ``peers`` on any of ``ports`` is allowed (peers AND ports).
+
+    ``written`` keeps the ``ports`` entries as written, in order, when the rule came from
+    the input (None for rules passes or tests build); it never takes part in equality."""
 
     peers: Peers = ANY_PEER
     ports: Ports = ANY_PORT
     origin: Origin | None = field(default=None, compare=False)
+    written: tuple[WrittenPort, ...] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,6 +511,10 @@ class Policy:
     #: Directions that have rules written which ``policyTypes`` leaves out: every
     #: implementation ignores them, so no verdict depends on this; kept for lint.
     ignored: tuple[Direction, ...] = field(default=(), compare=False)
+    #: Rules written for a direction the policy does not isolate (``policyTypes`` leaves it
+    #: out): they mean nothing, but Calico's converter keeps them. Never part of equality.
+    ignored_ingress: tuple[Rule, ...] = field(default=(), compare=False)
+    ignored_egress: tuple[Rule, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> str:

@@ -59,13 +59,15 @@ class Target:
     the module of its judge under ``npc.rulesets`` (None while it has none); ``settings`` the
     names of the :data:`TARGET_SETTINGS` it takes (exactly its options type's fields: a test
     holds the two together); ``applies``: ``npc apply`` can load its output into an
-    enforcement point this host reaches."""
+    enforcement point this host reaches; ``live``: the commands whose outputs, together, are
+    the ruleset this host holds (``npc verify --live``)."""
 
     name: str
     emitter: str
     reader: str | None = None
     settings: tuple[str, ...] = ()
     applies: bool = False
+    live: tuple[tuple[str, ...], ...] = ()
 
 
 #: Every target setting, in the order ``--help`` lists them.
@@ -133,6 +135,7 @@ REGISTRY = MappingProxyType(
                 reader="npc.rulesets.iptables",
                 settings=("family", "sets", "node", "variant"),
                 applies=True,
+                live=(("iptables-save",), ("ip6tables-save",), ("ipset", "save")),
             ),
             Target(
                 "nft",
@@ -140,6 +143,7 @@ REGISTRY = MappingProxyType(
                 reader="npc.rulesets.nft",
                 settings=("table", "node"),
                 applies=True,
+                live=(("nft", "list", "ruleset"),),
             ),
         )
     }

@@ -540,3 +540,56 @@ def test_blocks_are_written_from_what_they_allow_when_the_spelling_disagrees() -
     for scope in ("global", "namespaced"):
         (doc,) = _docs(_emit([policy], scope))
         assert doc["spec"]["ingress"][0]["source"] == {"nets": ["10.0.0.0/25"]}, scope
+
+
+CONVERTER_PORTS = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: ports
+  namespace: shop
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+  ingress:
+  - ports:
+    - port: web
+    - port: 80
+    - port: metrics
+  - ports:
+    - port: web
+    - port: web
+  - ports:
+    - port: 90
+    - port: web
+    - port: 80
+    - port: 81
+    - protocol: UDP
+    - protocol: UDP
+      port: 53
+  egress:
+  - ports:
+    - port: 443
+"""
+
+
+def test_namespaced_form_keeps_the_converters_port_spelling() -> None:
+    """libcalico-go ``SimplifyPorts``: with fewer than two numeric ports the written list as
+    is (order and duplicates); otherwise named ports in written order, then sorted ranges; a
+    protocol entry without a port allows every port of it; egress rules of a policy that
+    does not isolate egress are kept (its ``types`` say Calico ignores them)."""
+    docs = _docs(
+        npc.compile([source(CONVERTER_PORTS)], "calico", {"calico_scope": "namespaced"}).text
+    )
+    spec = docs[0]["spec"]
+    assert spec["types"] == ["Ingress"]
+    assert [r.get("destination", {}).get("ports") for r in spec["ingress"]] == [
+        ["web", 80, "metrics"],
+        ["web", "web"],
+        ["web", "80:81", 90],
+        None,
+    ]
+    assert [r.get("protocol") for r in spec["ingress"]] == ["TCP", "TCP", "TCP", "UDP"]
+    assert spec["egress"] == [
+        {"action": "Allow", "protocol": "TCP", "source": {}, "destination": {"ports": [443]}}
+    ]

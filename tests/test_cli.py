@@ -95,6 +95,9 @@ COMMANDS = {
     "apply": ["-t", "nft", "--dry-run"],
     "reach": [],
     "explain": [],
+    "verify": ["-t", "calico", "--ruleset", "/dev/null"],
+    "diff": ["--against", "/dev/null"],
+    "compare": [],
     "lint": [],
     "report": ["-o", "-"],
 }

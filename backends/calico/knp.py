@@ -8,13 +8,14 @@ the rule has ports, ports merged into ranges, ``source``/``destination`` always 
 (``{}`` for any peer), ``nets``/``notNets`` for ipBlocks, ``types`` from policyTypes. Keys
 are sorted, as ``calicoctl get -o yaml`` prints them, so the two can be diffed.
 
-Known deviations, because npc's IR keeps meaning rather than spelling:
-
-* rules of a direction the policy does not isolate (``egress`` rules without ``Egress`` in
-  policyTypes) are not in the IR; the converter keeps them (Calico then ignores them);
-* ports are canonical: named ports sorted and deduplicated, always before numbers. The
-  converter keeps the written order of named ports, and keeps a lone numeric port where it
-  was written (its ``SimplifyPorts`` only reorders when two or more numeric ports exist).
+Also as the converter does (libcalico-go ``k8sRuleToCalico`` and ``SimplifyPorts``), from the
+ports as written (:class:`~npc.ir.WrittenPort`): per protocol, the entries in written order,
+an entry without a port making the protocol allow every port; then ``SimplifyPorts`` returns
+them untouched (unsorted, duplicates kept) when there are fewer than two numeric ports,
+and otherwise the named ports in written order followed by the numbers merged into sorted
+ranges. Rules of a direction the policy does not isolate (``egress`` rules without
+``Egress`` in policyTypes) are kept, as the converter keeps them (Calico ignores them: its
+``types`` leave that direction out).
 
 Limits are not split here (that would no longer be the converter's form): a policy beyond
 them is refused, pointing at ``--calico-scope global``.
@@ -84,10 +85,69 @@ def _peer(
     return entity
 
 
+def _port_value(port: ir.WrittenPort) -> int | str:
+    if isinstance(port.port, str):
+        return port.port
+    assert port.port is not None
+    return port.port if port.end_port is None else f"{port.port}:{port.end_port}"
+
+
+def simplify_ports(ports: list[int | str]) -> list[int | str]:
+    """libcalico-go ``SimplifyPorts``: named ports as they come, numbers merged into sorted
+    ranges; the input untouched when it holds fewer than two numeric ports."""
+    if len(ports) <= 1:
+        return ports
+    named: list[int | str] = []
+    numbers: list[int] = []
+    for port in ports:
+        if isinstance(port, int):
+            numbers.append(port)
+        elif ":" in port and port.replace(":", "").isdigit():
+            first, last = (int(x) for x in port.split(":"))
+            numbers.extend(range(first, last + 1))
+        else:
+            named.append(port)
+    if len(numbers) <= 1:
+        return ports
+    numbers.sort()
+    out = named
+    start = end = numbers[0]
+    for n in numbers[1:]:
+        if n > end + 1:
+            out.append(start if start == end else f"{start}:{end}")
+            start = n
+        end = n
+    out.append(start if start == end else f"{start}:{end}")
+    return out
+
+
+def converter_ports(rule: ir.Rule) -> list[tuple[str | None, list[Any]]]:
+    """(protocol, ports) per Calico rule as the converter groups a rule's written ports;
+    the IR's canonical ports when the rule keeps no written form."""
+    if rule.written is None:
+        return protocol_entries(rule.ports)
+    if not rule.written:
+        return [(None, [])]
+    by_protocol: dict[str, list[int | str] | None] = {}
+    for port in rule.written:
+        protocol = str(port.protocol)
+        if port.port is None:
+            by_protocol[protocol] = None  # every port of the protocol
+        elif protocol not in by_protocol or by_protocol[protocol]:
+            by_protocol.setdefault(protocol, [])
+            listed = by_protocol[protocol]
+            assert listed is not None
+            listed.append(_port_value(port))
+    return [(p, simplify_ports(by_protocol[p] or [])) for p in sorted(by_protocol)]
+
+
 def _rules(policy: ir.Policy, direction: str, problems: Problems) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     peer_field = ir.Direction(direction).peer_field
-    for index, rule in enumerate(policy.rules(direction) or ()):
+    rules = policy.rules(direction)
+    if rules is None:
+        rules = policy.ignored_ingress if direction == "ingress" else policy.ignored_egress
+    for index, rule in enumerate(rules):
         path = rule_path(policy, direction, index, rule)
         if isinstance(rule.peers, ir.AnyPeer):
             entities: list[dict[str, Any]] = [{}]
@@ -97,7 +157,7 @@ def _rules(policy: ir.Policy, direction: str, problems: Problems) -> list[dict[s
                 for i, p in enumerate(rule.peers)
                 if (e := _peer(policy, p, (*path, peer_field, i), problems)) is not None
             ]
-        for protocol, ports in protocol_entries(rule.ports):
+        for protocol, ports in converter_ports(rule):
             if len(ports) > MAX_PORTS:
                 problems.add(
                     policy,

@@ -14,12 +14,15 @@ import click
 
 from npc.cli import (  # noqa: F401 - registers the commands
     cmd_apply,
+    cmd_compare,
     cmd_compile,
+    cmd_diff,
     cmd_explain,
     cmd_lint,
     cmd_reach,
     cmd_report,
     cmd_validate,
+    cmd_verify,
 )
 from npc.cli.app import cli, print_diagnostics
 from npc.errors import NpcError

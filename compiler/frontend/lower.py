@@ -12,6 +12,7 @@ Only objects that validated cleanly are lowered; nothing here reports problems.
 from __future__ import annotations
 
 from npc import ir
+from npc.errors import Origin
 from npc.frontend.k8s import api, names
 from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
 from npc.frontend.source import ObjectRef
@@ -89,6 +90,21 @@ def _ports(ports: tuple[api.NetworkPolicyPort, ...] | None) -> ir.Ports:
     return ir.PortSet(tuple(entries))
 
 
+def _written(ports: tuple[api.NetworkPolicyPort, ...] | None) -> tuple[ir.WrittenPort, ...]:
+    return tuple(
+        ir.WrittenPort(ir.Protocol(p.protocol or "TCP"), p.port, p.end_port) for p in ports or ()
+    )
+
+
+def _rule(
+    peers: tuple[api.NetworkPolicyPeer, ...] | None,
+    ports: tuple[api.NetworkPolicyPort, ...] | None,
+    origin: Origin,
+    blocks: Blocks,
+) -> ir.Rule:
+    return ir.Rule(_peers(peers, blocks), _ports(ports), origin, _written(ports))
+
+
 def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None, blocks: Blocks) -> ir.Peers:
     if not peers:
         return ir.ANY_PEER
@@ -104,18 +120,16 @@ def lower_network_policy(
     meta = np.metadata or api.ObjectMeta()
     spec = np.spec or api.NetworkPolicySpec()
     types = effective_policy_types(spec)
-    ingress = None
-    egress = None
-    if "Ingress" in types:
-        ingress = tuple(
-            ir.Rule(_peers(r.from_, blocks), _ports(r.ports), ref.origin(("spec", "ingress", i)))
-            for i, r in enumerate(spec.ingress or ())
-        )
-    if "Egress" in types:
-        egress = tuple(
-            ir.Rule(_peers(r.to, blocks), _ports(r.ports), ref.origin(("spec", "egress", i)))
-            for i, r in enumerate(spec.egress or ())
-        )
+    written_ingress = tuple(
+        _rule(r.from_, r.ports, ref.origin(("spec", "ingress", i)), blocks)
+        for i, r in enumerate(spec.ingress or ())
+    )
+    written_egress = tuple(
+        _rule(r.to, r.ports, ref.origin(("spec", "egress", i)), blocks)
+        for i, r in enumerate(spec.egress or ())
+    )
+    ingress = written_ingress if "Ingress" in types else None
+    egress = written_egress if "Egress" in types else None
     ignored = tuple(
         d
         for d, rules in ((ir.Direction.INGRESS, spec.ingress), (ir.Direction.EGRESS, spec.egress))
@@ -129,4 +143,6 @@ def lower_network_policy(
         ingress=ingress,
         egress=egress,
         origin=ref.origin(),
+        ignored_ingress=() if ingress is not None else written_ingress,
+        ignored_egress=() if egress is not None else written_egress,
     )

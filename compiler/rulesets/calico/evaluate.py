@@ -79,6 +79,9 @@ class SideDecision:
     direction: str
     allowed: bool
     reason: str
+    #: The policy whose rule ``index`` (of this direction) decided, when a rule did.
+    policy: CalicoPolicy | None = None
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,11 @@ class CalicoSemantics:
             ep = _Endpoint(pod, endpoint_labels(pod, self.snapshot.namespace_labels(pod.namespace)))
             for address in pod.ips:
                 self._by_address.setdefault(address, ep)
+
+    def endpoint_labels(self, address: netaddr.IPAddress) -> Mapping[str, str] | None:
+        """The labels of the workload endpoint with ``address`` (None: not an endpoint)."""
+        ep = self._by_address.get(address)
+        return None if ep is None else ep.labels
 
     # -- selection ------------------------------------------------------------------------
 
@@ -268,9 +276,9 @@ class CalicoSemantics:
                         continue
                     where = f"{policy.kind} {policy.key} {direction}[{index}]"
                     if rule.action == "Allow":
-                        return SideDecision(direction, True, f"allowed by {where}")
+                        return SideDecision(direction, True, f"allowed by {where}", policy, index)
                     if rule.action == "Deny":
-                        return SideDecision(direction, False, f"denied by {where}")
+                        return SideDecision(direction, False, f"denied by {where}", policy, index)
                     if rule.action == "Pass":
                         passed = True
                         break

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "PortMatch",
     "Tier",
     "load_objects",
+    "merge_objects",
     "parse_objects",
 ]
 
@@ -54,10 +55,18 @@ _TYPES = ("Ingress", "Egress")
 
 
 class CalicoFormatError(ValueError):
-    """A Calico object that is malformed, or uses something the evaluator cannot model."""
+    """A Calico object that is malformed, or uses something the evaluator cannot model.
 
-    def __init__(self, where: str, message: str) -> None:
+    ``document`` (its index in the stream) and ``path`` (``items[2].spec.ingress[0]``) say
+    where, so a reader can give the error a file position; ``message`` is the bare text."""
+
+    def __init__(
+        self, where: str, message: str, *, document: int | None = None, path: str = ""
+    ) -> None:
         self.where = where
+        self.message = message
+        self.document = document
+        self.path = path
         super().__init__(f"{where}: {message}")
 
 
@@ -114,6 +123,8 @@ class CalicoPolicy:
     types: frozenset[str]
     ingress: tuple[CalicoRule, ...]
     egress: tuple[CalicoRule, ...]
+    #: (source index, document index, path of the object in its document) when read.
+    origin: tuple[int, int, str] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -147,11 +158,19 @@ class CalicoObjects:
 class _Reader:
     """Field access with a path for error messages."""
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, document: int | None = None, prefix: str = "") -> None:
         self.where = where
+        self.document = document
+        self.prefix = prefix
 
     def fail(self, path: str, message: str) -> CalicoFormatError:
-        return CalicoFormatError(f"{self.where}: {path}" if path else self.where, message)
+        full = f"{self.prefix}.{path}" if self.prefix and path else self.prefix or path
+        return CalicoFormatError(
+            f"{self.where}: {path}" if path else self.where,
+            message,
+            document=self.document,
+            path=full,
+        )
 
     def mapping(self, value: object, path: str) -> Mapping[str, Any]:
         if value is None:
@@ -332,8 +351,10 @@ _SPEC_FIELDS = frozenset(
 )
 
 
-def _policy(obj: Mapping[str, Any], where: str) -> CalicoPolicy:
-    r = _Reader(where)
+def _policy(
+    obj: Mapping[str, Any], where: str, origin: tuple[int, int, str] | None = None
+) -> CalicoPolicy:
+    r = _Reader(where, origin[1], origin[2]) if origin else _Reader(where)
     kind = str(obj["kind"])
     meta = r.mapping(obj.get("metadata"), "metadata")
     name = meta.get("name")
@@ -372,11 +393,12 @@ def _policy(obj: Mapping[str, Any], where: str) -> CalicoPolicy:
         egress=tuple(
             _rule(r, v, f"spec.egress[{i}]") for i, v in enumerate(spec.get("egress") or ())
         ),
+        origin=origin,
     )
 
 
-def _tier(obj: Mapping[str, Any], where: str) -> Tier:
-    r = _Reader(where)
+def _tier(obj: Mapping[str, Any], where: str, document: int, prefix: str) -> Tier:
+    r = _Reader(where, document, prefix)
     name = r.mapping(obj.get("metadata"), "metadata").get("name")
     spec = r.mapping(obj.get("spec"), "spec")
     order = spec.get("order")
@@ -390,42 +412,76 @@ def _tier(obj: Mapping[str, Any], where: str) -> Tier:
     return Tier(name, math.inf if order is None else float(order), str(action))
 
 
-def _flatten(docs: Iterable[object]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _flatten(docs: Iterable[object]) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+    """(document index, path of the object in it, object) for every object."""
     for index, doc in enumerate(docs):
         if doc is None:
             continue
         if not isinstance(doc, Mapping):
-            raise CalicoFormatError(f"document {index}", "must be a mapping")
+            raise CalicoFormatError(f"document {index}", "must be a mapping", document=index)
         if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
-            for item in doc["items"]:
+            for i, item in enumerate(doc["items"]):
                 if not isinstance(item, Mapping):
-                    raise CalicoFormatError(f"document {index}", "list items must be mappings")
-                yield index, item
+                    raise CalicoFormatError(
+                        f"document {index}",
+                        "list items must be mappings",
+                        document=index,
+                        path=f"items[{i}]",
+                    )
+                yield index, f"items[{i}]", item
         else:
-            yield index, doc
+            yield index, "", doc
 
 
-def parse_objects(docs: Iterable[object]) -> CalicoObjects:
-    """Typed objects from already-parsed YAML/JSON documents."""
+def parse_objects(docs: Iterable[object], source: int = 0) -> CalicoObjects:
+    """Typed objects from already-parsed YAML/JSON documents (``source`` numbers the input
+    they came from, recorded in each policy's ``origin``)."""
     policies: list[CalicoPolicy] = []
     tiers = {DEFAULT_TIER: Tier(DEFAULT_TIER, DEFAULT_TIER_ORDER)}
-    for index, obj in _flatten(docs):
+    for index, prefix, obj in _flatten(docs):
         kind = obj.get("kind")
         name = (obj.get("metadata") or {}).get("name", "?")
         where = f"document {index} ({kind} {name})"
         if obj.get("apiVersion") != API_VERSION:
-            raise CalicoFormatError(where, f"apiVersion must be {API_VERSION}")
+            raise CalicoFormatError(
+                where,
+                f"apiVersion must be {API_VERSION}",
+                document=index,
+                path=_join(prefix, "apiVersion"),
+            )
         if kind in ("GlobalNetworkPolicy", "NetworkPolicy"):
-            policies.append(_policy(obj, where))
+            policies.append(_policy(obj, where, (source, index, prefix)))
         elif kind == "Tier":
-            tier = _tier(obj, where)
+            tier = _tier(obj, where, index, prefix)
             tiers[tier.name] = tier
         else:
-            raise CalicoFormatError(where, f"kind {kind!r} is not modelled")
+            raise CalicoFormatError(
+                where, f"kind {kind!r} is not modelled", document=index, path=_join(prefix, "kind")
+            )
+    return merge_objects([CalicoObjects(tuple(policies), tuple(tiers.values()))])
+
+
+def merge_objects(parts: Iterable[CalicoObjects]) -> CalicoObjects:
+    """The objects of several inputs as one (every policy's tier must exist in some part)."""
+    builtin = Tier(DEFAULT_TIER, DEFAULT_TIER_ORDER)
+    policies: list[CalicoPolicy] = []
+    tiers = {DEFAULT_TIER: builtin}
+    for part in parts:
+        policies.extend(part.policies)
+        tiers.update((t.name, t) for t in part.tiers if t != builtin)
     for p in policies:
         if p.tier not in tiers:
-            raise CalicoFormatError(p.key, f"tier {p.tier!r} does not exist")
+            document, path = (
+                (p.origin[1], _join(p.origin[2], "spec.tier")) if p.origin else (None, "")
+            )
+            raise CalicoFormatError(
+                p.key, f"tier {p.tier!r} does not exist", document=document, path=path
+            )
     return CalicoObjects(tuple(policies), tuple(sorted(tiers.values(), key=lambda t: t.name)))
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix else path
 
 
 def load_objects(text: str) -> CalicoObjects:

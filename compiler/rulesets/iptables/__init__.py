@@ -19,21 +19,40 @@ to a chain. Interfaces (``-i``/``-o``) and source ports are refused: a flow name
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from npc.rulesets.base import Decision, Packet, Text
+import netaddr
+
+from npc.flows import Flow, node_addresses
+from npc.rulesets.base import Decision, Packet, Text, own_node_decision
 from npc.rulesets.iptables.evaluate import IptablesJudge
 from npc.rulesets.iptables.read import read_rulesets
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "IptablesJudge", "Packet", "read"]
+__all__ = ["Decision", "IptablesJudge", "NodeLocal", "Packet", "read"]
 
 
 def read(
     sources: Sequence[Text], snapshot: Snapshot | None = None, *, bridged: bool = False
-) -> IptablesJudge:
+) -> IptablesJudge | NodeLocal:
     """Read iptables-save, ip6tables-save and ipset save files into a judge. ``bridged``
     decides for traffic that crosses a Linux bridge (``-m physdev --physdev-is-bridged``
-    matches) instead of routed traffic. The snapshot is not needed."""
-    del snapshot
-    return IptablesJudge(read_rulesets(sources), bridged=bridged)
+    matches) instead of routed traffic. With a snapshot, the judge also knows which flows
+    never reach FORWARD (:class:`NodeLocal`)."""
+    judge = IptablesJudge(read_rulesets(sources), bridged=bridged)
+    return judge if snapshot is None else NodeLocal(judge, node_addresses(snapshot))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocal:
+    """A judge that knows the nodes: a pod's traffic with its own node goes through INPUT
+    or OUTPUT, never FORWARD (iptables(8): FORWARD is "for packets being routed through
+    the box"), so it passes whatever FORWARD holds."""
+
+    judge: IptablesJudge
+    nodes: Mapping[netaddr.IPAddress, str]
+
+    def decide(self, flow: Flow) -> Decision:
+        """As FORWARD decides, except for a pod's traffic with its own node."""
+        return own_node_decision(flow, self.nodes) or self.judge.decide(flow)

@@ -21,18 +21,78 @@ and ``flush ruleset``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from npc.rulesets.base import Decision, Packet, Text
+import netaddr
+
+from npc.flows import Endpoint, Flow, node_addresses
+from npc.rulesets.base import Decision, Packet, Text, address_signatures, own_node_decision
 from npc.rulesets.nft.evaluate import NftJudge
+from npc.rulesets.nft.model import Element, Kind, Match, VerdictMap
 from npc.rulesets.nft.read import read_ruleset
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "NftJudge", "Packet", "read"]
+__all__ = ["Decision", "NftJudge", "NodeLocal", "Packet", "read"]
 
 
-def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge:
-    """Read nft files (run in order, as ``nft -f`` would) into a judge. The snapshot is not
-    needed: an nft ruleset names addresses, not pods."""
-    del snapshot
-    return NftJudge(read_ruleset(sources))
+def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge | NodeLocal:
+    """Read nft files (run in order, as ``nft -f`` would) into a judge. An nft ruleset names
+    addresses, not pods; with a snapshot, the judge also knows which flows never reach the
+    forward hook (:class:`NodeLocal`)."""
+    judge = NftJudge(read_ruleset(sources))
+    return judge if snapshot is None else NodeLocal(judge, node_addresses(snapshot))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocal:
+    """A judge that knows the nodes: traffic between a pod and the node it runs on (the
+    node's addresses, hostNetwork pods there) is sent or received by the node itself, so it
+    passes the ``input``/``output`` hooks and never ``forward`` (nftables wiki, "Netfilter
+    hooks": forward sees only packets routed through the host)."""
+
+    judge: NftJudge
+    nodes: Mapping[netaddr.IPAddress, str]
+    _signature: Callable[[int, int], int] = field(init=False, repr=False, compare=False)
+    _known: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_signature", address_signatures(_address_spans(self.judge)))
+        object.__setattr__(self, "_known", frozenset(self.nodes.values()))
+
+    def key(self, endpoint: Endpoint) -> Hashable:
+        """Addresses in the same elements of every set, map and anonymous set are matched
+        alike by every rule; the pod's node and the address's node decide the bypass."""
+        address, pod = endpoint.address, endpoint.pod
+        # A pod's node matters only when the node has addresses (the bypass needs one).
+        node = pod.node_name if pod is not None and pod.node_name in self._known else None
+        return (self._signature(address.version, int(address)), node, self.nodes.get(address))
+
+    def decide(self, flow: Flow) -> Decision:
+        """As the forward hook decides, except for a pod's traffic with its own node."""
+        return own_node_decision(flow, self.nodes) or self.judge.decide(flow)
+
+
+_ADDRESS_KINDS = {Kind.IPV4_ADDR: 4, Kind.IPV6_ADDR: 6}
+
+
+def _address_spans(judge: NftJudge) -> Iterator[tuple[int, int, int]]:
+    """(version, first, last) of every address component of every element the ruleset
+    holds: named sets and maps, anonymous sets and single values in rules."""
+
+    def spans(kinds: Sequence[Kind], elements: Sequence[Element]) -> Iterator[tuple[int, int, int]]:
+        for position, kind in enumerate(kinds):
+            version = _ADDRESS_KINDS.get(kind)
+            if version is not None:
+                for element in elements:
+                    first, last = element.key[position]
+                    yield version, first, last
+
+    for table in judge.ruleset.tables:
+        for named in table.sets:
+            yield from spans(named.kinds, named.elements)
+        for chain in table.chains:
+            for rule in chain.rules:
+                for statement in rule.statements:
+                    if isinstance(statement, Match | VerdictMap) and statement.elements:
+                        yield from spans([f.kind for f in statement.fields], statement.elements)

@@ -1,0 +1,344 @@
+"""``npc verify``: does a ruleset do what the policies say, flow by flow?
+
+A ruleset of any target (npc's output or anyone else's) is read by that target's judge
+(:mod:`npc.rulesets`, loaded through the registry) and asked about every flow of a
+:class:`~npc.analysis.flowspace.FlowSpace`; each verdict is compared with the reference
+semantics (:class:`~npc.analysis.reach.Reach`, which agrees with
+:class:`~npc.analysis.semantics.Semantics` pair by pair). Every flow on which they differ is
+a :class:`Difference`, with the rule the judge says decided it.
+
+With a node, the ruleset is one node's: it enforces the egress of the pods scheduled there
+and the ingress of the pods scheduled there, so a flow between a local pod and a remote one
+is compared with the spec's verdict of the local side only (the remote node judges the
+other side), and flows between two remote pods are not that node's to judge.
+
+Cost: the spec side is a bit test per flow (class matrices); the judge is asked once per
+flow and address family, since nothing in the :class:`~npc.rulesets.base.Judge` protocol
+says which flows a ruleset cannot tell apart (a doctored set element can single out one
+pod). ``bench/verify_bench.py`` measures it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from npc import ir
+from npc.analysis.flowspace import FlowSpace, Outside, address_sets, one_direction
+from npc.analysis.reach import Reach
+from npc.analysis.semantics import Semantics
+from npc.flows import Endpoint, Flow, Probe
+from npc.rulesets.base import Decision, Judge, Partitioned, address_signatures
+from npc.snapshot import Pod, Snapshot
+
+__all__ = ["Difference", "VerifyReport", "verify"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Difference:
+    """One flow on which the ruleset and the spec disagree.
+
+    ``src``/``dst`` are ``namespace/pod`` or an address; ``rule`` is the judge's deciding
+    rule (``file:line``), None when a default decided; ``note`` the judge's words."""
+
+    src: str
+    dst: str
+    protocol: str
+    port: int
+    spec: bool
+    ruleset: bool
+    rule: str | None = None
+    note: str = field(default="", compare=False)
+
+    @property
+    def widening(self) -> bool:
+        """The ruleset allows what the spec denies (the dangerous kind)."""
+        return self.ruleset and not self.spec
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.src,
+            "to": self.dst,
+            "protocol": self.protocol,
+            "port": self.port,
+            "spec": self.spec,
+            "ruleset": self.ruleset,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What :func:`verify` found: every difference (sorted), and what was checked."""
+
+    target: str
+    differences: tuple[Difference, ...]
+    pod_flows: int
+    outside_flows: int
+    probes: tuple[Probe, ...]
+    outside: tuple[str, ...]
+    node: str | None = None
+    #: How many flows the judge was asked (fewer than checked when it groups endpoints).
+    asked: int = 0
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.differences
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly ``{"equivalent": bool, "differences": [...]}``."""
+        return {
+            "equivalent": self.equivalent,
+            "differences": [d.to_json() for d in self.differences],
+        }
+
+
+class _Asker:
+    """Asks the judge, remembering the decision of each flow it had to explain."""
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+        self.flows = 0
+
+    def flow(self, flow: Flow) -> Decision:
+        self.flows += 1
+        return self.judge.decide(flow)
+
+
+def _difference(
+    src: str, dst: str, probe: Probe, spec: bool, ruleset: bool, decision: Decision | None
+) -> Difference:
+    return Difference(
+        src,
+        dst,
+        str(probe.protocol),
+        probe.port,
+        spec,
+        ruleset,
+        decision.rule if decision else None,
+        decision.note if decision else "the endpoints share no address family",
+    )
+
+
+def _policy_spans(policies: ir.PolicySet) -> Iterator[tuple[int, int, int]]:
+    """(version, first, last) of every CIDR of every ipBlock of ``policies``."""
+    for addresses in address_sets(policies):
+        for net in addresses.cidrs:
+            yield net.version, net.first, net.last
+
+
+def _selecting_local(space: FlowSpace, policies: ir.PolicySet) -> ir.PolicySet:
+    """The policies that select some local pod: with a node, the only ones whose verdicts
+    the node's flows depend on (every flow judged has its enforced side on a local pod), so
+    the classes are those of a much smaller vocabulary."""
+    by_namespace: dict[str, list[Pod]] = {}
+    for pod, here in zip(space.pods, space.local, strict=True):
+        if here and not pod.host_network:
+            by_namespace.setdefault(pod.namespace, []).append(pod)
+    return ir.PolicySet(
+        tuple(
+            p
+            for p in policies
+            if any(p.pod_selector.matches(pod.labels) for pod in by_namespace.get(p.namespace, ()))
+        )
+    )
+
+
+class _Expectation:
+    """The spec's verdict on pod pair (i, j) for what this ruleset enforces, by class
+    matrices: with a node, the local side's verdict when only one end is local."""
+
+    def __init__(self, space: FlowSpace, policies: ir.PolicySet) -> None:
+        self.space = space
+        if space.node is not None:
+            policies = _selecting_local(space, policies)
+        #: The policies the verdicts depend on (with a node, those selecting a local pod).
+        self.policies = policies
+        self.full = Reach(policies, space.snapshot)
+        self.full_classes = space.classes(self.full)
+        self.sides: tuple[tuple[Reach, list[int]], ...] = ()
+        if space.node is not None:
+            egress = Reach(one_direction(policies, ir.Direction.EGRESS), space.snapshot)
+            ingress = Reach(one_direction(policies, ir.Direction.INGRESS), space.snapshot)
+            self.sides = ((egress, space.classes(egress)), (ingress, space.classes(ingress)))
+
+    def row_of(self, probe: Probe) -> Callable[[int], Callable[[int], bool]]:
+        """For one probe: i -> (j -> the spec's verdict on i to j)."""
+        local = self.space.local
+        full_rows, full_classes = self.full.matrix(probe).rows, self.full_classes
+        if not self.sides:
+
+            def whole(i: int) -> Callable[[int], bool]:
+                row, c = full_rows[full_classes[i]], full_classes
+                return lambda j: bool(row >> c[j] & 1)
+
+            return whole
+        (egress, e_classes), (ingress, i_classes) = self.sides
+        e_rows, i_rows = egress.matrix(probe).rows, ingress.matrix(probe).rows
+
+        def per_side(i: int) -> Callable[[int], bool]:
+            if local[i]:
+                row, e_row, c, e = (
+                    full_rows[full_classes[i]],
+                    e_rows[e_classes[i]],
+                    full_classes,
+                    e_classes,
+                )
+                return lambda j: bool((row >> c[j] if local[j] else e_row >> e[j]) & 1)
+            row, c = i_rows[i_classes[i]], i_classes
+            return lambda j: bool(row >> c[j] & 1)
+
+        return per_side
+
+
+def _groups(
+    space: FlowSpace, expectation: _Expectation, key: Callable[[Endpoint], object] | None
+) -> list[list[int]]:
+    """Pods neither the spec nor the judge tells apart (every pod alone without ``key``)."""
+    if key is None:
+        return [[i] for i in range(len(space.pods))]
+    side_classes = [classes for _, classes in expectation.sides]
+    found: dict[tuple[object, ...], list[int]] = {}
+    for i, ends in enumerate(space.endpoints):
+        ident = (
+            expectation.full_classes[i],
+            *(classes[i] for classes in side_classes),
+            space.local[i],
+            tuple((v, key(e)) for v, e in sorted(ends.items())),
+        )
+        found.setdefault(ident, []).append(i)
+    return list(found.values())
+
+
+def verify(
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    judge: Judge,
+    *,
+    target: str = "",
+    node: str | None = None,
+    probes: tuple[Probe, ...] | None = None,
+) -> VerifyReport:
+    """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc)."""
+    space = FlowSpace(snapshot, (policies,), node=node, probes=probes)
+    asker = _Asker(judge)
+    expectation = _Expectation(space, policies)
+    found: list[Difference] = []
+    pods, endpoints, local = space.pods, space.endpoints, space.local
+    key = judge.key if isinstance(judge, Partitioned) else None
+    groups = _groups(space, expectation, key)
+    families = [tuple(sorted(endpoints[g[0]].items())) for g in groups]
+    local_groups = [a for a, g in enumerate(groups) if local[g[0]]]
+    every_group = range(len(groups))
+    decide = judge.decide
+    asked = covered = 0
+    for probe in space.probes:
+        protocol, port = probe.protocol, probe.port
+        row_of = expectation.row_of(probe)
+        for a in every_group:
+            members = groups[a]
+            i = members[0]
+            spec_of = row_of(i)
+            mine = families[a]
+            for b in every_group if local[i] else local_groups:
+                others = groups[b]
+                if a == b:
+                    if len(members) < 2:
+                        continue
+                    j = members[1]
+                else:
+                    j = others[0]
+                covered += len(members) * len(others) - (len(members) if a == b else 0)
+                theirs = endpoints[j]
+                decision: Decision | None = None
+                allowed = False
+                for version, src in mine:
+                    dst = theirs.get(version)
+                    if dst is None:
+                        continue
+                    asked += 1
+                    decision = decide(Flow(src, dst, protocol, port))
+                    if decision.allowed:
+                        allowed = True
+                        break
+                spec = spec_of(j)
+                if spec == allowed:
+                    continue
+                if not allowed:  # the first denying family's decision
+                    decision = next(
+                        (
+                            decide(Flow(e, theirs[v], protocol, port))
+                            for v, e in mine
+                            if v in theirs
+                        ),
+                        None,
+                    )
+                for i2 in members:
+                    for j2 in others:
+                        if i2 != j2:
+                            found.append(
+                                _difference(
+                                    pods[i2].key, pods[j2].key, probe, spec, allowed, decision
+                                )
+                            )
+    asker = _Asker(judge)
+    sem = Semantics(policies, snapshot)
+    outside_groups: dict[tuple[object, ...], list[int]] = {}
+    for index, pod in enumerate(pods):
+        if local[index] and not pod.host_network:
+            ends = endpoints[index]
+            ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
+            outside_groups.setdefault((expectation.full_classes[index], ident), []).append(index)
+    outside_covered = 0
+    spans = address_signatures(_policy_spans(expectation.policies))
+    outside_classes: dict[tuple[object, ...], list[Outside]] = {}
+    for outside in space.outside:
+        address = outside.endpoint.address
+        where = (
+            outside.version,
+            spans(outside.version, int(address)),
+            key(outside.endpoint) if key else address,
+        )
+        outside_classes.setdefault(where, []).append(outside)
+    for members in outside_groups.values():
+        rep = members[0]
+        for addresses in outside_classes.values():
+            outside = addresses[0]
+            mine_ep = endpoints[rep].get(outside.version)
+            if mine_ep is None:
+                continue
+            for probe in space.probes:
+                for inbound in (True, False):
+                    src, dst = (
+                        (outside.endpoint, mine_ep) if inbound else (mine_ep, outside.endpoint)
+                    )
+                    flow = Flow(src, dst, probe.protocol, probe.port)
+                    outside_covered += len(members) * len(addresses)
+                    spec = sem.allowed(flow)
+                    decision = asker.flow(flow)
+                    if spec == decision.allowed:
+                        continue
+                    for there in addresses:
+                        for member in members:
+                            name, other = pods[member].key, str(there.endpoint)
+                            found.append(
+                                _difference(
+                                    other if inbound else name,
+                                    name if inbound else other,
+                                    probe,
+                                    spec,
+                                    decision.allowed,
+                                    decision,
+                                )
+                            )
+    return VerifyReport(
+        target,
+        tuple(sorted(found)),
+        covered,
+        outside_covered,
+        space.probes,
+        tuple(str(o.endpoint) for o in space.outside),
+        node,
+        asked + asker.flows,
+    )
