@@ -82,6 +82,7 @@ class Code(enum.StrEnum):
     INVALID_EXCEPT = "E216"
     DUPLICATE_OBJECT = "E217"
     INVALID_VALUE = "E218"
+    OBSOLETE_KIND = "E219"
     # 3xx: a target cannot express what the policies say
     UNSUPPORTED = "E301"
     SNAPSHOT_REQUIRED = "E302"
@@ -104,6 +105,7 @@ class Code(enum.StrEnum):
     DUPLICATE_POLICY_TYPE = "W603"
     SELECTS_NOTHING = "W604"
     NOT_ENFORCEABLE = "W605"
+    SAME_PRIORITY = "W606"
 
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
