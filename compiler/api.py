@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from npc.backends.base import Applied, BackendOptions
-from npc.capabilities import check
+from npc.capabilities import check, check_cluster
 from npc.errors import Diagnostic, NpcError, UnsupportedError, snapshot_required
 from npc.frontend import Bundle, load
 from npc.frontend.source import Source
@@ -59,10 +59,11 @@ def compile(
         raise UnsupportedError(snapshot_required(_needs_snapshot(target)))
     try:
         check(bundle.policies, backend.capabilities, target)
+        check_cluster(bundle.cluster_policies, backend.capabilities, target)
         run_passes = optimize_ir and backend.optimizes(opts)
         policies = optimize(bundle.policies) if run_passes else bundle.policies
         log.debug("compiling %d policies for %s", len(policies), target)
-        emitted = backend.emit(policies, bundle.snapshot, opts)
+        emitted = backend.emit_tiered(policies, bundle.cluster_policies, bundle.snapshot, opts)
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)

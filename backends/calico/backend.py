@@ -26,7 +26,7 @@ from npc.backends.base import Backend, BackendOptions, Emitted
 from npc.backends.calico.common import check_namespace_label_spoofing
 from npc.backends.calico.gnp import global_policies
 from npc.backends.calico.knp import namespaced_policies
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.snapshot import Snapshot
 
@@ -75,7 +75,7 @@ class CalicoBackend(Backend):
         "Calico projectcalico.org/v3 GlobalNetworkPolicy (or, with --calico-scope namespaced, "
         "Calico's own converted NetworkPolicy)"
     )
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
     suffix = "calico.yaml"
     options_type = CalicoOptions
 

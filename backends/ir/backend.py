@@ -14,7 +14,7 @@ import yaml
 
 from npc import ir
 from npc.backends.base import Backend, BackendOptions, Emitted
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.snapshot import Snapshot
 
 __all__ = ["IrBackend", "describe_ports", "describe_selector"]
@@ -69,7 +69,7 @@ class IrBackend(Backend):
 
     name = "ir"
     description = "the canonical intermediate representation, as YAML (for review and debugging)"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
     suffix = "ir.yaml"
 
     def emit(

@@ -28,7 +28,7 @@ from npc.backends.base import Applied, Backend, BackendOptions, Emitted
 from npc.backends.nft import syntax as nft_syntax
 from npc.backends.nft.apply import load
 from npc.backends.nft.plan import plan
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import (
     Code,
     Diagnostic,
@@ -89,7 +89,7 @@ class NftablesBackend(Backend):
 
     name = "nft"
     description = "nftables ruleset for the forward hook (nft -f; needs a cluster snapshot)"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
     needs_snapshot = True
     suffix = "nft"
     options_type = NftOptions
