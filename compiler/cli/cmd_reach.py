@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 import click
 
-from npc.analysis.reach import Reach
 from npc.analysis.reach_format import (
     MAX_TABLE_COLUMNS,
     MAX_TABLE_ROWS,
@@ -18,6 +17,7 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
+from npc.analysis.reach_tiers import make_reach
 from npc.cli.app import (
     cli,
     input_options,
@@ -146,7 +146,7 @@ def reach_command(
             raise click.UsageError(
                 "the snapshot declares no containerPort to probe; give ports with --port 80/TCP"
             )
-    reach = Reach(bundle.policies, snapshot)
+    reach = make_reach(bundle.policies, snapshot, bundle.cluster_policies)
     sources = _select(snapshot.pods, sources_query)
     targets = _select(snapshot.pods, targets_query)
     warnings = []
