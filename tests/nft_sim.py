@@ -2,7 +2,9 @@
 
 It understands exactly the subset npc writes (one table; verdict maps; sets of addresses,
 protocols and ports with or without intervals; chains of set lookups, ``meta l4proto``,
-``<proto> dport`` ranges, ``return``/``accept``/``drop``) and refuses any other line, so a
+``<proto> dport`` ranges, ``th dport`` ranges and lists, several matches in one rule (the
+ClusterNetworkPolicy tier chains), ``return``/``accept``/``drop``/``jump``/``goto``, verdict
+maps that jump or go to a chain) and refuses any other line, so a
 change to the emitted shape cannot go unnoticed here. The kernel tests load the same text
 into the real kernel; this interpreter lets hundreds of random clusters be checked in seconds.
 """
@@ -16,7 +18,18 @@ import netaddr
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
 _RULE = re.compile(
-    r"^(?P<match>.*?)\s*(?P<verdict>accept|drop|return|jump \S+)?(?: comment \"[^\"]*\")?$"
+    r"^(?P<match>.*?)\s*(?P<verdict>accept|drop|return|jump \S+|goto \S+)?(?: comment \"[^\"]*\")?$"
+)
+
+
+_FIELD = r"(?:ip6? [sd]addr|meta l4proto|th dport)"
+#: The matches npc writes, tried in order at the start of what is left of a rule.
+_MATCHES = (
+    re.compile(r"(?P<ct>ct state [a-z,]+)"),
+    re.compile(rf"(?P<lookup>(?P<expr>{_FIELD}(?: \. {_FIELD})*) @(?P<set>\S+))"),
+    re.compile(r"(?P<dport>(?P<dproto>tcp|udp|sctp) dport (?P<lo>\d+)(?:-(?P<hi>\d+))?)(?!\S)"),
+    re.compile(r"(?P<thport>th dport (?P<ports>\{[^}]*\}|\d+(?:-\d+)?))"),
+    re.compile(r"(?P<proto>meta l4proto (?P<proto_name>\w+))(?! \.)"),
 )
 
 
@@ -42,7 +55,7 @@ def _component(text: str) -> tuple[str, object]:
 @dataclass(slots=True)
 class Ruleset:
     sets: dict[str, list[list[tuple[str, object]]]] = field(default_factory=dict)
-    maps: dict[str, dict[netaddr.IPAddress, str]] = field(default_factory=dict)
+    maps: dict[str, dict[netaddr.IPAddress, tuple[str, str]]] = field(default_factory=dict)
     chains: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -78,8 +91,9 @@ class Ruleset:
             if in_elements:
                 element = line.rstrip(",")
                 if kind == "map":
-                    addr, _, target = element.partition(" : jump ")
-                    rs.maps[name][netaddr.IPAddress(addr)] = target
+                    entry = re.fullmatch(r"(\S+) : (jump|goto) (\S+)", element)
+                    assert entry is not None, f"unknown map element {element!r}"
+                    rs.maps[name][netaddr.IPAddress(entry[1])] = (entry[2], entry[3])
                 else:
                     rs.sets[name].append([_component(c) for c in element.split(" . ")])
                 continue
@@ -118,47 +132,76 @@ class Ruleset:
         return False
 
     def _condition(self, match: str, packet: Packet) -> bool:
-        if not match:
-            return True
-        if match in ("ct state established,related", "ct state invalid"):
+        """Every match of a rule (ANDed), each of a form npc writes."""
+        rest = match.strip()
+        while rest:
+            found = None
+            for pattern in _MATCHES:
+                found = pattern.match(rest)
+                if found:
+                    break
+            assert found is not None, f"unknown match {rest!r} in {match!r}"
+            if not self._one(found, packet):
+                return False
+            rest = rest[found.end() :].strip()
+        return True
+
+    def _one(self, m: re.Match[str], packet: Packet) -> bool:
+        kind = m.lastgroup
+        if kind == "ct":
             return False  # every evaluated packet opens a new, valid flow
-        proto = re.fullmatch(r"meta l4proto (\w+)", match)
-        if proto:
-            return packet.protocol == PROTOCOLS[proto[1]]
-        lookup = re.fullmatch(r"(.+?) @(\S+)(?: (tcp|udp|sctp) dport (\d+)(?:-(\d+))?)?", match)
-        assert lookup, f"unknown match {match!r}"
-        expr, name = lookup[1], lookup[2]
+        if kind == "proto":
+            return packet.protocol == PROTOCOLS[m["proto_name"]]
+        if kind == "dport":
+            lo, hi = int(m["lo"]), int(m["hi"] or m["lo"])
+            return packet.protocol == PROTOCOLS[m["dproto"]] and lo <= packet.port <= hi
+        if kind == "thport":
+            if packet.protocol not in PROTOCOLS.values():
+                return False
+            items = m["ports"].strip("{} ").split(",")
+            for item in items:
+                lo, _, hi = item.strip().partition("-")
+                if int(lo) <= packet.port <= int(hi or lo):
+                    return True
+            return False
+        expr, name = m["expr"], m["set"]
         if not self._family_ok(expr, packet):
             return False
-        if lookup[3] is not None:
-            lo, hi = int(lookup[4]), int(lookup[5] or lookup[4])
-            if packet.protocol != PROTOCOLS[lookup[3]] or not lo <= packet.port <= hi:
-                return False
-        values = [self._field(p.strip(), packet) for p in expr.split(" . ")]
         if "th dport" in expr and packet.protocol not in PROTOCOLS.values():
             return False
+        values = [self._field(p.strip(), packet) for p in expr.split(" . ")]
         return self._in_set(name, values)
 
     def _run(self, chain: str, packet: Packet) -> str | None:
-        """``accept``/``drop``, or None when the chain falls through or returns."""
+        """``accept``/``drop``, or None when the chain falls through or returns (to the
+        chain that jumped; a ``goto`` hands the rest of the evaluation to its target)."""
         for line in self.chains[chain]:
             vmap = re.fullmatch(r"(ip6? [sd]addr) vmap @(\S+)", line)
             if vmap:
                 if not self._family_ok(vmap[1], packet):
                     continue
-                target = self.maps[vmap[2]].get(self._field(vmap[1], packet))  # type: ignore[call-overload]
-                if target is not None:
+                entry = self.maps[vmap[2]].get(self._field(vmap[1], packet))  # type: ignore[call-overload]
+                if entry is not None:
+                    how, target = entry
                     verdict = self._run(target, packet)
-                    if verdict is not None:
+                    if verdict is not None or how == "goto":
                         return verdict
                 continue
             parsed = _RULE.match(line)
             assert parsed is not None and parsed["verdict"], f"unknown rule {line!r}"
             if not self._condition(parsed["match"], packet):
                 continue
-            if parsed["verdict"] == "return":
+            verdict = parsed["verdict"]
+            if verdict == "return":
                 return None
-            return parsed["verdict"]
+            if verdict.startswith("goto "):
+                return self._run(verdict[5:], packet)
+            if verdict.startswith("jump "):
+                result = self._run(verdict[5:], packet)
+                if result is not None:
+                    return result
+                continue
+            return verdict
         return None
 
     def allows(self, packet: Packet) -> bool:

@@ -70,7 +70,7 @@ def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
     hook: the kernel delivers them locally (input, output), so nft lets them through, as
     the spec says (semantics rule 8)."""
     assert bundle.snapshot is not None
-    sem = Semantics(bundle.policies, bundle.snapshot)
+    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
     forwarded = allows
 
     def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:

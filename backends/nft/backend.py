@@ -38,8 +38,10 @@ from npc.errors import (
     snapshot_required,
 )
 from npc.snapshot import Snapshot
+from npc.tiers import ClusterPolicySet
 
 __all__ = ["NftOptions", "NftablesBackend"]
+
 
 @dataclass(frozen=True, slots=True)
 class NftOptions(BackendOptions):
@@ -89,7 +91,9 @@ class NftablesBackend(Backend):
 
     name = "nft"
     description = "nftables ruleset for the forward hook (nft -f; needs a cluster snapshot)"
-    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     needs_snapshot = True
     suffix = "nft"
     options_type = NftOptions
@@ -101,6 +105,24 @@ class NftablesBackend(Backend):
         if snapshot is None:  # npc.compile refuses earlier; direct callers get the same error
             raise UnsupportedError(snapshot_required(f"target {self.name}"))
         ruleset = plan(policies, snapshot, opts.table, opts.node)
+        text = _environment().get_template("nft.j2").render(plan=ruleset)
+        return Emitted(text, ruleset.diagnostics)
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """NetworkPolicies and ClusterNetworkPolicies: the tier chains of
+        :mod:`npc.backends.nft.tiers` around the NetworkPolicy dispatch."""
+        if not cluster_policies:
+            return self.emit(policies, snapshot, options)
+        opts = self.check_options(options, NftOptions)
+        if snapshot is None:
+            raise UnsupportedError(snapshot_required(f"target {self.name}"))
+        ruleset = plan(policies, snapshot, opts.table, opts.node, cluster_policies)
         text = _environment().get_template("nft.j2").render(plan=ruleset)
         return Emitted(text, ruleset.diagnostics)
 
