@@ -26,13 +26,15 @@ def with_nodes(rng: random.Random, snapshot: Snapshot) -> Snapshot:
     return Snapshot(snapshot.namespaces, snapshot.pods, snapshot.services, nodes)
 
 
-def random_peer(rng: random.Random, direction: str, ipv6: bool = False) -> tiers.ClusterPeer:
+def random_peer(
+    rng: random.Random, direction: str, ipv6: bool = False, nodes: bool = True
+) -> tiers.ClusterPeer:
     choice = rng.random()
     if choice < 0.35:
         return ir.PodPeer(random_selector(rng, pod=False), ir.EVERYTHING)
     if choice < 0.7 or direction == "ingress":
         return ir.PodPeer(random_selector(rng, pod=False), random_selector(rng))
-    if choice < 0.9:
+    if choice < 0.9 or not nodes:
         block = random_block(rng, ipv6=ipv6)
         assert block.cidr is not None
         return ir.AddressPeer(ir.AddressSet((block.cidr,)), block.cidr)
@@ -52,7 +54,7 @@ def random_cluster_ports(rng: random.Random, named: bool) -> ir.Ports:
 
 
 def random_cluster_policies(
-    rng: random.Random, count: int = 3, *, ipv6: bool = False
+    rng: random.Random, count: int = 3, *, ipv6: bool = False, nodes: bool = True
 ) -> tiers.ClusterPolicySet:
     out = []
     for i in range(count):
@@ -60,7 +62,9 @@ def random_cluster_policies(
         for direction in ("ingress", "egress"):
             made = []
             for _ in range(rng.choice((0, 1, 2, 3))):
-                peers = tuple(random_peer(rng, direction, ipv6) for _ in range(rng.randint(1, 2)))
+                peers = tuple(
+                    random_peer(rng, direction, ipv6, nodes) for _ in range(rng.randint(1, 2))
+                )
                 named = all(isinstance(p, ir.PodPeer) for p in peers)
                 made.append(
                     tiers.ClusterRule(
