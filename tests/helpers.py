@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import textwrap
 
+import netaddr
+
 import npc
+from npc import ir
 from npc.errors import Diagnostic, NpcError
+from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
 
 #: A minimal valid policy in namespace prod; ``.format(name=...)`` names it.
 NAMED_POLICY = """\
@@ -38,3 +42,21 @@ def diagnostics(*texts: str) -> tuple[Diagnostic, ...]:
 
 def rendered(*texts: str) -> str:
     return "\n".join(d.render() for d in diagnostics(*texts))
+
+
+def http_in_two_containers() -> Snapshot:
+    """Namespace ``a``: pod ``web`` names port ``http`` in two containers (TCP 8080 and 9090,
+    and UDP 53), pod ``plain`` declares no port. The API server accepts this; the name then
+    stands for both numbers."""
+    web = Pod(
+        "a",
+        "web",
+        ips=(netaddr.IPAddress("10.0.0.2"),),
+        ports=(
+            ContainerPort(8080, ir.Protocol.TCP, "http"),
+            ContainerPort(9090, ir.Protocol.TCP, "http"),
+            ContainerPort(53, ir.Protocol.UDP, "http"),
+        ),
+    )
+    plain = Pod("a", "plain", ips=(netaddr.IPAddress("10.0.0.3"),))
+    return Snapshot((Namespace("a"),), (web, plain))

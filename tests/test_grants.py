@@ -12,23 +12,13 @@ from npc import ir
 from npc.analysis.semantics import Semantics
 from npc.backends.grants import Grants
 from npc.errors import UnsupportedError, ValidationError
-from npc.snapshot import ContainerPort, Namespace, Node, Pod, Snapshot
+from npc.snapshot import Namespace, Node, Pod, Snapshot
+from tests.helpers import http_in_two_containers
 from tests.synth import random_cluster, random_policies
 
 
 def test_a_name_declared_by_two_containers_gives_a_class_both_numbers() -> None:
-    web = Pod(
-        "a",
-        "web",
-        ips=(netaddr.IPAddress("10.0.0.2"),),
-        ports=(
-            ContainerPort(8080, ir.Protocol.TCP, "http"),
-            ContainerPort(9090, ir.Protocol.TCP, "http"),
-            ContainerPort(53, ir.Protocol.UDP, "http"),
-        ),
-    )
-    plain = Pod("a", "plain", ips=(netaddr.IPAddress("10.0.0.3"),))
-    snap = Snapshot((Namespace("a"),), (web, plain))
+    snap = http_in_two_containers()
     ports = ir.ProtocolPorts(ir.Protocol.TCP, (), ("http",))
     policy = ir.Policy("a", "p", ingress=(ir.Rule(ports=ir.PortSet((ports,))),))
     classes = Grants(ir.PolicySet((policy,)), snap).classes(ir.Direction.INGRESS)

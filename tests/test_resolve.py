@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 
-import netaddr
 import pytest
 
 from npc import ir
 from npc.analysis.semantics import Semantics
 from npc.flows import Endpoint
 from npc.resolve import Resolver
-from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
+from tests.helpers import http_in_two_containers
 from tests.synth import random_cluster, random_policies
 
 
@@ -67,21 +66,11 @@ def test_named_port_resolution() -> None:
 
 def test_a_name_declared_by_two_containers_resolves_to_both_numbers() -> None:
     """The API server accepts one port name in two containers of a pod; the name then stands
-    for both numbers, in the resolver's table, in resolve_ports and in isolation classes."""
-    web = Pod(
-        "a",
-        "web",
-        ips=(netaddr.IPAddress("10.0.0.2"),),
-        ports=(
-            ContainerPort(8080, ir.Protocol.TCP, "http"),
-            ContainerPort(9090, ir.Protocol.TCP, "http"),
-            ContainerPort(53, ir.Protocol.UDP, "http"),
-        ),
-    )
-    plain = Pod("a", "plain", ips=(netaddr.IPAddress("10.0.0.3"),))
-    snap = Snapshot((Namespace("a"),), (web, plain))
+    for both numbers, in the resolver's table, and in resolve_ports (isolation
+    classes: test_grants)."""
+    snap = http_in_two_containers()
     res = Resolver(snap)
-    assert web.named_port_numbers("http", ir.Protocol.TCP) == (8080, 9090)
+    assert snap.pod("a/web").named_port_numbers("http", ir.Protocol.TCP) == (8080, 9090)
     assert {
         n: [p.key for p in pods] for n, pods in res.named_port("http", ir.Protocol.TCP).items()
     } == {
