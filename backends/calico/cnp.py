@@ -19,6 +19,7 @@ Calico creates them, so the output is complete for ``calicoctl apply`` and for t
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from npc import ir, tiers
@@ -40,10 +41,12 @@ __all__ = ["TIERS", "cluster_policies"]
 
 #: Calico's tiers for ClusterNetworkPolicy: name, order (``KubeAdminTierOrder``,
 #: ``KubeBaselineTierOrder``), default action.
-TIERS = {
-    tiers.Tier.ADMIN: ("kube-admin", 1000, "Pass"),
-    tiers.Tier.BASELINE: ("kube-baseline", 10_000_000, "Pass"),
-}
+TIERS = MappingProxyType(
+    {
+        tiers.Tier.ADMIN: ("kube-admin", 1000, "Pass"),
+        tiers.Tier.BASELINE: ("kube-baseline", 10_000_000, "Pass"),
+    }
+)
 _ACTIONS = {tiers.Action.ACCEPT: "Allow", tiers.Action.DENY: "Deny", tiers.Action.PASS: "Pass"}
 SOURCE_ANNOTATION = "npc/source"
 RULE_NAME_ANNOTATION = "name"  # libcalico-go K8sCNPRuleNameLabel
