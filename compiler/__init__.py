@@ -11,13 +11,15 @@ Library use::
     artifact = npc.compile(bundle, target="ir")
     print(artifact.text)
     artifact, applied = npc.apply(bundle, target="nft")   # loads it into this host's kernel
+    for finding in npc.lint(bundle, cni="calico"):     # probable mistakes, with positions
+        print(finding.render())
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from npc.api import Applied, Artifact, apply, compile, load
+from npc.api import Applied, Artifact, Finding, apply, compile, lint, load
 from npc.errors import (
     BackendError,
     Code,
@@ -45,6 +47,7 @@ __all__ = [
     "Bundle",
     "Code",
     "Diagnostic",
+    "Finding",
     "InputError",
     "Location",
     "NpcError",
@@ -55,6 +58,7 @@ __all__ = [
     "__version__",
     "apply",
     "compile",
+    "lint",
     "load",
     "read_sources",
 ]

@@ -1,4 +1,4 @@
-"""The library API: :func:`load`, :func:`compile` and :func:`apply`.
+"""The library API: :func:`load`, :func:`compile`, :func:`apply` and :func:`lint`.
 
 :func:`load` and :func:`compile` do no file I/O; :func:`apply` loads a compiled ruleset into
 the enforcement point this process reaches (the kernel of its network namespace).
@@ -16,15 +16,36 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from npc.analysis.cni import cni_names, get_cni
+from npc.analysis.lint import Finding, LintOptions, written_findings
+from npc.analysis.lint import lint as run_lint
 from npc.backends.base import Applied, BackendOptions
 from npc.capabilities import check, check_cluster
-from npc.errors import Diagnostic, NpcError, UnsupportedError, snapshot_required
-from npc.frontend import Bundle, load
+from npc.errors import (
+    Code,
+    Diagnostic,
+    Location,
+    NpcError,
+    Severity,
+    UnsupportedError,
+    snapshot_required,
+)
+from npc.frontend import Bundle
+from npc.frontend import load as load_bundle
 from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.targets import check_can_apply, get_backend
 
-__all__ = ["Applied", "Artifact", "apply", "check_can_apply", "compile", "load"]
+__all__ = [
+    "Applied",
+    "Artifact",
+    "Finding",
+    "apply",
+    "check_can_apply",
+    "compile",
+    "lint",
+    "load",
+]
 
 log = logging.getLogger("npc")
 
@@ -37,6 +58,100 @@ class Artifact:
     text: str
     diagnostics: tuple[Diagnostic, ...] = ()
     suffix: str = "txt"
+
+
+def load(sources: Iterable[Source]) -> Bundle:
+    """Read, validate and lower all sources (see :func:`npc.frontend.load`), with the
+    warnings of the checks that need only the policies (:func:`npc.analysis.lint.
+    written_findings`: the same implementation ``npc lint`` runs) among the diagnostics.
+
+    Raises :class:`~npc.errors.InputError` or :class:`~npc.errors.ValidationError`
+    carrying every diagnostic; does no file I/O."""
+    bundle = load_bundle(sources)
+    found = [
+        f.located(bundle.locate(f.origin)).to_diagnostic()
+        for f in written_findings(bundle.policies)
+    ]
+    if not found:
+        return bundle
+    order = {s.name: i for i, s in enumerate(bundle.sources)}
+
+    def source_index(d: Diagnostic) -> int:
+        return order.get(d.location.file, len(order)) if d.location else len(order)
+
+    merged = sorted((*bundle.diagnostics, *found), key=source_index)
+    return replace(bundle, diagnostics=tuple(merged))
+
+
+def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[Finding, ...]:
+    """Every lint check over the policies (and the snapshot, when the input has one), plus
+    the warnings reading them gave (a CIDR with host bits set, a defaulted field), located
+    and sorted by file and line. ``cni`` names the plugin that enforces the policies
+    (:func:`npc.analysis.cni.cni_names`). Raises what :func:`load` raises, and
+    :class:`~npc.errors.UnsupportedError` for an unknown ``cni``; never writes files."""
+    if cni is not None and cni not in cni_names():
+        raise UnsupportedError(
+            Diagnostic(
+                Code.UNKNOWN_CNI,
+                Severity.ERROR,
+                f"unknown CNI {cni!r}",
+                hint=f"known: {', '.join(cni_names())}",
+            )
+        )
+    bundle = source if isinstance(source, Bundle) else load(source)
+    options = LintOptions(get_cni(cni) if cni is not None else None)
+    found = [
+        f.located(bundle.locate(f.origin))
+        for f in run_lint(bundle.policies, bundle.snapshot, options)
+    ]
+    mine = {Code.IGNORED_RULES, Code.AND_OR_CONFUSION}  # load's copies of written_findings
+    starts = _policy_starts(bundle)
+    for d in bundle.diagnostics:
+        if d.severity is Severity.WARNING and d.code not in mine:
+            found.append(
+                Finding(
+                    d.code,
+                    d.severity,
+                    _policy_at(starts, d.location),
+                    d.path,
+                    d.message,
+                    d.hint,
+                    d.origin,
+                    d.location,
+                )
+            )
+    files = {s.name: i for i, s in enumerate(bundle.sources)}
+
+    def key(f: Finding) -> tuple[int, int, int, str, str]:
+        loc = f.location
+        if loc is None:
+            return (len(files), 0, 0, f.policy, str(f.code))
+        return (files.get(loc.file, len(files)), loc.line, loc.column, f.policy, str(f.code))
+
+    return tuple(sorted(found, key=key))
+
+
+def _policy_starts(bundle: Bundle) -> dict[str, list[tuple[int, str]]]:
+    starts: dict[str, list[tuple[int, str]]] = {}
+    for policy in bundle.policies:
+        where = bundle.locate(policy.origin)
+        if where is not None:
+            starts.setdefault(where.file, []).append((where.line, policy.key))
+    for lines in starts.values():
+        lines.sort()
+    return starts
+
+
+def _policy_at(starts: dict[str, list[tuple[int, str]]], where: Location | None) -> str:
+    """The policy whose object starts last before ``where`` in its file ("" if none)."""
+    if where is None:
+        return ""
+    found = ""
+    for line, key in starts.get(where.file, ()):
+        if line > where.line:
+            break
+        found = key
+    return found
 
 
 def compile(

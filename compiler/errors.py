@@ -87,6 +87,7 @@ class Code(enum.StrEnum):
     UNSUPPORTED = "E301"
     SNAPSHOT_REQUIRED = "E302"
     UNKNOWN_TARGET = "E304"
+    UNKNOWN_CNI = "E305"
     # 4xx: backends and applying
     BACKEND_FAILED = "E401"
     APPLY_FAILED = "E402"
@@ -105,7 +106,17 @@ class Code(enum.StrEnum):
     DUPLICATE_POLICY_TYPE = "W603"
     SELECTS_NOTHING = "W604"
     NOT_ENFORCEABLE = "W605"
-    SAME_PRIORITY = "W606"
+    UNKNOWN_NAMESPACE_LABEL = "W606"
+    SNAT_HIDES_CLIENT = "W607"
+    NO_DNS = "W608"
+    PEER_MATCHES_NOTHING = "W609"
+    IPBLOCK_HOLDS_PODS = "W610"
+    SHADOWED_RULE = "W611"
+    REDUNDANT_POLICY = "W612"
+    CNI_IGNORES = "W613"
+    CNI_VERSION = "I614"
+    DNS_TCP_BLOCKED = "I615"
+    SAME_PRIORITY = "W616"
 
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}

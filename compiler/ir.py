@@ -493,6 +493,9 @@ class Policy:
     ingress: tuple[Rule, ...] | None = None
     egress: tuple[Rule, ...] | None = None
     origin: Origin | None = field(default=None, compare=False)
+    #: Directions that have rules written which ``policyTypes`` leaves out: every
+    #: implementation ignores them, so no verdict depends on this; kept for lint.
+    ignored: tuple[Direction, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> str:

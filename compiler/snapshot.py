@@ -16,7 +16,12 @@ import netaddr
 from npc.ir import Origin, Protocol
 
 __all__ = [
+    "CALICO_IPIP_TUNNEL",
+    "CALICO_VXLAN_TUNNEL",
+    "FLANNEL_BACKEND",
+    "FLANNEL_PUBLIC_IP",
     "METADATA_NAME_LABEL",
+    "NODE_ANNOTATIONS",
     "ContainerPort",
     "Namespace",
     "Node",
@@ -113,8 +118,9 @@ class ServicePort:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """A Service: its selector, cluster IPs and ports. Validated and kept, but no verdict
-    depends on it: policies apply to pod addresses, after kube-proxy's translation."""
+    """A Service: its selector, cluster IPs, ports and traffic policies. Policies apply to
+    pod addresses, after kube-proxy's translation; the Service decides which source address
+    a client outside the cluster has by then (:mod:`npc.analysis.services`)."""
 
     namespace: str
     name: str
@@ -124,10 +130,60 @@ class Service:
     ports: tuple[ServicePort, ...] = ()
     external_traffic_policy: str | None = None
     origin: Origin | None = field(default=None, compare=False)
+    internal_traffic_policy: str | None = None
+    load_balancer_source_ranges: tuple[netaddr.IPNetwork, ...] = ()
+    external_ips: tuple[netaddr.IPAddress, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def external(self) -> bool:
+        """Reachable from outside the cluster through every node: NodePort or LoadBalancer."""
+        return self.type in ("NodePort", "LoadBalancer")
+
+    @property
+    def keeps_client_address(self) -> bool:
+        """``externalTrafficPolicy: Local``: external traffic is not source-NATed (the API
+        server defaults the field to ``Cluster`` for NodePort and LoadBalancer Services)."""
+        return self.external_traffic_policy == "Local"
+
+    def endpoints(self, snapshot: Snapshot) -> tuple[Pod, ...]:
+        """The pods the selector picks in the Service's namespace (all pods of the snapshot
+        are taken as ready: it keeps only running pods with an address). No pod without a
+        selector, or an empty one: such a Service's endpoints are managed by hand."""
+        if not self.selector:
+            return ()
+        wanted = self.selector.items()
+        return tuple(
+            p for p in snapshot.pods_in(self.namespace) if wanted <= p.labels.items()
+        )
+
+    def target_port(self, port: ServicePort, pod: Pod) -> int | None:
+        """The container port ``port`` forwards to on ``pod``: ``targetPort`` as a number,
+        or the pod's container port of that name (None when the pod has none); an absent
+        targetPort is the port itself."""
+        target = port.target_port
+        if target is None:
+            return port.port
+        if isinstance(target, int):
+            return target
+        if target.isdigit():
+            return int(target)
+        numbers = pod.named_port_numbers(target, port.protocol)
+        return numbers[0] if numbers else None
+
+
+#: Node annotations where CNIs record the address a node uses on the pod network.
+CALICO_IPIP_TUNNEL = "projectcalico.org/IPv4IPIPTunnelAddr"
+CALICO_VXLAN_TUNNEL = "projectcalico.org/IPv4VXLANTunnelAddr"
+FLANNEL_PUBLIC_IP = "flannel.alpha.coreos.com/public-ip"
+FLANNEL_BACKEND = "flannel.alpha.coreos.com/backend-type"
+#: The annotations a snapshot keeps (the rest of a Node's annotations are noise).
+NODE_ANNOTATIONS = frozenset(
+    {CALICO_IPIP_TUNNEL, CALICO_VXLAN_TUNNEL, FLANNEL_PUBLIC_IP, FLANNEL_BACKEND}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +196,14 @@ class Node:
     addresses: tuple[tuple[str, netaddr.IPAddress], ...] = ()
     pod_cidrs: tuple[netaddr.IPNetwork, ...] = ()
     origin: Origin | None = field(default=None, compare=False)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+    def address(self, kind: str) -> netaddr.IPAddress | None:
+        """The first address of a ``status.addresses`` type (``InternalIP``, ``ExternalIP``)."""
+        for t, a in self.addresses:
+            if t == kind:
+                return a
+        return None
 
 
 @dataclass(frozen=True, slots=True)

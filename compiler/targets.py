@@ -73,6 +73,20 @@ TARGET_SETTINGS = (
     TargetSetting("table", "nft: name of the table (default npc).", "NAME"),
     TargetSetting("node", "Only the pods on this node (a per-node agent).", "NAME"),
     TargetSetting(
+        "region", "alibaba: the ECS region of the groups (default cn-hangzhou).", "ID"
+    ),
+    TargetSetting(
+        "format",
+        "alibaba: JSON data (default), or the equivalent aliyun and kubectl commands.",
+        choices=("json", "aliyun-cli"),
+    ),
+    TargetSetting(
+        "unsupported",
+        "alibaba: what cannot be expressed (SCTP) is an error (default), or deny drops those "
+        "allow entries with a warning (stricter, never looser).",
+        choices=("error", "deny"),
+    ),
+    TargetSetting(
         "calico_scope",
         "calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
         choices=("global", "namespaced"),
@@ -84,6 +98,12 @@ REGISTRY = MappingProxyType(
     {
         t.name: t
         for t in (
+            Target(
+                "alibaba",
+                "npc.backends.alibaba.backend:AlibabaBackend",
+                reader="npc.rulesets.alibaba",
+                settings=("region", "format", "unsupported"),
+            ),
             Target(
                 "calico",
                 "npc.backends.calico.backend:CalicoBackend",

@@ -95,6 +95,7 @@ COMMANDS = {
     "apply": ["-t", "nft", "--dry-run"],
     "reach": [],
     "explain": [],
+    "lint": [],
 }
 
 

@@ -16,6 +16,7 @@ from npc.cli import (  # noqa: F401 - registers the commands
     cmd_apply,
     cmd_compile,
     cmd_explain,
+    cmd_lint,
     cmd_reach,
     cmd_validate,
 )

@@ -15,21 +15,36 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import netaddr
 
 from npc import __version__
-from npc.errors import Code, Diagnostic, NpcError, OutputError, Severity, sort_diagnostics
+from npc.analysis.cni import Forwarding, cni_names, get_cni
+from npc.analysis.services import ServiceReach, reach_service
+from npc.api import load
+from npc.errors import (
+    Code,
+    Diagnostic,
+    InputError,
+    NpcError,
+    OutputError,
+    Severity,
+    snapshot_required,
+    sort_diagnostics,
+)
 from npc.flows import Probe, ProbeSyntaxError
-from npc.frontend import Bundle, load
+from npc.frontend import Bundle
 from npc.frontend.inputs import read_sources
 from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available
 
 __all__ = [
     "Settings",
     "cli",
+    "cni_option",
     "input_options",
     "load_inputs",
     "parse_probes",
     "print_diagnostics",
+    "service_reach",
     "target_options",
     "write_output",
 ]
@@ -252,3 +267,57 @@ def parse_probes(texts: Sequence[str]) -> list[Probe]:
         except ProbeSyntaxError as exc:
             raise click.BadParameter(str(exc), param_hint="'--port'") from None
     return probes
+
+
+def cni_option(func: Any) -> Any:
+    """``--cni NAME``: the plugin, which decides the address a node forwards Service clients
+    from (default: what the snapshot's Node annotations say, else the InternalIP)."""
+    return click.option(
+        "--cni",
+        type=click.Choice(cni_names()),
+        help="The network plugin: which node address a Service's source NAT gives clients "
+        "(default: the Node annotations' tunnel address, else the InternalIP).",
+    )(func)
+
+
+def service_reach(
+    bundle: Bundle, from_text: str | None, to_text: str, cni: str | None, probes: Sequence[Probe]
+) -> list[ServiceReach]:
+    """``--from IP --to svc/NS/NAME[:PORT]``: a client outside the cluster through a Service,
+    one answer per Service port (PORT, or ``--port``, picks one by number or name)."""
+    snapshot = bundle.snapshot
+    if snapshot is None:
+        raise InputError(snapshot_required("npc reach --to svc/..."))
+    try:
+        client = netaddr.IPAddress((from_text or "").strip())
+    except (netaddr.AddrFormatError, ValueError):
+        raise click.BadParameter(
+            f"{from_text!r}: with --to svc/..., --from is the client's IP address",
+            param_hint="'--from'",
+        ) from None
+    spec = to_text[len("svc/") :]
+    key, _, port_text = spec.partition(":")
+    service = next((s for s in snapshot.services if s.key == key), None)
+    if service is None or key.count("/") != 1:
+        known = ", ".join(f"svc/{s.key}" for s in snapshot.services[:5]) or "none"
+        raise click.BadParameter(
+            f"no Service {key!r} in the snapshot (give svc/NAMESPACE/NAME[:PORT]; known: {known})",
+            param_hint="'--to'",
+        )
+    wanted = [port_text] if port_text else [str(p.port) for p in probes]
+    ports = [
+        p
+        for p in service.ports
+        if not wanted or str(p.port) in wanted or (p.name is not None and p.name in wanted)
+    ]
+    if not ports:
+        raise click.BadParameter(
+            f"svc/{key} has no port {', '.join(wanted)} "
+            f"(its ports: {', '.join(str(p.port) for p in service.ports) or 'none'})",
+            param_hint="'--to'",
+        )
+    forwarding = get_cni(cni).forwarding if cni is not None else Forwarding.AUTO
+    return [
+        reach_service(bundle.policies, snapshot, client, service, p, forwarding, bundle.locate)
+        for p in ports
+    ]

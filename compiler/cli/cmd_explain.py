@@ -11,7 +11,15 @@ import netaddr
 
 from npc import ir
 from npc.analysis.explain import explain_flow, explain_policy
-from npc.cli.app import cli, input_options, load_inputs, parse_probes, print_diagnostics
+from npc.cli.app import (
+    cli,
+    cni_option,
+    input_options,
+    load_inputs,
+    parse_probes,
+    print_diagnostics,
+    service_reach,
+)
 from npc.errors import InputError, snapshot_required
 from npc.snapshot import Pod, Snapshot
 
@@ -22,6 +30,7 @@ Examples:
   npc explain -f examples/testing/ --from default/debug --to testing/myapp-6d8d776547-5xz2q \\
       --port 80/TCP
   npc explain -f policies/ -f cluster.yaml --from 203.0.113.7 --to shop/web-0 --port 443
+  npc explain -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
 """
 
 
@@ -67,8 +76,14 @@ def _endpoint(snapshot: Snapshot, text: str, option: str) -> Pod | str:
 @input_options
 @click.argument("names", nargs=-1, metavar="[POLICY]...")
 @click.option("--from", "from_text", metavar="NS/POD|IP", help="Explain a connection from here.")
-@click.option("--to", "to_text", metavar="NS/POD|IP", help="... to here.")
+@click.option(
+    "--to",
+    "to_text",
+    metavar="NS/POD|IP|svc/NS/NAME[:PORT]",
+    help="... to here (a Service: the client at --from, outside the cluster, through it).",
+)
 @click.option("--port", "port", metavar="PORT[/PROTO]", help="... on this port (default TCP).")
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -84,6 +99,7 @@ def explain_command(
     from_text: str | None,
     to_text: str | None,
     port: str | None,
+    cni: str | None,
     fmt: str,
 ) -> None:
     """Explain policies, or the verdict on one connection.
@@ -95,7 +111,21 @@ def explain_command(
 
     With --from, --to and --port: whether that connection is allowed, which policies
     isolate each end, and which rule admits it (file:line), or why none does.
+
+    With --to svc/NAMESPACE/NAME[:PORT] (--port optional): every path a client at --from
+    takes through that Service, which address the policies see on each and why.
     """
+    if to_text is not None and to_text.startswith("svc/") and not names:
+        bundle = load_inputs(paths)
+        print_diagnostics(bundle.diagnostics)
+        answers = service_reach(
+            bundle, from_text, to_text, cni, parse_probes([port] if port else [])
+        )
+        if fmt == "json":
+            click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
+        else:
+            click.echo("".join(a.text(detail=True) for a in answers), nl=False)
+        return
     flow_options = [o for o, v in (("--from", from_text), ("--to", to_text), ("--port", port)) if v]
     if flow_options and len(flow_options) < 3:
         missing = [o for o in ("--from", "--to", "--port") if o not in flow_options]

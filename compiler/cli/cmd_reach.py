@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 
@@ -20,10 +21,12 @@ from npc.analysis.reach_format import (
 from npc.analysis.reach_tiers import make_reach
 from npc.cli.app import (
     cli,
+    cni_option,
     input_options,
     load_inputs,
     parse_probes,
     print_diagnostics,
+    service_reach,
     settings,
 )
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
@@ -39,6 +42,7 @@ Examples:
   npc reach -f examples/testing/ --port 80/TCP --from testing/ -o json
   npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
   npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
+  npc reach -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
   kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
 """
 
@@ -106,8 +110,13 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     "(e.g. 'shop/app=web,!canary'). Default: every pod.",
 )
 @click.option(
-    "--to", "to_text", metavar="SELECTOR", help="Destination pods, like --from. Default: every pod."
+    "--to",
+    "to_text",
+    metavar="SELECTOR",
+    help="Destination pods, like --from (default: every pod); or svc/NAMESPACE/NAME[:PORT]: "
+    "a client outside the cluster (--from IP) through a NodePort or LoadBalancer Service.",
 )
+@cni_option
 @click.option(
     "-o",
     "--output",
@@ -123,6 +132,7 @@ def reach_command(
     ports: tuple[str, ...],
     from_text: str | None,
     to_text: str | None,
+    cni: str | None,
     fmt: str,
 ) -> None:
     """Show which pods may connect to which, on which ports.
@@ -131,7 +141,21 @@ def reach_command(
     for every (source pod, destination pod, probe) as the Kubernetes NetworkPolicy spec
     says. A pod always reaches itself. Computed on classes of pods that no policy can tell
     apart, so it stays fast on large clusters.
+
+    With --to svc/NAMESPACE/NAME[:PORT] and --from IP: whether a client outside the cluster
+    gets through that Service, on every path (entry node, endpoint), and which source address
+    the destination's policies see on each (externalTrafficPolicy Cluster: the forwarding
+    node's, chosen by --cni; Local: the client's).
     """
+    if to_text is not None and to_text.startswith("svc/"):
+        bundle = load_inputs(paths)
+        print_diagnostics(bundle.diagnostics)
+        answers = service_reach(bundle, from_text, to_text, cni, parse_probes(ports))
+        if fmt == "json":
+            click.echo(json.dumps({"services": [a.to_json() for a in answers]}, indent=2))
+        else:
+            click.echo("".join(a.text() for a in answers), nl=False)
+        return
     probes = parse_probes(ports)
     sources_query = parse_query(from_text, "--from")
     targets_query = parse_query(to_text, "--to")

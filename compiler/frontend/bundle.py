@@ -1,8 +1,9 @@
 """The frontend: sources in, a :class:`Bundle` (policies as IR, cluster snapshot) out.
 
 Reads every document of every source, sorts objects by kind, decodes strictly, validates as the
-API server would, lints, and lowers clean policies to the IR. Every problem in every document
-is collected; if any is an error, :func:`load` raises with all of them.
+API server would, and lowers clean policies to the IR (:func:`npc.api.load` adds lint's
+warnings). Every problem in every document is collected; if any is an error, :func:`load`
+raises with all of them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from npc.frontend.decode import Decoder
 from npc.frontend.k8s import api, cnp_api
 from npc.frontend.k8s.cluster import ClusterBuilder
 from npc.frontend.k8s.cnp_validation import validate_cluster_network_policy
-from npc.frontend.k8s.lint import lint_network_policy
 from npc.frontend.k8s.objects import KnownKind, split_objects
 from npc.frontend.k8s.validation import validate_network_policy
 from npc.frontend.lower import lower_network_policy
@@ -173,7 +173,6 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
                     np = out.decode(api.NetworkPolicy, obj.data)
                     validate_network_policy(np, out)
                     if not out.failed:
-                        lint_network_policy(np, out)
                         policy = lower_network_policy(np, obj.ref)
                         key = (policy.namespace, policy.name)
                         if key in policies:

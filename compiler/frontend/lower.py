@@ -98,7 +98,13 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
             ir.Rule(_peers(r.to), _ports(r.ports), ref.origin(("spec", "egress", i)))
             for i, r in enumerate(spec.egress or ())
         )
+    ignored = tuple(
+        d
+        for d, rules in ((ir.Direction.INGRESS, spec.ingress), (ir.Direction.EGRESS, spec.egress))
+        if rules and d.policy_type not in types
+    )
     return ir.Policy(
+        ignored=ignored,
         namespace=meta.namespace or DEFAULT_NAMESPACE,
         name=meta.name or "",
         pod_selector=lower_label_selector(spec.pod_selector),

@@ -29,6 +29,7 @@ __all__ = [
     "NetworkPolicyPort",
     "NetworkPolicySpec",
     "Node",
+    "NodeMeta",
     "ObjectMeta",
     "Pod",
     "Service",
@@ -261,6 +262,7 @@ class ServiceSpec:
     external_ips: tuple[str, ...] | None = json_field("externalIPs")
     external_traffic_policy: str | None = json_field("externalTrafficPolicy")
     internal_traffic_policy: str | None = json_field("internalTrafficPolicy")
+    load_balancer_source_ranges: tuple[str, ...] | None = json_field("loadBalancerSourceRanges")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,13 @@ class Service:
     kind: str | None = None
     metadata: SnapshotMeta | None = None
     spec: ServiceSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMeta(SnapshotMeta):
+    """A Node's metadata: also its annotations, where CNIs record tunnel addresses."""
+
+    annotations: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +301,6 @@ class NodeStatus:
 class Node:
     api_version: str | None = json_field("apiVersion")
     kind: str | None = None
-    metadata: SnapshotMeta | None = None
+    metadata: NodeMeta | None = None
     spec: NodeSpec | None = None
     status: NodeStatus | None = None

@@ -238,6 +238,19 @@ class ClusterBuilder:
             ports.append(
                 snap.ServicePort(p.port, Protocol(proto), p.name, p.target_port, p.node_port)
             )
+        ranges = []
+        for i, text in enumerate(spec.load_balancer_source_ranges or ()):
+            parsed = names.parse_cidr(text.strip())
+            if parsed is None:
+                out.problem(
+                    Code.SNAPSHOT_INVALID,
+                    f'"{text}" is not a CIDR',
+                    ("spec", "loadBalancerSourceRanges", i),
+                )
+                continue
+            ranges.append(parsed.network)
+        parsed_ips = (names.parse_ip(text)[0] for text in spec.external_ips or ())
+        external = [addr for addr in parsed_ips if addr is not None]
         if ident is None or out.failed:
             return
         self.services[ident] = snap.Service(
@@ -249,10 +262,13 @@ class ClusterBuilder:
             tuple(ports),
             spec.external_traffic_policy,
             out.ref.origin(),
+            internal_traffic_policy=spec.internal_traffic_policy,
+            load_balancer_source_ranges=tuple(ranges),
+            external_ips=tuple(external),
         )
 
     def add_node(self, obj: api.Node, out: Decoder) -> None:
-        meta = obj.metadata or api.SnapshotMeta()
+        meta = obj.metadata or api.NodeMeta()
         ident = self._identity("Node", meta, out, namespaced=False)
         status = obj.status or api.NodeStatus()
         spec = obj.spec or api.NodeSpec()
@@ -278,6 +294,9 @@ class ClusterBuilder:
             tuple(addresses),
             tuple(cidrs),
             out.ref.origin(),
+            snap.frozen_labels(
+                {k: v for k, v in (meta.annotations or {}).items() if k in snap.NODE_ANNOTATIONS}
+            ),
         )
 
     # -- the whole snapshot ----------------------------------------------------------------

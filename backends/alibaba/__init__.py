@@ -1,0 +1,1 @@
+"""Alibaba Cloud: ECS security groups for pods on Terway trunk ENIs (see :mod:`.backend`)."""

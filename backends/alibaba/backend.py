@@ -1,0 +1,283 @@
+"""The ``alibaba`` target: ECS security groups for pods on Terway trunk ENIs.
+
+On ACK with Terway in trunk-ENI mode a pod can have its own ENI, and the ``PodNetworking``
+objects decide which security groups that ENI joins, so NetworkPolicy can be enforced by the
+cloud, outside the node. This backend turns policies and a cluster snapshot into advanced
+(``enterprise``) security groups, their rules in the API's own words (the ``Permissions.N``
+of ``AuthorizeSecurityGroup`` / ``AuthorizeSecurityGroupEgress``, batched 100 per request),
+and the PodNetworkings that attach them: :mod:`npc.backends.alibaba.plan` decides the groups
+and rules, :mod:`npc.backends.alibaba.attach` the attachment. ``--format aliyun-cli`` prints
+the same as ``aliyun ecs`` and ``kubectl`` commands (:mod:`npc.backends.alibaba.cli`).
+
+What ECS cannot do is refused (SCTP, unless ``--unsupported=deny`` drops those allow
+entries) or said: pod security groups do not filter traffic between pods of one node, nor
+between a pod and its own node (ACK's documented limitation), which the spec always allows
+for the latter and npc reports as a warning for the former.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import netaddr
+
+from npc import ir
+from npc.backends.alibaba.attach import LABEL, Attachment, attach
+from npc.backends.alibaba.cli import render
+from npc.backends.alibaba.plan import Group, Plan, Rule, build
+from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.grants import Grants
+from npc.capabilities import NETWORK_POLICY, Capability, feature_uses
+from npc.errors import (
+    Code,
+    Diagnostic,
+    Severity,
+    UnsupportedError,
+    ValidationError,
+    format_path,
+)
+from npc.snapshot import Snapshot
+
+__all__ = ["AlibabaBackend", "AlibabaOptions", "document"]
+
+FORMATS = ("json", "aliyun-cli")
+UNSUPPORTED = ("error", "deny")
+#: Permissions per AuthorizeSecurityGroup(Egress) call (the API takes 1 to 100).
+BATCH = 100
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+
+DESCRIPTION = (
+    "npc: advanced security groups for pods on Terway trunk ENIs, from Kubernetes "
+    "NetworkPolicy. Each pod's ENI joins two groups: one holding only its ingress rules, one "
+    "only its egress rules (ECS pools the rules of an ENI's groups, so neither can open the "
+    "other's direction); a direction no policy isolates gets an accept-all group. Pod "
+    "security groups do not filter traffic between pods on the same node, nor between a "
+    "pod and its own node (ACK documents both): the spec always allows the latter; the "
+    "former is not enforced here. hostNetwork pods use their node's ENI and join no group. "
+    "Create the groups, then replace each group name in securityGroupIDs by the "
+    "SecurityGroupId CreateSecurityGroup returned; Terway attaches groups when a pod is "
+    "created, so set attachment.labels (in the pods' templates) and recreate the pods."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlibabaOptions(BackendOptions):
+    """``region``: the ECS region (``RegionId``); ``format``: ``json`` (data) or
+    ``aliyun-cli`` (a shell script); ``unsupported``: ``error`` (refuse SCTP) or ``deny``
+    (drop SCTP allow entries, with a warning: stricter, never looser)."""
+
+    region: str = "cn-hangzhou"
+    format: str = "json"
+    unsupported: str = "error"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _REGION.match(self.region):
+            problems.append(("region", self.region, "a region ID such as cn-hangzhou"))
+        if self.format not in FORMATS:
+            problems.append(("format", self.format, " or ".join(FORMATS)))
+        if self.unsupported not in UNSUPPORTED:
+            problems.append(("unsupported", self.unsupported, " or ".join(UNSUPPORTED)))
+        if problems:
+            raise ValidationError(
+                [
+                    Diagnostic(
+                        Code.INVALID_VALUE,
+                        Severity.ERROR,
+                        f"--{name} {value!r}: expected {expected}",
+                    )
+                    for name, value, expected in problems
+                ]
+            )
+
+
+class AlibabaBackend(Backend):
+    """Security groups, their rules and PodNetworkings, as JSON or ``aliyun`` commands."""
+
+    name: ClassVar[str] = "alibaba"
+    description: ClassVar[str] = (
+        "Alibaba Cloud ECS security groups for pods on Terway trunk ENIs, with PodNetworkings"
+    )
+    #: Every NetworkPolicy feature but SCTP; SCTP is listed because :meth:`emit` checks it
+    #: itself, where ``--unsupported=deny`` can leave it out instead of refusing. No
+    #: ClusterNetworkPolicy (refused by :func:`npc.capabilities.check_cluster`).
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
+    needs_snapshot: ClassVar[bool] = True
+    suffix: ClassVar[str] = "alibaba.json"
+    options_type: ClassVar[type[BackendOptions]] = AlibabaOptions
+
+    def optimizes(self, options: BackendOptions) -> bool:
+        """No: the plan merges every group's rules into a minimal CIDR cover itself, and SCTP
+        uses are reported at the field paths the user wrote."""
+        return False
+
+    def emit(
+        self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions
+    ) -> Emitted:
+        opts = self.check_options(options, AlibabaOptions)
+        assert snapshot is not None
+        deny = opts.unsupported == "deny"
+        diagnostics = _sctp(policies, deny=deny)
+        if diagnostics and not deny:
+            raise UnsupportedError(diagnostics)
+        grants = Grants(policies, snapshot)
+        plan = build(grants, drop_sctp=deny)
+        attachment = attach(plan, grants)
+        diagnostics.extend(grants.diagnostics)
+        diagnostics.extend(_same_node(plan, grants))
+        data = document(plan, attachment, grants, opts.region)
+        if opts.format == "aliyun-cli":
+            text = render(data)
+        else:
+            text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return Emitted(text, tuple(diagnostics))
+
+
+def _sctp(policies: ir.PolicySet, *, deny: bool) -> list[Diagnostic]:
+    """Every use of SCTP ports: errors, or with ``deny`` warnings that they are left out."""
+    seen = set()
+    out = []
+    for use in feature_uses(policies):
+        if use.capability is not Capability.SCTP or (use.policy.key, use.path) in seen:
+            continue
+        seen.add((use.policy.key, use.path))
+        if deny:
+            message, hint = "its SCTP ports are left out (--unsupported=deny): denied", None
+        else:
+            message = "nothing was emitted"
+            hint = (
+                "ECS rules name TCP, UDP, ICMP or all protocols; --unsupported=deny leaves the "
+                "SCTP ports out instead (that traffic is then denied)"
+            )
+        out.append(
+            Diagnostic(
+                Code.UNSUPPORTED,
+                Severity.WARNING if deny else Severity.ERROR,
+                f"NetworkPolicy {use.policy.key}: target alibaba cannot express SCTP; {message}",
+                format_path(use.path),
+                hint=hint,
+                origin=use.policy.origin.child(use.path) if use.policy.origin is not None else None,
+            )
+        )
+    return out
+
+
+def _same_node(plan: Plan, grants: Grants) -> list[Diagnostic]:
+    """One warning: where isolated pods share a node with other pods, ECS does not filter
+    their traffic (pod security groups skip same-node pod-to-pod traffic)."""
+    isolated = {g.name for g in plan.groups if not g.open}
+    by_node: dict[str, list[int]] = {}
+    for idx, pod in enumerate(grants.resolver.pods):
+        if idx in plan.ingress_of and pod.node_name:
+            by_node.setdefault(pod.node_name, []).append(idx)
+    nodes = sorted(
+        node
+        for node, members in by_node.items()
+        if len(members) > 1
+        and any(isolated.intersection((*plan.ingress_of[i], *plan.egress_of[i])) for i in members)
+    )
+    if not nodes:
+        return []
+    shown = ", ".join(nodes[:5]) + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+    return [
+        Diagnostic(
+            Code.NOT_ENFORCEABLE,
+            Severity.WARNING,
+            f"pods isolated by NetworkPolicy share nodes with other pods ({shown}): Terway "
+            "does not apply pod security groups to traffic between pods of one node, so "
+            "there the policies are not enforced by these groups",
+            hint="keep NetworkPolicy enforcement in the cluster as well (Terway's policy "
+            "agent), or spread the pods apart (anti-affinity)",
+        )
+    ]
+
+
+# -- the document ---------------------------------------------------------------------------
+
+
+def _cidr(rule: Rule) -> str:
+    lo, hi = rule.block
+    bits = 32 if rule.family == 4 else 128
+    prefix = bits - (hi - lo + 1).bit_length() + 1
+    return f"{netaddr.IPAddress(lo, rule.family)}/{prefix}"
+
+
+def permission(rule: Rule, direction: ir.Direction) -> dict[str, str]:
+    """The ``Permissions.N`` of one rule, in the API's keys and values."""
+    if direction is ir.Direction.INGRESS:
+        key = "SourceCidrIp" if rule.family == 4 else "Ipv6SourceCidrIp"
+    else:
+        key = "DestCidrIp" if rule.family == 4 else "Ipv6DestCidrIp"
+    ports = "-1/-1" if rule.ports is None else f"{rule.ports[0]}/{rule.ports[1]}"
+    description = (
+        "npc: " + ", ".join(rule.policies) if rule.policies else "npc: not isolated by policy"
+    )
+    if len(description) > 512:
+        description = description[:509] + "..."
+    return {
+        "Description": description,
+        "IpProtocol": "ALL" if rule.protocol is None else str(rule.protocol),
+        "Policy": "accept",
+        "PortRange": ports,
+        "Priority": "1",
+        key: _cidr(rule),
+    }
+
+
+def _describe(group: Group) -> str:
+    other = "egress" if group.direction is ir.Direction.INGRESS else "ingress"
+    if group.open:
+        text = f"npc: {group.direction} of pods no NetworkPolicy isolates for {group.direction}"
+    else:
+        text = f"npc: {group.direction} of pods isolated by " + ", ".join(
+            p.key for p in group.policies
+        )
+        named = [f"{n}={'+'.join(map(str, nums)) or 'none'}" for n, _, nums in group.named_ports]
+        if named:
+            text += f" (named ports {', '.join(named)})"
+    text += f"; no {other} rules (the pods' {other} group decides)"
+    return text if len(text) <= 256 else text[:253] + "..."
+
+
+def document(plan: Plan, attachment: Attachment, grants: Grants, region: str) -> dict[str, Any]:
+    """The whole output as data (serialised with sorted keys)."""
+    pods = grants.resolver.pods
+    groups = []
+    for group in plan.groups:
+        rules = [permission(r, group.direction) for r in group.rules]
+        members = sorted(
+            pods[i].key
+            for i, name in (
+                plan.ingress_of if group.direction is ir.Direction.INGRESS else plan.egress_of
+            ).items()
+            if group.name in name
+        )
+        entry: dict[str, Any] = {
+            "name": group.name,
+            "securityGroupType": "enterprise",
+            "description": _describe(group),
+            "members": members,
+            "ingress": rules if group.direction is ir.Direction.INGRESS else [],
+            "egress": rules if group.direction is ir.Direction.EGRESS else [],
+            "requests": {
+                str(d): [rules[i : i + BATCH] for i in range(0, len(rules), BATCH)]
+                if d is group.direction
+                else []
+                for d in ir.DIRECTIONS
+            },
+        }
+        groups.append(entry)
+    return {
+        "regionId": region,
+        "description": DESCRIPTION,
+        "securityGroups": groups,
+        "podNetworkings": [n.to_object() for n in attachment.networkings],
+        "attachment": {
+            "labelKey": LABEL,
+            "labels": [c.to_object() for c in attachment.labels],
+            "commands": [c.command() for c in attachment.labels],
+        },
+    }

@@ -1,0 +1,2 @@
+"""The judge of ECS security groups on Terway trunk ENIs: :mod:`.model`, :mod:`.read`,
+:mod:`.evaluate`."""
