@@ -19,7 +19,7 @@ from npc.ir import PolicySet
 from npc.snapshot import Snapshot
 from npc.tiers import ClusterPolicySet
 
-__all__ = ["Applied", "Backend", "BackendOptions", "Emitted"]
+__all__ = ["Applied", "Backend", "BackendOptions", "Emitted", "companion_marker", "split_bundle"]
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -31,10 +31,46 @@ class BackendOptions:
 
 @dataclass(frozen=True, slots=True)
 class Emitted:
-    """A backend's output: the text and any (cosmetic) warnings."""
+    """A backend's output: the text and any (cosmetic) warnings.
+
+    A target whose output is several files (iptables: the rules and their ipsets) also
+    gives ``files``: ``(suffix, text)`` pairs, the first with suffix ``""`` (written to the
+    ``-o`` path itself), the others written next to it as ``PATH<suffix>``; ``text`` then
+    holds them all, each further file after its :func:`companion_marker` line (what stdout
+    shows, and what :meth:`Backend.apply` takes)."""
 
     text: str
     diagnostics: tuple[Diagnostic, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of_files(
+        cls, files: tuple[tuple[str, str], ...], diagnostics: tuple[Diagnostic, ...] = ()
+    ) -> Emitted:
+        """An output of several files (the first one's suffix is ``""``)."""
+        (first, main), *rest = files
+        if first != "":
+            raise ValueError("the first file of an output is the -o path itself (suffix '')")
+        text = main + "".join(f"{companion_marker(s)}\n{t}" for s, t in rest)
+        return cls(text, diagnostics, files)
+
+
+def companion_marker(suffix: str) -> str:
+    """The line that starts file ``PATH<suffix>`` in a many-file output shown as one text."""
+    return f"#### npc: what follows is PATH{suffix} (npc compile -o PATH writes it there) ####"
+
+
+def split_bundle(text: str, suffixes: tuple[str, ...]) -> dict[str, str]:
+    """The files of a many-file output shown as one text (:meth:`Emitted.of_files`), by
+    suffix; a companion that is missing from ``text`` is an empty string."""
+    files: dict[str, str] = {}
+    rest = text
+    for suffix in reversed(suffixes):
+        head, found, tail = rest.partition(companion_marker(suffix) + "\n")
+        files[suffix] = tail if found else ""
+        rest = head if found else rest
+    files[""] = rest
+    return files
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +93,9 @@ class Backend(abc.ABC):
     needs_snapshot: ClassVar[bool] = False
     #: File suffix for ``-o`` defaults and golden files (``nft``, ``calico.yaml``...).
     suffix: ClassVar[str] = "txt"
+    #: Suffixes of the further files the output has besides the main one (iptables:
+    #: ``.ipset``); see :attr:`Emitted.files`.
+    companions: ClassVar[tuple[str, ...]] = ()
     #: The frozen options type this backend takes.
     options_type: ClassVar[type[BackendOptions]] = BackendOptions
 

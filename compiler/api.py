@@ -52,12 +52,17 @@ log = logging.getLogger("npc")
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """What :func:`compile` returns: the output text, its target and all diagnostics."""
+    """What :func:`compile` returns: the output text, its target and all diagnostics.
+
+    ``files``: for a target whose output is several files, ``(suffix, text)`` per file
+    (written as ``PATH<suffix>``; the first suffix is ``""``); ``text`` then shows them all
+    (:class:`~npc.backends.base.Emitted`). Empty for a one-file output."""
 
     target: str
     text: str
     diagnostics: tuple[Diagnostic, ...] = ()
     suffix: str = "txt"
+    files: tuple[tuple[str, str], ...] = ()
 
 
 def load(sources: Iterable[Source]) -> Bundle:
@@ -182,7 +187,7 @@ def compile(
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
-    return Artifact(target, emitted.text, diagnostics, backend.suffix)
+    return Artifact(target, emitted.text, diagnostics, backend.suffix, emitted.files)
 
 
 def apply(

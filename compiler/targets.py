@@ -73,6 +73,22 @@ TARGET_SETTINGS = (
     TargetSetting("table", "nft: name of the table (default npc).", "NAME"),
     TargetSetting("node", "Only the pods on this node (a per-node agent).", "NAME"),
     TargetSetting(
+        "family",
+        "iptables: address families to write (default both).",
+        choices=("4", "6", "both"),
+    ),
+    TargetSetting(
+        "sets",
+        "iptables: match peers with ipsets (default) or one rule per address block.",
+        choices=("ipset", "none"),
+    ),
+    TargetSetting(
+        "variant",
+        "iptables: tools npc apply runs: iptables-legacy-*, iptables-nft-*, or whatever "
+        "iptables-restore is here (auto, the default).",
+        choices=("auto", "legacy", "nft"),
+    ),
+    TargetSetting(
         "region", "alibaba: the ECS region of the groups (default cn-hangzhou).", "ID"
     ),
     TargetSetting(
@@ -111,6 +127,12 @@ REGISTRY = MappingProxyType(
                 settings=("calico_scope",),
             ),
             Target("ir", "npc.backends.ir.backend:IrBackend"),
+            Target(
+                "iptables",
+                "npc.backends.iptables.backend:IptablesBackend",
+                settings=("family", "sets", "node", "variant"),
+                applies=True,
+            ),
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",

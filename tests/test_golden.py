@@ -1,7 +1,9 @@
 """Golden tests: ``golden/<case>/input.yaml`` (+ ``cluster.yaml``) against ``expected.*``.
 
 For every registered target a case holds ``expected.<suffix>`` (the output) or
-``expected.<suffix>.error`` (the diagnostics of a refusal). Targets that need a snapshot are
+``expected.<suffix>.error`` (the diagnostics of a refusal); a target whose output is several
+files (iptables: the rules and ``.ipset``) has one ``expected.<suffix><companion>`` per
+further file. Targets that need a snapshot are
 skipped for cases without ``cluster.yaml``. A missing expectation fails, and so does any file
 the runner does not know (an orphan). Expectations change only with ``--update-golden``; on a
 mismatch the output is written to ``actual.<suffix>`` for review.
@@ -31,8 +33,9 @@ def _targets(case: Path) -> list[str]:
     return [t for t in available() if has_snapshot or not get_backend(t).needs_snapshot]
 
 
-def _render(case: Path, target: str) -> tuple[str, bool]:
-    """(text, is_error) for one case and target."""
+def _render(case: Path, target: str) -> tuple[dict[str, str], bool]:
+    """({file suffix: text}, is_error) for one case and target (suffix "" for the main file,
+    and for the diagnostics of a refusal)."""
     sources = [
         npc.Source(name, (case / name).read_text(encoding="utf-8"))
         for name in INPUTS
@@ -41,8 +44,8 @@ def _render(case: Path, target: str) -> tuple[str, bool]:
     try:
         artifact = npc.compile(sources, target)
     except NpcError as exc:
-        return "\n".join(d.render() for d in exc.diagnostics) + "\n", True
-    return artifact.text, False
+        return {"": "\n".join(d.render() for d in exc.diagnostics) + "\n"}, True
+    return dict(artifact.files) or {"": artifact.text}, False
 
 
 PARAMS = [(c, t) for c in _cases() for t in _targets(c)]
@@ -50,37 +53,46 @@ PARAMS = [(c, t) for c in _cases() for t in _targets(c)]
 
 @pytest.mark.parametrize(("case", "target"), PARAMS, ids=[f"{c.name}-{t}" for c, t in PARAMS])
 def test_golden(case: Path, target: str, update_golden: bool) -> None:
-    suffix = get_backend(target).suffix
-    text, is_error = _render(case, target)
-    expected = case / (f"expected.{suffix}.error" if is_error else f"expected.{suffix}")
-    other = case / (f"expected.{suffix}" if is_error else f"expected.{suffix}.error")
-    actual = case / f"actual.{suffix}"
+    backend = get_backend(target)
+    suffix = backend.suffix
+    files, is_error = _render(case, target)
+    assert is_error or set(files) == {"", *backend.companions}
+    outputs = [f"expected.{suffix}{part}" for part in ("", *backend.companions)]
+    error = f"expected.{suffix}.error"
     if update_golden:
-        expected.write_text(text, encoding="utf-8")
-        other.unlink(missing_ok=True)
-        actual.unlink(missing_ok=True)
+        for name in (*outputs, error, *(n.replace("expected.", "actual.") for n in outputs)):
+            (case / name).unlink(missing_ok=True)
+        for part, text in files.items():
+            name = error if is_error else f"expected.{suffix}{part}"
+            (case / name).write_text(text, encoding="utf-8")
         return
-    if not expected.exists():
-        actual.write_text(text, encoding="utf-8")
-        state = "was refused" if is_error else "produced output"
-        pytest.fail(
-            f"{case.name}: no {expected.name} ({target} {state}); see {actual}, then "
-            "run pytest --update-golden and review the diff"
+    for part, text in files.items():
+        expected = case / (error if is_error else f"expected.{suffix}{part}")
+        actual = case / f"actual.{suffix}{part}"
+        if not expected.exists():
+            actual.write_text(text, encoding="utf-8")
+            state = "was refused" if is_error else "produced output"
+            pytest.fail(
+                f"{case.name}: no {expected.name} ({target} {state}); see {actual}, then "
+                "run pytest --update-golden and review the diff"
+            )
+        want = expected.read_text(encoding="utf-8")
+        if text != want:
+            actual.write_text(text, encoding="utf-8")
+        else:
+            actual.unlink(missing_ok=True)
+        assert text == want, (
+            f"{case.name}: {target} output differs from {expected.name}; see {actual}"
         )
-    want = expected.read_text(encoding="utf-8")
-    if text != want:
-        actual.write_text(text, encoding="utf-8")
-    else:
-        actual.unlink(missing_ok=True)
-    assert text == want, f"{case.name}: {target} output differs from {expected.name}; see {actual}"
 
 
 def test_no_orphans() -> None:
     """Every file in a case is an input, a note, or an expectation of a known target."""
-    suffixes = {get_backend(t).suffix for t in available()}
     known = set(INPUTS) | set(NOTES)
-    for s in suffixes:
+    for t in available():
+        s, companions = get_backend(t).suffix, get_backend(t).companions
         known |= {f"expected.{s}", f"expected.{s}.error", f"actual.{s}"}
+        known |= {f"{kind}.{s}{c}" for c in companions for kind in ("expected", "actual")}
     orphans = [
         str(f.relative_to(GOLDEN))
         for case in GOLDEN.iterdir()

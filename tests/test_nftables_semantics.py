@@ -8,7 +8,6 @@ reference semantics. (The kernel tests load the same text into the kernel, on fe
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import netaddr
@@ -16,17 +15,15 @@ import pytest
 
 import npc
 from npc import ir
-from npc.analysis.semantics import Semantics
 from npc.errors import Severity
 from npc.flows import Endpoint
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.flows import flows
+from tests.flow_check import Verdict, wrong_flows
 from tests.nft_sim import Packet, Ruleset
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 GOLDEN_CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
-OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
 
 
 def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[npc.Bundle, str]:
@@ -37,61 +34,6 @@ def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[n
         ]
     )
     return bundle, npc.compile(bundle, "nft").text
-
-
-def _icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
-    """ICMP passes a side only through a rule without ports (``ANY_PORT``)."""
-
-    def side(pod: Pod | None, direction: str, other: Endpoint) -> bool:
-        if pod is None:
-            return True
-        isolating = sem.isolating(pod, direction)
-        return (
-            not isolating
-            or sem.own_node(pod, other)
-            or any(
-                isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
-                for policy in isolating
-                for rule in policy.rules(direction) or ()
-            )
-        )
-
-    return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
-
-
-Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
-
-
-def _wrong_flows(bundle: npc.Bundle, allows: Verdict) -> tuple[int, list[str]]:
-    """Every flow between the snapshot's pods and outside addresses, on every probe port
-    and ICMP, where ``allows`` disagrees with the reference semantics.
-
-    Flows between a pod and its own node (a hostNetwork pod there) never meet the forward
-    hook: the kernel delivers them locally (input, output), so nft lets them through, as
-    the spec says (semantics rule 8)."""
-    assert bundle.snapshot is not None
-    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
-    forwarded = allows
-
-    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
-        local = (src.pod is not None and sem.own_node(src.pod, dst)) or (
-            dst.pod is not None and sem.own_node(dst.pod, src)
-        )
-        return local or forwarded(src, dst, packet)
-
-    wrong = []
-    checked = 0
-    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
-        src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
-        want = sem.allowed(flow)
-        got = allows(src, dst, Packet(src.address, dst.address, proto.value, port))
-        checked += 1
-        if got != want:
-            wrong.append(f"{src} -> {dst} {proto}/{port}: nft {got}, spec {want}")
-            want = _icmp_allowed(sem, src, dst)
-            if allows(src, dst, Packet(src.address, dst.address, "ICMP")) != want:
-                wrong.append(f"{src} -> {dst} ICMP: spec {want}")
-    return checked, wrong
 
 
 def _whole(text: str) -> Verdict:
@@ -124,7 +66,7 @@ def test_every_flow_matches_the_reference_semantics(seed: int) -> None:
     snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
     policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
     bundle, text = _compile(policies, snapshot)
-    checked, wrong = _wrong_flows(bundle, _whole(text))
+    checked, wrong = wrong_flows(bundle, _whole(text))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
@@ -135,7 +77,7 @@ def test_per_node_rulesets_together_match_the_reference_semantics(seed: int) -> 
     snapshot = random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=True)
     policies = random_policies(rng, snapshot, count=rng.randint(1, 7), ipv6=ipv6)
     bundle, _ = _compile(policies, snapshot)
-    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    checked, wrong = wrong_flows(bundle, _per_node(bundle))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
@@ -143,9 +85,9 @@ def test_per_node_rulesets_together_match_the_reference_semantics(seed: int) -> 
 def test_golden_cases_match_the_reference_semantics(case: Path) -> None:
     """Every golden case with a snapshot, as one ruleset and split per node."""
     bundle = npc.load(npc.read_sources([str(case / "input.yaml"), str(case / "cluster.yaml")]))
-    checked, wrong = _wrong_flows(bundle, _whole(npc.compile(bundle, "nft").text))
+    checked, wrong = wrong_flows(bundle, _whole(npc.compile(bundle, "nft").text))
     assert not wrong, f"{len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
-    checked, wrong = _wrong_flows(bundle, _per_node(bundle))
+    checked, wrong = wrong_flows(bundle, _per_node(bundle))
     assert not wrong, f"per node, {len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 

@@ -28,6 +28,7 @@ from npc.backends.base import Applied, Backend, BackendOptions, Emitted
 from npc.backends.nft import syntax as nft_syntax
 from npc.backends.nft.apply import load
 from npc.backends.nft.plan import plan
+from npc.backends.render import environment
 from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import (
     Code,
@@ -73,17 +74,7 @@ class NftOptions(BackendOptions):
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("npc.backends", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["nft_comment"] = nft_syntax.comment
-    env.filters["nft_note"] = nft_syntax.note
-    return env
+    return environment({"nft_comment": nft_syntax.comment, "nft_note": nft_syntax.note})
 
 
 class NftablesBackend(Backend):

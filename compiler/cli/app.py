@@ -220,29 +220,36 @@ def load_inputs(paths: Iterable[str]) -> Bundle:
     return load(read_sources(paths))
 
 
-def write_output(path: str | None, text: str) -> None:
+def write_output(
+    path: str | None, text: str, files: tuple[tuple[str, str], ...] = ()
+) -> None:
     """Write to ``path`` atomically (temp file + rename), or to stdout when None or ``-``.
 
-    A failure leaves an existing file untouched and raises :class:`OutputError`."""
+    ``files`` (a many-file output, see :attr:`npc.Artifact.files`) are written as
+    ``path<suffix>`` each, all or none: every temp file is written before any is renamed.
+    A failure leaves existing files untouched and raises :class:`OutputError`."""
     if path is None or path == "-":
         click.echo(text, nl=False)
         return
-    target = Path(path)
+    outputs = [(Path(path + suffix), body) for suffix, body in files] or [(Path(path), text)]
+    temps: list[tuple[str, Path]] = []
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        for target, body in outputs:
+            try:
+                mode = stat.S_IMODE(target.stat().st_mode)
+            except OSError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            temps.append((tmp, target))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(body)
+            os.chmod(tmp, mode)
+        for tmp, target in temps:
+            os.replace(tmp, target)
     except OSError as exc:
-        if tmp is not None:
+        for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
         raise OutputError(
             Diagnostic(
@@ -253,7 +260,7 @@ def write_output(path: str | None, text: str) -> None:
             )
         ) from None
     except BaseException:
-        if tmp is not None:
+        for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
         raise
 

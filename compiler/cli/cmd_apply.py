@@ -13,6 +13,7 @@ Examples:
   npc apply --target nft -f policies/ -f cluster.yaml --dry-run
   npc apply --target nft -f policies/ -f cluster.yaml --node "$(hostname)"
   ip netns exec router npc apply --target nft -f policies/ -f cluster.yaml
+  npc apply --target iptables -f policies/ -f cluster.yaml --variant legacy
 """
 
 

@@ -19,6 +19,7 @@ Examples:
   npc compile --target ir -f policies/
   npc compile --target nft -f policies/ -f cluster.yaml -o ruleset.nft
   npc compile --target nft -f policies/ -f cluster.yaml --node worker-1
+  npc compile --target iptables -f policies/ -f cluster.yaml -o rules   (+ rules.ipset)
 """
 
 
@@ -54,4 +55,4 @@ def compile_command(
     bundle = load_inputs(paths)
     artifact = compile_policies(bundle, target, target_settings, optimize_ir=not no_optimize)
     print_diagnostics(artifact.diagnostics)
-    write_output(output, artifact.text)
+    write_output(output, artifact.text, artifact.files)

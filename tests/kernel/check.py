@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import netaddr
 
@@ -77,10 +77,12 @@ def assert_enforces_semantics(
     policies: ir.PolicySet,
     snapshot: Snapshot,
     ports: Sequence[tuple[ir.Protocol, int]],
+    dump: Callable[[str], str] | None = None,
     cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> tuple[int, int]:
-    """Probe everything; fail with a readable list of every disagreement. Returns how many
-    probes ran and how many of them the spec allows."""
+    """Probe everything; fail with a readable list of every disagreement (and each node's
+    ruleset: ``dump(node)``, by default ``nft list ruleset``). Returns how many probes ran
+    and how many of them the spec allows."""
     probes, expected = probes_and_expectations(lab, policies, snapshot, ports, cluster_policies)
     got = probe.run(probes, expected)
     by_netns = {h.netns: h.key for h in lab.hosts.values()}
@@ -92,10 +94,8 @@ def assert_enforces_semantics(
         if g != e
     ]
     if wrong:
-        rulesets = "\n".join(
-            f"--- nft list ruleset on {node}:\n{lab.nft(node, 'list', 'ruleset')}"
-            for node in sorted(lab.nodes)
-        )
+        show = dump or (lambda node: lab.nft(node, "list", "ruleset"))
+        rulesets = "\n".join(f"--- ruleset on {node}:\n{show(node)}" for node in sorted(lab.nodes))
         shown = "\n".join(wrong[:40])
         more = f"\n  ... and {len(wrong) - 40} more" if len(wrong) > 40 else ""
         raise AssertionError(

@@ -1,0 +1,334 @@
+"""Planning an iptables ruleset: policies and a snapshot in, chains and ipsets out.
+
+The plan (rendered by ``templates/iptables.j2`` and ``templates/ipset.j2``) has, per address
+family, one ``filter`` table part for ``iptables-restore --noflush`` (``ip6tables-restore``):
+
+* ``NPC-FORWARD``, the top chain ``FORWARD`` jumps to: ``RELATED,ESTABLISHED`` accepted,
+  ``INVALID`` dropped, then ``-j NPC-EGRESS`` (dispatch by source address) and
+  ``-j NPC-INGRESS`` (by destination);
+* the dispatch trees under those two (:mod:`.dispatch`), ending in ``-g`` to
+* one chain per isolation class and direction (``NPC-E-<hash>``, ``NPC-I-<hash>``, named
+  by a digest of the class's policies and named-port resolution, so they keep their names
+  while pods come and go): a rule per allowed (peers, protocol, ports), then ``DROP``. An
+  egress allow is ``RETURN`` (the destination's ingress check still runs); an ingress allow
+  is ``ACCEPT``. A class some policy allows everything gets no chain and no dispatch.
+
+Peers become an inline ``-s``/``-d`` when they are one CIDR block, else an ipset
+(``--sets ipset``, the default; ``hash:ip`` for pod addresses, ``hash:net`` when blocks are
+in it) or one rule per block (``--sets none``). An ipset is named by a digest of its type and
+contents, so a set that changes is a new set, and the new rules and the new sets switch
+together in one restore (no window in which old rules see new contents). ``ipBlock.except``
+arrives already subtracted (:class:`npc.backends.grants.Addresses` holds disjoint blocks), so
+no ``nomatch`` entry is needed, and a block covering a whole family is no match at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from npc import ir
+from npc.backends.grants import FAMILIES, Grant, Grants, IsolationClass, cidr_blocks, merge
+from npc.backends.iptables import syntax
+from npc.backends.iptables.dispatch import dispatch_tree, join_runs
+from npc.errors import Code, Diagnostic, Severity
+from npc.snapshot import Snapshot
+
+__all__ = ["Chain", "IpSet", "Plan", "Table", "plan"]
+
+_BITS: Final = {4: 32, 6: 128}
+_ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
+#: (kind letter, pod address option, peer address option, ipset direction, allow verdict)
+_SIDES: Final = MappingProxyType(
+    {
+        ir.Direction.EGRESS: ("E", "-s", "-d", "dst", "RETURN"),
+        ir.Direction.INGRESS: ("I", "-d", "-s", "src", "ACCEPT"),
+    }
+)
+#: The chain ``FORWARD`` jumps to.
+TOP: Final = "NPC-FORWARD"
+#: The root chain of each direction's dispatch tree.
+ROOTS: Final = MappingProxyType(
+    {ir.Direction.EGRESS: "NPC-EGRESS", ir.Direction.INGRESS: "NPC-INGRESS"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A chain as restored: ``rules`` are what follows ``-A <name>``; ``note`` (may be
+    empty) is written as a ``#`` line above them."""
+
+    name: str
+    rules: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One family's part of the restore file: the ``filter`` table's NPC chains."""
+
+    family: int
+    chains: tuple[Chain, ...]
+
+    @property
+    def tool(self) -> str:
+        return "iptables" if self.family == 4 else "ip6tables"
+
+
+@dataclass(frozen=True, slots=True)
+class IpSet:
+    """An ipset as ``ipset restore`` creates it."""
+
+    name: str
+    kind: str  # hash:ip or hash:net
+    family: int
+    entries: tuple[str, ...]
+
+    @property
+    def create(self) -> str:
+        """The ``create`` line's arguments after the name."""
+        family = "inet" if self.family == 4 else "inet6"
+        maxelem = max(65536, len(self.entries))
+        return f"{self.kind} family {family} hashsize 1024 maxelem {maxelem}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the templates render, in output order."""
+
+    summary: tuple[str, ...]
+    tables: tuple[Table, ...]
+    sets: tuple[IpSet, ...]
+    notes: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(slots=True)
+class _Rules:
+    """What one class allows in one family, as rule bodies (deduplicated, in order)."""
+
+    bodies: dict[str, None] = field(default_factory=dict)
+
+    def add(self, body: str) -> None:
+        self.bodies.setdefault(body, None)
+
+
+@dataclass(slots=True)
+class _Planner:
+    grants: Grants
+    families: tuple[int, ...]
+    use_sets: bool
+    sets: dict[str, IpSet] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # chain name -> identity
+    memo: dict[tuple[int, str, int, ir.Direction], tuple[tuple[Grant, ...], tuple[str, ...]]] = (
+        field(default_factory=dict)
+    )
+
+    # -- peers ---------------------------------------------------------------------------
+
+    def _peer_matches(self, version: int, direction: ir.Direction, grant: Grant) -> list[str]:
+        """The address part of the rules for ``grant`` in ``version``: one string per rule
+        ("" for any address); empty when the grant names no address of this family."""
+        if grant.addresses is None:
+            return [""]
+        hosts = grant.addresses.hosts.get(version, frozenset())
+        blocks = grant.addresses.blocks.get(version, ())
+        ranges = merge([*((h, h) for h in hosts), *blocks])
+        if not ranges:
+            return []
+        bits = _BITS[version]
+        if ranges == [(0, (1 << bits) - 1)]:
+            return [""]
+        cover = [b for lo, hi in ranges for b in cidr_blocks(lo, hi, bits)]
+        option, direction_word = _SIDES[direction][2], _SIDES[direction][3]
+        if len(cover) == 1 or not self.use_sets:
+            return [f"{option} {syntax.block(version, lo, hi)}" for lo, hi in cover]
+        kind = "hash:ip" if all(lo == hi for lo, hi in cover) else "hash:net"
+        entries = tuple(syntax.set_entry(version, lo, hi) for lo, hi in cover)
+        name = syntax.set_name(version, "\n".join((kind, *entries)))
+        known = self.sets.setdefault(name, IpSet(name, kind, version, entries))
+        if known.entries != entries or known.kind != kind:  # pragma: no cover - 64-bit digest
+            raise AssertionError(f"ipset name collision: {name}")
+        return [f"\0-m set --match-set {name} {direction_word}"]
+
+    @staticmethod
+    def _port_matches(grant: Grant) -> list[str]:
+        """The protocol part: ``-p tcp`` plus one port match per rule."""
+        if grant.protocol is None:
+            return [""]
+        proto = syntax.protocol(grant.protocol)
+        ranges = merge(grant.ports)
+        if not ranges or _ALL in ranges:
+            return [f"-p {proto}"]
+        out = []
+        for group in syntax.multiport_groups(ranges):
+            if len(group) == 1:
+                out.append(f"-p {proto} -m {proto} --dport {syntax.port(*group[0])}")
+            else:
+                out.append(f"-p {proto} -m multiport --dports {syntax.ports(group)}")
+        return out
+
+    # -- class chains ----------------------------------------------------------------------
+
+    def _policy_rules(
+        self,
+        policy: ir.Policy,
+        grants: tuple[Grant, ...],
+        version: int,
+        direction: ir.Direction,
+    ) -> tuple[str, ...]:
+        """The rule bodies for one policy's grants (memoised: classes share policies, and
+        copies of a policy share their grants)."""
+        key = (id(grants), policy.key, version, direction)
+        found = self.memo.get(key)
+        if found is None:
+            verdict = _SIDES[direction][4]
+            tag = f"-m comment --comment {syntax.comment(policy.key)}"
+            bodies = tuple(
+                _join(peer, ports, tag, f"-j {verdict}")
+                for grant in grants
+                for peer in self._peer_matches(version, direction, grant)
+                for ports in self._port_matches(grant)
+            )
+            found = self.memo[key] = (grants, bodies)  # the grants kept alive with their id
+        return found[1]
+
+    def _class_chain(
+        self,
+        name: str,
+        version: int,
+        direction: ir.Direction,
+        cls: IsolationClass,
+        grants: Sequence[tuple[ir.Policy, tuple[Grant, ...]]],
+    ) -> Chain:
+        rules = _Rules()
+        for policy, granted in grants:
+            for body in self._policy_rules(policy, granted, version, direction):
+                rules.add(body)
+        rules.add(f"-m comment --comment {syntax.comment(direction + ' isolated')} -j DROP")
+        keys = ", ".join(p.key for p in cls.policies)
+        note = f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}"
+        named = ", ".join(
+            f"{n}/{proto}={'+'.join(map(str, nums)) or 'none'}"
+            for n, proto, nums in cls.named_ports
+        )
+        if named:
+            note += f"; named ports: {named}"
+        return Chain(name, tuple(rules.bodies), note)
+
+    def _class_name(self, direction: ir.Direction, cls: IsolationClass) -> str:
+        identity = "\n".join(
+            (
+                str(direction),
+                *(p.key for p in cls.policies),
+                *(f"{n}/{proto}={nums}" for n, proto, nums in cls.named_ports),
+            )
+        )
+        salt = 0
+        while True:
+            name = syntax.chain_name(_SIDES[direction][0], identity + "#" * salt)
+            if self.names.setdefault(name, identity) == identity:
+                return name
+            salt += 1  # pragma: no cover - a 64-bit digest collision
+
+    # -- the whole ----------------------------------------------------------------------
+
+    def build(self) -> tuple[list[Table], list[str]]:
+        per_family: dict[int, list[Chain]] = {v: [] for v in self.families}
+        dispatch: dict[int, list[Chain]] = {v: [] for v in self.families}
+        top: dict[int, list[str]] = {
+            v: [
+                "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                "-m conntrack --ctstate INVALID -j DROP",
+            ]
+            for v in self.families
+        }
+        notes: list[str] = []
+        for direction in (ir.Direction.EGRESS, ir.Direction.INGRESS):
+            targets: dict[int, list[tuple[int, str]]] = {v: [] for v in self.families}
+            for cls in self.grants.classes(direction):
+                keys = ", ".join(p.key for p in cls.policies)
+                grants = [(p, self.grants.grants(p, direction, cls)) for p in cls.policies]
+                if any(g.addresses is None and g.protocol is None for _, gs in grants for g in gs):
+                    allowed = "send anything" if direction == "egress" else "receive anything"
+                    notes.append(
+                        f"{len(cls.pods)} pod(s) isolated for {direction} by {keys} may {allowed}: "
+                        "not dispatched"
+                    )
+                    continue
+                name = self._class_name(direction, cls)
+                for v in self.families:
+                    addresses = [int(a) for pod in cls.pods for a in pod.ips if a.version == v]
+                    if addresses:
+                        per_family[v].append(self._class_chain(name, v, direction, cls, grants))
+                        targets[v].extend((a, name) for a in addresses)
+            kind, option = _SIDES[direction][0], _SIDES[direction][1]
+            for v in self.families:
+                if not targets[v]:
+                    continue
+                root = ROOTS[direction]
+                top[v].append(f"-j {root}")
+                blocks = join_runs(sorted(set(targets[v])), _BITS[v])
+
+                def child(first: int, length: int, v: int = v, kind: str = kind) -> str:
+                    return syntax.chain_name(f"{kind}T", f"{v} {first}/{length}")
+
+                dispatch[v].extend(
+                    Chain(c.name, c.rules) for c in dispatch_tree(root, v, option, blocks, child)
+                )
+        tables = [
+            Table(v, (Chain(TOP, tuple(top[v])), *dispatch[v], *per_family[v]))
+            for v in self.families
+        ]
+        return tables, notes
+
+
+def _join(*parts: str) -> str:
+    """A rule body from its parts in iptables-save's order: an inline address comes before
+    ``-p``, a set match (marked with a leading NUL by :meth:`_Planner._peer_matches`) after."""
+    peer, ports, *rest = parts
+    if peer.startswith("\0"):
+        ordered: Sequence[str] = (ports, peer[1:], *rest)
+    else:
+        ordered = (peer, ports, *rest)
+    return " ".join(p for p in ordered if p)
+
+
+def _family_warnings(grants: Grants, families: tuple[int, ...]) -> Iterable[Diagnostic]:
+    left_out = [v for v in FAMILIES if v not in families]
+    for v in left_out:
+        pods = {
+            pod.key
+            for direction in (ir.Direction.EGRESS, ir.Direction.INGRESS)
+            for cls in grants.classes(direction)
+            for pod in cls.pods
+            if any(a.version == v for a in pod.ips)
+        }
+        if pods:
+            yield Diagnostic(
+                Code.NOT_ENFORCEABLE,
+                Severity.WARNING,
+                f"{len(pods)} isolated pod(s) have IPv{v} addresses (e.g. {min(pods)}); "
+                f"without --family {v} or both, their IPv{v} traffic is not filtered",
+                hint=f"use --family both (the default), or load an --family {v} ruleset too",
+            )
+
+
+def plan(
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    families: tuple[int, ...],
+    use_sets: bool,
+    node: str | None,
+) -> Plan:
+    """The ruleset for ``policies`` over ``snapshot`` in ``families`` (4, 6 or both)."""
+    grants = Grants(policies, snapshot, node)
+    planner = _Planner(grants, families, use_sets)
+    tables, notes = planner.build()
+    where = f" on node {node}" if node is not None else ""
+    summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
+    sets = tuple(sorted(planner.sets.values(), key=lambda s: s.name))
+    diagnostics = (*grants.diagnostics, *_family_warnings(grants, families))
+    return Plan(summary, tuple(tables), sets, tuple(notes), diagnostics)
