@@ -50,7 +50,7 @@ import netaddr
 
 from npc import ir, tiers
 from npc.analysis.tier_semantics import TierDecision, TierJudge
-from npc.flows import Endpoint, Flow, node_addresses, pod_allowed_by
+from npc.flows import Endpoint, Flow, node_addresses, pod_allowed_by, ports_match
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["DirectionVerdict", "RuleRef", "Semantics", "Verdict"]
@@ -205,12 +205,7 @@ class Semantics:
     @staticmethod
     def ports_match(ports: ir.Ports, flow: Flow) -> bool:
         """Rule 5; named ports resolve against the destination pod."""
-        if isinstance(ports, ir.AnyPort):
-            return True
-        names: tuple[str, ...] = ()
-        if flow.dst.pod is not None:
-            names = flow.dst.pod.port_names(flow.port, flow.protocol)
-        return ports.matches(flow.protocol, flow.port, names)
+        return ports_match(ports, flow)
 
     def _admitting(
         self, policies: tuple[ir.Policy, ...], direction: str, other: Endpoint, flow: Flow

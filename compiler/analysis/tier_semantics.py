@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import netaddr
 
 from npc import ir, tiers
-from npc.flows import Endpoint, Flow
+from npc.flows import Endpoint, Flow, ports_match
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["TierDecision", "TierJudge", "TierRuleRef"]
@@ -127,16 +127,6 @@ class TierJudge:
             self.snapshot.namespace_labels(pod.namespace)
         )
 
-    @staticmethod
-    def ports_match(ports: ir.Ports, flow: Flow) -> bool:
-        """Rule T4 (named ports resolve against the destination pod)."""
-        if isinstance(ports, ir.AnyPort):
-            return True
-        names: tuple[str, ...] = ()
-        if flow.dst.pod is not None:
-            names = flow.dst.pod.port_names(flow.port, flow.protocol)
-        return ports.matches(flow.protocol, flow.port, names)
-
     def decide(
         self, tier: tiers.Tier, pod: Pod, direction: str, other: Endpoint, flow: Flow
     ) -> TierDecision | None:
@@ -148,7 +138,7 @@ class TierJudge:
             if policy not in subject:
                 continue
             for i, rule in enumerate(policy.rules(direction)):
-                if not self.ports_match(rule.ports, flow):
+                if not ports_match(rule.ports, flow):
                     continue
                 if any(self.peer_matches(p, rule.action, other) for p in rule.peers):
                     return TierDecision(tier, TierRuleRef(policy, direction, i, rule))

@@ -53,4 +53,6 @@ def test_random_tiers_are_enforced(
     bundle = npc.load(npc.read_sources([str(f) for f in files]))
     assert bundle.snapshot is not None and len(bundle.cluster_policies) == len(cluster)
     ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
-    assert_enforces_semantics(lab, bundle.policies, bundle.snapshot, ports, bundle.cluster_policies)
+    assert_enforces_semantics(
+        lab, bundle.policies, bundle.snapshot, ports, cluster_policies=bundle.cluster_policies
+    )
