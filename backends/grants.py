@@ -98,6 +98,18 @@ class IsolationClass:
         return ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """One policy's rules of one direction, as :meth:`Grants.sharing_key` uses them:
+    ``rules`` numbers equal rule tuples alike; ``scope`` is the policy's namespace when the
+    rules select pods of their own namespace (else None); ``used`` the named ports."""
+
+    policy: ir.Policy
+    rules: int
+    scope: str | None
+    used: frozenset[tuple[str, ir.Protocol]]
+
+
 # -- integer ranges -------------------------------------------------------------------------
 
 
@@ -117,9 +129,10 @@ def cidr_blocks(lo: int, hi: int, bits: int) -> list[Range]:
     """The fewest CIDR-aligned blocks covering exactly ``lo..hi``."""
     out: list[Range] = []
     while lo <= hi:
+        # The largest block starting at lo: aligned (lo's lowest set bit) and no longer than
+        # what is left (the highest power of two in hi - lo + 1).
         size = lo & -lo if lo else 1 << bits
-        while size > hi - lo + 1:
-            size >>= 1
+        size = min(size, 1 << ((hi - lo + 1).bit_length() - 1))
         out.append((lo, lo + size - 1))
         lo += size
     return out
@@ -159,6 +172,9 @@ class Grants:
             )
         self._address_ints: dict[tuple[int, int], frozenset[int]] = {}
         self._grants: dict[Hashable, tuple[Grant, ...]] = {}
+        # Per (policy object, direction): what sharing_key needs (see _facts).
+        self._facts: dict[tuple[int, str], _Facts] = {}
+        self._rules_numbers: dict[tuple[ir.Rule, ...], int] = {}
 
     # -- classes ----------------------------------------------------------------------------
 
@@ -279,15 +295,32 @@ class Grants:
         monitoring, ...): rules that do not depend on their namespace share one key, so they
         resolve once for all copies."""
         direction = ir.Direction(direction)
-        used = named_ports_used((policy,), direction)
+        facts = self._policy_facts(policy, direction)
         resolution = tuple(
             (name, str(proto), numbers)
             for name, proto, numbers in cls.named_ports
-            if (name, proto) in used
+            if (name, proto) in facts.used
         )
-        rules = policy.rules(direction) or ()
-        scope = policy.namespace if _uses_own_namespace(rules) else None
-        return (rules, str(direction), scope, resolution)
+        return (facts.rules, str(direction), facts.scope, resolution)
+
+    def _policy_facts(self, policy: ir.Policy, direction: ir.Direction) -> _Facts:
+        """What :meth:`sharing_key` needs of one policy's rules, worked out once per policy.
+
+        ``sharing_key`` runs for every (class, policy) pair, and hashing a tuple of rules
+        walks every selector, peer and port in it (frozen dataclasses do not cache their
+        hash): so equal rules get one small number, and the facts are kept by the policy
+        object's id. The entry holds the policy itself, so that id cannot be reused by
+        another object while this cache lives."""
+        key = (id(policy), str(direction))
+        facts = self._facts.get(key)
+        if facts is None:
+            rules = policy.rules(direction) or ()
+            number = self._rules_numbers.setdefault(rules, len(self._rules_numbers))
+            scope = policy.namespace if _uses_own_namespace(rules) else None
+            used = frozenset(named_ports_used((policy,), direction))
+            facts = _Facts(policy, number, scope, used)
+            self._facts[key] = facts
+        return facts
 
     def grants(
         self, policy: ir.Policy, direction: ir.Direction | str, cls: IsolationClass

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from npc import collector
 from npc.analysis.cni import cni_names, get_cni
 from npc.analysis.lint import Finding, LintOptions, written_findings
 from npc.analysis.lint import lint as run_lint
@@ -178,12 +179,15 @@ def compile(
     if backend.needs_snapshot and bundle.snapshot is None:
         raise UnsupportedError(snapshot_required(_needs_snapshot(target)))
     try:
-        check(bundle.policies, backend.capabilities, target)
-        check_cluster(bundle.cluster_policies, backend.capabilities, target)
-        run_passes = optimize_ir and backend.optimizes(opts)
-        policies = optimize(bundle.policies) if run_passes else bundle.policies
-        log.debug("compiling %d policies for %s", len(policies), target)
-        emitted = backend.emit_tiered(policies, bundle.cluster_policies, bundle.snapshot, opts)
+        with collector.paused():  # see npc.collector: IR and rulesets have no cycles
+            check(bundle.policies, backend.capabilities, target)
+            check_cluster(bundle.cluster_policies, backend.capabilities, target)
+            run_passes = optimize_ir and backend.optimizes(opts)
+            policies = optimize(bundle.policies) if run_passes else bundle.policies
+            log.debug("compiling %d policies for %s", len(policies), target)
+            emitted = backend.emit_tiered(
+                policies, bundle.cluster_policies, bundle.snapshot, opts
+            )
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)

@@ -130,12 +130,14 @@ REGISTRY = MappingProxyType(
             Target(
                 "iptables",
                 "npc.backends.iptables.backend:IptablesBackend",
+                reader="npc.rulesets.iptables",
                 settings=("family", "sets", "node", "variant"),
                 applies=True,
             ),
             Target(
                 "nft",
                 "npc.backends.nft.backend:NftablesBackend",
+                reader="npc.rulesets.nft",
                 settings=("table", "node"),
                 applies=True,
             ),

@@ -1,6 +1,6 @@
-"""Every flow of a snapshot judged by a ruleset interpreter and by the reference semantics.
+"""Every flow of a snapshot judged by a ruleset judge and by the reference semantics.
 
-For the interpreter-based tests of the address-based targets (nft, iptables): the flows of
+For the judge-based tests of the address-based targets (nft, iptables): the flows of
 :func:`tests.flows.flows` between pods, hostNetwork pods and outside addresses, on every
 probe port, and ICMP once per pair of endpoints.
 """
@@ -9,18 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import netaddr
+
 import npc
 from npc import ir, tiers
 from npc.analysis.semantics import Semantics
 from npc.analysis.tier_semantics import TierJudge
 from npc.flows import Endpoint, Flow
+from npc.rulesets.base import IANA_PROTOCOLS, Packet
 from npc.snapshot import Pod
 from tests.flows import flows
-from tests.nft_sim import Packet
 
-__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "wrong_flows"]
+__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "packet", "wrong_flows"]
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
+
+def packet(src: netaddr.IPAddress, dst: netaddr.IPAddress, proto: str, port: int = 0) -> Packet:
+    """The first packet of a connection: ``proto`` is TCP, UDP, SCTP or ICMP (no port)."""
+    if proto == "ICMP":
+        return Packet.icmp(src, dst)
+    return Packet(src, dst, IANA_PROTOCOLS[proto], port)
+
 
 #: Whether a ruleset lets the first packet of a flow between two endpoints through.
 Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
@@ -83,13 +92,13 @@ def wrong_flows(bundle: npc.Bundle, forwarded: Verdict) -> tuple[int, list[str]]
     for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE):
         src, dst, proto, port = flow.src, flow.dst, flow.protocol, flow.port
         want = sem.allowed(flow)
-        got = allows(src, dst, Packet(src.address, dst.address, proto.value, port))
+        got = allows(src, dst, packet(src.address, dst.address, proto.value, port))
         checked += 1
         if got != want:
             wrong.append(f"{src} -> {dst} {proto}/{port}: ruleset {got}, spec {want}")
         if (str(src), str(dst)) not in pairs:
             pairs.add((str(src), str(dst)))
             want = icmp_allowed(sem, src, dst)
-            if allows(src, dst, Packet(src.address, dst.address, "ICMP")) != want:
+            if allows(src, dst, packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")
     return checked, wrong

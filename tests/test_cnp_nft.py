@@ -1,7 +1,8 @@
 """The nft target with ClusterNetworkPolicy tiers, against the reference semantics: random
 clusters, NetworkPolicies and ClusterNetworkPolicies, written as YAML, compiled by npc and
-run through the nft interpreter (:mod:`tests.nft_sim`) flow by flow. The kernel tests run
-the golden cases (the conformance suite's among them) in the real kernel."""
+read back by the nft judge (:mod:`npc.rulesets.nft`) and compared flow by flow (ICMP too).
+The kernel tests run the golden cases (the conformance suite's among them) in the real
+kernel."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import random
 import pytest
 
 import npc
-from npc.analysis.semantics import Semantics
-from tests.flows import flows
-from tests.nft_sim import Packet, Ruleset
+from npc.rulesets import nft
+from tests.flow_check import wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 from tests.synth_tiers import cluster_policy_yaml, random_cluster_policies, with_nodes
 
@@ -36,18 +36,17 @@ def test_nft_tiers_agree_with_the_oracle(seed: int) -> None:
     assert bundle.snapshot is not None
     assert len(bundle.cluster_policies) == len(cluster)
     text = npc.compile(bundle, "nft").text
-    ruleset = Ruleset.parse(text)
-    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
-    wrong = []
-    for flow in flows(bundle.snapshot, bundle.policies, OUTSIDE, rng=rng, sample=4):
-        local = (flow.src.pod is not None and sem.own_node(flow.src.pod, flow.dst)) or (
-            flow.dst.pod is not None and sem.own_node(flow.dst.pod, flow.src)
-        )
-        packet = Packet(flow.src.address, flow.dst.address, flow.protocol.value, flow.port)
-        got = local or ruleset.allows(packet)
-        if got != sem.allowed(flow):
-            wrong.append(f"{flow.src} -> {flow.dst} {flow.protocol}/{flow.port}: nft {got}")
+    judge = nft.read([_Text("ruleset.nft", text)])
+    checked, wrong = wrong_flows(bundle, lambda _s, _d, first: judge.decide_packet(first).allowed)
+    assert checked > 50
     assert wrong == [], f"seed {seed}:\n" + "\n".join(wrong[:20])
+
+
+class _Text:
+    """What the judge reads: a named text."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
 
 
 def _nodes_yaml(snap: npc.snapshot.Snapshot) -> str:

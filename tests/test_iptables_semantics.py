@@ -1,9 +1,10 @@
 """The iptables ruleset means what the spec says, flow by flow, over many random clusters.
 
-The emitted rules and ipsets are read by a small interpreter (``tests/iptables_sim.py``) and
-every flow between pods, hostNetwork pods and outside addresses, on every interesting port
-and ICMP, is compared with the reference semantics, with ipsets and with ``--sets none``.
-(The kernel tests load the same text into the kernel, on fewer cases.)
+The emitted rules and ipsets are read back by the iptables judge (``npc.rulesets.iptables``,
+independent of the emitter and checked against the kernel) and every flow between pods,
+hostNetwork pods and outside addresses, on every interesting port and ICMP, is compared with the
+reference semantics, with ipsets and with ``--sets none``. (The kernel tests load the same text
+into the kernel, on fewer cases.)
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 import npc
 from npc import ir
 from npc.flows import Endpoint
-from tests.flow_check import Verdict, wrong_flows
-from tests.iptables_sim import IptablesRuleset, Packet
+from npc.rulesets import iptables
+from npc.rulesets.base import Packet
+from npc.rulesets.iptables.evaluate import IptablesJudge
+from tests.flow_check import Verdict, packet, wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -40,14 +43,19 @@ def _bundle(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> npc.Bund
     )
 
 
-def _rulesets(artifact: npc.Artifact) -> dict[int, IptablesRuleset]:
+class _Text:
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+
+
+def _judge(artifact: npc.Artifact) -> IptablesJudge:
     files = dict(artifact.files)
-    return {v: IptablesRuleset.parse(files[""], files[".ipset"], v) for v in (4, 6)}
+    return iptables.read([_Text("out.ipset", files[".ipset"]), _Text("out", files[""])])
 
 
 def _whole(bundle: npc.Bundle, sets: str) -> Verdict:
-    rulesets = _rulesets(npc.compile(bundle, "iptables", {"sets": sets}))
-    return lambda _src, _dst, packet: rulesets[packet.src.version].allows(packet)
+    judge = _judge(npc.compile(bundle, "iptables", {"sets": sets}))
+    return lambda _src, _dst, first: judge.decide_packet(first).allowed
 
 
 def _per_node(bundle: npc.Bundle, sets: str) -> Verdict:
@@ -55,16 +63,16 @@ def _per_node(bundle: npc.Bundle, sets: str) -> Verdict:
     of its destination pod (once when they are the same)."""
     assert bundle.snapshot is not None
     nodes = sorted({p.node_name for p in bundle.snapshot.pods if p.node_name})
-    rulesets = {
-        n: _rulesets(npc.compile(bundle, "iptables", {"node": n, "sets": sets})) for n in nodes
+    judges = {
+        n: _judge(npc.compile(bundle, "iptables", {"node": n, "sets": sets})) for n in nodes
     }
 
     def node(endpoint: Endpoint) -> str | None:
         return endpoint.pod.node_name if endpoint.pod is not None else None
 
-    def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
+    def allows(src: Endpoint, dst: Endpoint, first: Packet) -> bool:
         hops = {n for n in (node(src), node(dst)) if n is not None}
-        return all(rulesets[n][packet.src.version].allows(packet) for n in hops)
+        return all(judges[n].decide_packet(first).allowed for n in hops)
 
     return allows
 
@@ -107,15 +115,15 @@ def test_golden_cases_match_the_reference_semantics(case: Path) -> None:
         )
 
 
-def test_the_interpreter_sees_denials() -> None:
-    """Guard against an interpreter that allows everything: a default-deny cluster."""
+def test_the_judge_sees_denials() -> None:
+    """Guard against a judge that allows everything: a default-deny cluster."""
     rng = random.Random(1)
     snapshot = random_cluster(rng, namespaces=1, pods=3)
     deny = ir.PolicySet((ir.Policy("ns0", "deny", ir.EVERYTHING, ingress=(), egress=()),))
-    rulesets = _rulesets(npc.compile(_bundle(deny, snapshot), "iptables"))
+    judge = _judge(npc.compile(_bundle(deny, snapshot), "iptables"))
     a, b = (p.ips[0] for p in snapshot.pods[:2])
-    assert not rulesets[4].allows(Packet(a, b, "TCP", 80))
-    assert not rulesets[4].allows(Packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
-    assert rulesets[4].allows(
-        Packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
-    )
+    assert not judge.decide_packet(packet(a, b, "TCP", 80)).allowed
+    assert not judge.decide_packet(packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP")).allowed
+    assert judge.decide_packet(
+        packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
+    ).allowed

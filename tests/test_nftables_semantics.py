@@ -1,6 +1,6 @@
 """The nft ruleset means what the spec says, flow by flow, over many random clusters.
 
-The emitted text is read by a small interpreter (``tests/nft_sim.py``) and every flow between
+The emitted text is read back by the nft judge (``npc.rulesets.nft``) and every flow between
 pods, hostNetwork pods and outside addresses, on every interesting port, is compared with the
 reference semantics. (The kernel tests load the same text into the kernel, on fewer cases.)
 """
@@ -17,13 +17,27 @@ import npc
 from npc import ir
 from npc.errors import Severity
 from npc.flows import Endpoint
+from npc.rulesets import nft
+from npc.rulesets.base import Packet
 from npc.snapshot import Namespace, Pod, Snapshot
-from tests.flow_check import Verdict, wrong_flows
-from tests.nft_sim import Packet, Ruleset
+from tests.flow_check import Verdict, packet, wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 GOLDEN_CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
+
+
+class _Text:
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+
+
+def _judge(text: str, name: str = "ruleset.nft") -> nft.NftJudge:
+    return nft.read([_Text(name, text)])
+
+
+def _allows(judge: nft.NftJudge, first: Packet) -> bool:
+    return judge.decide_packet(first).allowed
 
 
 def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[npc.Bundle, str]:
@@ -37,8 +51,8 @@ def _compile(policies: ir.PolicySet, snapshot: npc.snapshot.Snapshot) -> tuple[n
 
 
 def _whole(text: str) -> Verdict:
-    ruleset = Ruleset.parse(text)
-    return lambda _src, _dst, packet: ruleset.allows(packet)
+    judge = _judge(text)
+    return lambda _src, _dst, packet: _allows(judge, packet)
 
 
 def _per_node(bundle: npc.Bundle) -> Verdict:
@@ -47,14 +61,14 @@ def _per_node(bundle: npc.Bundle) -> Verdict:
     and hostNetwork pods have no node of their own here)."""
     assert bundle.snapshot is not None
     nodes = sorted({p.node_name for p in bundle.snapshot.pods if p.node_name})
-    rulesets = {n: Ruleset.parse(npc.compile(bundle, "nft", {"node": n}).text) for n in nodes}
+    rulesets = {n: _judge(npc.compile(bundle, "nft", {"node": n}).text) for n in nodes}
 
     def node(endpoint: Endpoint) -> str | None:
         return endpoint.pod.node_name if endpoint.pod is not None else None
 
     def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
         hops = {n for n in (node(src), node(dst)) if n is not None}
-        return all(rulesets[n].allows(packet) for n in hops)
+        return all(_allows(rulesets[n], packet) for n in hops)
 
     return allows
 
@@ -91,18 +105,18 @@ def test_golden_cases_match_the_reference_semantics(case: Path) -> None:
     assert not wrong, f"per node, {len(wrong)} of {checked} flows differ:\n" + "\n".join(wrong[:30])
 
 
-def test_the_interpreter_sees_denials() -> None:
-    """Guard against an interpreter that allows everything: a default-deny cluster."""
+def test_the_judge_sees_denials() -> None:
+    """Guard against a judge that allows everything: a default-deny cluster."""
     rng = random.Random(1)
     snapshot = random_cluster(rng, namespaces=1, pods=3)
     deny = ir.PolicySet((ir.Policy("ns0", "deny", ir.EVERYTHING, ingress=(), egress=()),))
     _, text = _compile(deny, snapshot)
-    ruleset = Ruleset.parse(text)
+    judge = _judge(text)
     a, b = (p.ips[0] for p in snapshot.pods[:2])
-    assert not ruleset.allows(Packet(a, b, "TCP", 80))
-    assert not ruleset.allows(Packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
-    assert ruleset.allows(
-        Packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
+    assert not _allows(judge, packet(a, b, "TCP", 80))
+    assert not _allows(judge, packet(netaddr.IPAddress("192.0.2.1"), b, "ICMP"))
+    assert _allows(
+        judge, packet(netaddr.IPAddress("192.0.2.1"), netaddr.IPAddress("192.0.2.2"), "UDP", 53)
     )
 
 
@@ -123,9 +137,9 @@ def test_pods_without_a_node_are_enforced_on_every_node() -> None:
     outside = netaddr.IPAddress("192.0.2.1")
     unplaced = netaddr.IPAddress("10.0.0.3")
     artifact = npc.compile(bundle, "nft", {"node": "n0"})
-    ruleset = Ruleset.parse(artifact.text)
-    assert not ruleset.allows(Packet(outside, unplaced, "TCP", 80))
-    assert not ruleset.allows(Packet(unplaced, outside, "TCP", 80))
+    judge = _judge(artifact.text)
+    assert not _allows(judge, packet(outside, unplaced, "TCP", 80))
+    assert not _allows(judge, packet(unplaced, outside, "TCP", 80))
     warnings = [d for d in artifact.diagnostics if "a/unplaced" in d.message]
     assert len(warnings) == 1 and warnings[0].severity is Severity.WARNING
     assert "every node" in warnings[0].message

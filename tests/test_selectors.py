@@ -60,7 +60,7 @@ GRAMMARS = sorted(
 
 
 def test_grammars_are_shipped() -> None:
-    assert GRAMMARS == ["calico_selector", "label_selector"]
+    assert GRAMMARS == ["calico_selector", "iptables", "label_selector", "nft"]
 
 
 @pytest.mark.parametrize("name", GRAMMARS)

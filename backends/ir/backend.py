@@ -123,7 +123,9 @@ class IrBackend(Backend):
                 for p in policies
             ]
         }
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
+        # libyaml's emitter (when PyYAML has it) writes the bytes PyYAML's own would, faster.
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=100)
         return Emitted(text)
 
     def emit_tiered(

@@ -36,7 +36,7 @@ from npc.backends.grants import Grant, Range, cidr_blocks, merge
 from npc.backends.nft import syntax as nft_syntax
 from npc.intervals import ADDRESS_BITS, FAMILIES
 
-__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups"]
+__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups", "element_lines"]
 
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
@@ -81,6 +81,12 @@ class SetContent:
     def key(self) -> tuple[str, int | None, bool, tuple[Element, ...]]:
         """Identity for sharing: sets with equal type and elements are one set."""
         return (self.shape, self.family, self.interval, self.elements)
+
+    def element_lines(self) -> str:
+        """The elements as the lines of an ``elements = { ... }`` block (one per line,
+        comma-separated, no final newline): joined here, not in the template, because a
+        template loop costs a call per element and sets hold thousands."""
+        return element_lines(self.texts())
 
     def texts(self) -> list[str]:
         """The elements in nft syntax (``10.0.0.1 . tcp . 80``, ``10.0.0.0/8 . udp``)."""
@@ -131,6 +137,12 @@ class Lookups:
 
 
 # -- formatting -----------------------------------------------------------------------------
+
+
+def element_lines(texts: Iterable[str]) -> str:
+    """Set or map elements as the lines of an ``elements = { ... }`` block: indented three
+    tabs, comma-separated, without the last line's newline."""
+    return ",\n".join(f"\t\t\t{text}" for text in texts)
 
 
 def _host(version: int, value: int) -> str:

@@ -27,7 +27,7 @@ from functools import partial
 from npc import ir, tiers
 from npc.backends.grants import FAMILIES, Grants, IsolationClass
 from npc.backends.nft import syntax as nft_syntax
-from npc.backends.nft.elements import Lookups, SetContent, build_lookups
+from npc.backends.nft.elements import Lookups, SetContent, build_lookups, element_lines
 from npc.backends.nft.tiers import TierChain, plan_tiers
 from npc.errors import Diagnostic
 from npc.snapshot import Pod, Snapshot
@@ -72,6 +72,12 @@ class VerdictMap:
     #: ``jump`` (NetworkPolicy alone) or ``goto`` (inside a tier side: see :mod:`.tiers`).
     verdict: str = "jump"
 
+    def element_lines(self) -> str:
+        """The elements as lines of the map's ``elements = { ... }`` block."""
+        return element_lines(
+            f"{address} : {self.verdict} {chain}" for address, chain in self.elements
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -97,6 +103,11 @@ class _Planner:
     sets: dict[Hashable, NamedSet] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     lookups: dict[Hashable, Lookups] = field(default_factory=dict)
+    # The set made of a SetContent object, by id: lookups are shared between the classes
+    # and policies using them, so the same content comes back thousands of times, and its
+    # key (every element) is costly to hash each time. The content objects stay alive in
+    # `lookups` (and in the NamedSet), so their ids are not reused.
+    by_content: dict[int, NamedSet] = field(default_factory=dict)
 
     def _lookups(self, policy: ir.Policy, direction: ir.Direction, cls: IsolationClass) -> Lookups:
         key = self.grants.sharing_key(policy, direction, cls)
@@ -123,6 +134,9 @@ class _Planner:
         return name
 
     def _named_set(self, content: SetContent, policy: ir.Policy, direction: str) -> NamedSet:
+        found = self.by_content.get(id(content))
+        if found is not None:
+            return found
         found = self.sets.get(content.key)
         if found is None:
             shape = f"{content.shape}{content.family or ''}{'-range' if content.interval else ''}"
@@ -130,6 +144,7 @@ class _Planner:
             name = self._unique(candidate, lambda: "\n".join(content.texts()))
             found = NamedSet(name, content)
             self.sets[content.key] = found
+        self.by_content[id(content)] = found
         return found
 
     # -- chains -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from npc.frontend.k8s import api, names
 from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
 from npc.frontend.source import ObjectRef
 
-__all__ = ["effective_policy_types", "lower_label_selector", "lower_network_policy"]
+__all__ = ["Blocks", "effective_policy_types", "lower_label_selector", "lower_network_policy"]
 
 
 def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
@@ -41,18 +41,32 @@ def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector
     )
 
 
-def _peer(peer: api.NetworkPolicyPeer) -> ir.Peer:
+#: ipBlocks already lowered, by ``(cidr, excepts)`` as written: teams copy the same blocks
+#: ("the internet but the pod network") into every namespace, and parsing and subtracting
+#: CIDRs costs more than the rest of a policy. The peers are immutable, so sharing is safe.
+Blocks = dict[tuple[str, tuple[str, ...]], ir.AddressPeer]
+
+
+def _block(block: api.IPBlock) -> ir.AddressPeer:
+    cidr = names.parse_cidr(block.cidr)
+    assert cidr is not None, "lowering an ipBlock that did not validate"
+    excepts = []
+    for text in block.except_ or ():
+        parsed = names.parse_cidr(text)
+        assert parsed is not None, "lowering an except that did not validate"
+        excepts.append(parsed.network)
+    return ir.AddressPeer(
+        ir.AddressSet.from_block(cidr.network, excepts), cidr.network, tuple(excepts)
+    )
+
+
+def _peer(peer: api.NetworkPolicyPeer, blocks: Blocks) -> ir.Peer:
     if peer.ip_block is not None:
-        cidr = names.parse_cidr(peer.ip_block.cidr)
-        assert cidr is not None, "lowering an ipBlock that did not validate"
-        excepts = []
-        for text in peer.ip_block.except_ or ():
-            parsed = names.parse_cidr(text)
-            assert parsed is not None, "lowering an except that did not validate"
-            excepts.append(parsed.network)
-        return ir.AddressPeer(
-            ir.AddressSet.from_block(cidr.network, excepts), cidr.network, tuple(excepts)
-        )
+        key = (peer.ip_block.cidr, tuple(peer.ip_block.except_ or ()))
+        found = blocks.get(key)
+        if found is None:
+            found = blocks[key] = _block(peer.ip_block)
+        return found
     pods = lower_label_selector(peer.pod_selector)
     if peer.namespace_selector is None:
         return ir.PodPeer(ir.SAME_NAMESPACE, pods)
@@ -75,14 +89,18 @@ def _ports(ports: tuple[api.NetworkPolicyPort, ...] | None) -> ir.Ports:
     return ir.PortSet(tuple(entries))
 
 
-def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None) -> ir.Peers:
+def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None, blocks: Blocks) -> ir.Peers:
     if not peers:
         return ir.ANY_PEER
-    return tuple(_peer(p) for p in peers)
+    return tuple(_peer(p, blocks) for p in peers)
 
 
-def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
-    """The IR of one validated NetworkPolicy."""
+def lower_network_policy(
+    np: api.NetworkPolicy, ref: ObjectRef, blocks: Blocks | None = None
+) -> ir.Policy:
+    """The IR of one validated NetworkPolicy. ``blocks``: ipBlocks lowered so far, shared
+    by the policies of one load (see :data:`Blocks`)."""
+    blocks = {} if blocks is None else blocks
     meta = np.metadata or api.ObjectMeta()
     spec = np.spec or api.NetworkPolicySpec()
     types = effective_policy_types(spec)
@@ -90,12 +108,12 @@ def lower_network_policy(np: api.NetworkPolicy, ref: ObjectRef) -> ir.Policy:
     egress = None
     if "Ingress" in types:
         ingress = tuple(
-            ir.Rule(_peers(r.from_), _ports(r.ports), ref.origin(("spec", "ingress", i)))
+            ir.Rule(_peers(r.from_, blocks), _ports(r.ports), ref.origin(("spec", "ingress", i)))
             for i, r in enumerate(spec.ingress or ())
         )
     if "Egress" in types:
         egress = tuple(
-            ir.Rule(_peers(r.to), _ports(r.ports), ref.origin(("spec", "egress", i)))
+            ir.Rule(_peers(r.to, blocks), _ports(r.ports), ref.origin(("spec", "egress", i)))
             for i, r in enumerate(spec.egress or ())
         )
     ignored = tuple(
