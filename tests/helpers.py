@@ -5,8 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import netaddr
+import pytest
 
 import npc
+import npc.cli
 from npc import ir
 from npc.errors import Diagnostic, NpcError
 from npc.snapshot import ContainerPort, Namespace, Pod, Snapshot
@@ -60,3 +62,10 @@ def http_in_two_containers() -> Snapshot:
     )
     plain = Pod("a", "plain", ips=(netaddr.IPAddress("10.0.0.3"),))
     return Snapshot((Namespace("a"),), (web, plain))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``npc ARGV...`` in this process: (exit status, stdout, stderr)."""
+    status = npc.cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -96,6 +96,7 @@ COMMANDS = {
     "reach": [],
     "explain": [],
     "lint": [],
+    "report": ["-o", "-"],
 }
 
 

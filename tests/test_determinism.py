@@ -3,7 +3,8 @@
 One process per hash seed runs every command on the same input (a random dual-stack cluster
 with hostNetwork pods and random policies): every registered target, optimized and not, with
 every value of every target setting that has a fixed set of choices (and ``--node``); ``reach``
-in every format; ``explain`` of policies and of a flow, as text and JSON; ``validate`` with
+in every format (``svg`` when Graphviz is installed); ``report`` as JSON and HTML; ``explain``
+of policies and of a flow, as text and JSON; ``validate`` with
 text and JSON diagnostics. Stdout, stderr and exit status must agree across the processes.
 The list of targets comes from the registry, so a new target is covered without touching
 this file.
@@ -15,6 +16,7 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -26,6 +28,7 @@ from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_polici
 SEEDS = ("0", "1", "4242")
 #: Values to try for settings without fixed choices.
 SETTING_VALUES = {"node": ("node0",)}
+DOT = shutil.which("dot") is not None
 
 #: Runs each command of argv[1] (a JSON list of argument lists) through the CLI in this
 #: process; prints [status, stdout, stderr] per command as JSON.
@@ -63,6 +66,10 @@ def _commands(files: list[str]) -> list[list[str]]:
         *_compile_commands(files),
         *(["reach", *files, "-o", fmt] for fmt in ("table", "json", "csv", "summary")),
         ["reach", *files, "--port", "8080", "--from", "ns0/", "-o", "json"],
+        ["reach", *files, "-o", "dot"],
+        ["report", *files, "-o", "-", "--format", "json"],
+        # Drawn by Graphviz, when installed (.ci/run installs it).
+        *([["reach", *files, "-o", "svg"], ["report", *files, "-o", "-"]] if DOT else []),
         ["explain", *files],
         ["explain", *files, "-o", "json"],
         ["explain", *files, *flow],

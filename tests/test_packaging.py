@@ -61,6 +61,10 @@ def test_data_files_are_inside(wheel: Path) -> None:
     template_dir = ROOT / "backends" / "templates"
     for template in template_dir.glob("*.j2"):
         assert f"npc/backends/templates/{template.name}" in names
+    report_templates = sorted((ROOT / "compiler" / "analysis" / "templates").glob("*.j2"))
+    assert report_templates
+    for template in report_templates:
+        assert f"npc/analysis/templates/{template.name}" in names
     for sub in (
         "npc/backends/__init__.py",
         "npc/grammar/__init__.py",

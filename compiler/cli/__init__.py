@@ -18,6 +18,7 @@ from npc.cli import (  # noqa: F401 - registers the commands
     cmd_explain,
     cmd_lint,
     cmd_reach,
+    cmd_report,
     cmd_validate,
 )
 from npc.cli.app import cli, print_diagnostics

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 
 import click
 
+from npc.analysis.draw import render_svg
+from npc.analysis.graph import build_graph, to_dot
+from npc.analysis.reach import Reach
 from npc.analysis.reach_format import (
     MAX_TABLE_COLUMNS,
     MAX_TABLE_ROWS,
@@ -20,6 +23,7 @@ from npc.analysis.reach_format import (
 )
 from npc.analysis.reach_tiers import make_reach
 from npc.cli.app import (
+    F,
     cli,
     cni_option,
     input_options,
@@ -30,11 +34,12 @@ from npc.cli.app import (
     settings,
 )
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
-from npc.flows import default_probes
+from npc.flows import Probe, default_probes
+from npc.frontend import Bundle
 from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
 
-__all__ = ["parse_query", "stdout_colour", "write_chunks"]
+__all__ = ["parse_query", "prepare", "query_options", "stdout_colour", "write_chunks"]
 
 _EPILOG = """\b
 Examples:
@@ -43,6 +48,7 @@ Examples:
   npc reach -f policies/ -f cluster.yaml --from 'shop/app=web,tier in (a,b),!canary' --to shop/
   npc reach -f policies/ -f cluster.yaml -o summary      (class level, for big clusters)
   npc reach -f policies/ -f cluster.yaml --from 10.2.3.4 --to svc/shop/web:443 --cni calico
+  npc reach -f examples/testing/ -o svg > testing.svg   (a graph; -o dot for the text)
   kubectl get ns,pods -A -o yaml > cluster.yaml; npc reach -f policies/ -f cluster.yaml
 """
 
@@ -92,23 +98,77 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     click.echo("".join(buffer), nl=False, color=colour or None)
 
 
+def query_options(func: F) -> F:
+    """``-f``, ``--port`` and ``--from``, as ``reach`` and ``report`` take them."""
+    options = (
+        input_options,
+        click.option(
+            "--port",
+            "ports",
+            multiple=True,
+            metavar="PORT[/PROTO]",
+            help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). "
+            "Repeatable. Default: every containerPort in the snapshot.",
+        ),
+        click.option(
+            "--from",
+            "from_text",
+            metavar="SELECTOR",
+            help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
+            "(e.g. 'shop/app=web,!canary'). Default: every pod.",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def prepare(
+    paths: Iterable[str],
+    ports: Iterable[str],
+    from_text: str | None,
+    to_text: str | None,
+    command: str,
+) -> tuple[Bundle, Reach, list[Probe], list[Pod], list[Pod]]:
+    """What ``reach`` and ``report`` share: the inputs loaded (diagnostics printed), the
+    probes (default: every containerPort), the ``--from``/``--to`` pods, warnings for a
+    selector that selects nothing."""
+    probes = parse_probes(tuple(ports))
+    sources_query = parse_query(from_text, "--from")
+    targets_query = parse_query(to_text, "--to")
+    bundle = load_inputs(paths)
+    print_diagnostics(bundle.diagnostics)
+    snapshot = bundle.snapshot
+    if snapshot is None:
+        raise InputError(snapshot_required(command))
+    if not probes:
+        probes = list(default_probes(snapshot))
+        if not probes:
+            raise click.UsageError(
+                "the snapshot declares no containerPort to probe; give ports with --port 80/TCP"
+            )
+    reach = make_reach(bundle.policies, snapshot, bundle.cluster_policies)
+    sources = _select(snapshot.pods, sources_query)
+    targets = _select(snapshot.pods, targets_query)
+    warnings = []
+    for query, text, option, chosen in (
+        (sources_query, from_text, "--from", sources),
+        (targets_query, to_text, "--to", targets),
+    ):
+        if query is not None and not chosen:
+            warnings.append(
+                Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, f"{option} {text!r}: no pod")
+            )
+    if not snapshot.pods:
+        warnings.append(
+            Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, "no pod in the snapshot")
+        )
+    print_diagnostics(warnings)
+    return bundle, reach, probes, sources, targets
+
+
 @cli.command("reach", epilog=_EPILOG)
-@input_options
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    metavar="PORT[/PROTO]",
-    help="Probe this destination port (protocol TCP, UDP or SCTP; default TCP). Repeatable. "
-    "Default: every containerPort in the snapshot.",
-)
-@click.option(
-    "--from",
-    "from_text",
-    metavar="SELECTOR",
-    help="Source pods: kubectl label selector, optionally prefixed by NAMESPACE/ "
-    "(e.g. 'shop/app=web,!canary'). Default: every pod.",
-)
+@query_options
 @click.option(
     "--to",
     "to_text",
@@ -121,11 +181,12 @@ def write_chunks(chunks: Iterable[str], colour: bool = False) -> None:
     "-o",
     "--output",
     "fmt",
-    type=click.Choice(["table", "json", "csv", "summary"]),
+    type=click.Choice(["table", "json", "csv", "summary", "dot", "svg"]),
     default="table",
     show_default=True,
     help="table: truth table (the summary when too large); json/csv: every pair; "
-    "summary: per class of pods that policies treat alike.",
+    "summary: per class of pods that policies treat alike; dot/svg: a graph of the classes "
+    "by namespace (svg needs Graphviz).",
 )
 def reach_command(
     paths: tuple[str, ...],
@@ -156,37 +217,16 @@ def reach_command(
         else:
             click.echo("".join(a.text() for a in answers), nl=False)
         return
-    probes = parse_probes(ports)
-    sources_query = parse_query(from_text, "--from")
-    targets_query = parse_query(to_text, "--to")
-    bundle = load_inputs(paths)
-    print_diagnostics(bundle.diagnostics)
-    snapshot = bundle.snapshot
-    if snapshot is None:
-        raise InputError(snapshot_required("npc reach"))
-    if not probes:
-        probes = list(default_probes(snapshot))
-        if not probes:
-            raise click.UsageError(
-                "the snapshot declares no containerPort to probe; give ports with --port 80/TCP"
-            )
-    reach = make_reach(bundle.policies, snapshot, bundle.cluster_policies)
-    sources = _select(snapshot.pods, sources_query)
-    targets = _select(snapshot.pods, targets_query)
-    warnings = []
-    for query, text, option, chosen in (
-        (sources_query, from_text, "--from", sources),
-        (targets_query, to_text, "--to", targets),
-    ):
-        if query is not None and not chosen:
-            warnings.append(
-                Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, f"{option} {text!r}: no pod")
-            )
-    if not snapshot.pods:
-        warnings.append(
-            Diagnostic(Code.SELECTS_NOTHING, Severity.WARNING, "no pod in the snapshot")
-        )
-    print_diagnostics(warnings)
+    bundle, reach, probes, sources, targets = prepare(paths, ports, from_text, to_text, "npc reach")
+    if fmt in ("dot", "svg"):
+        graph = build_graph(reach, probes, sources, targets, bundle.locate)
+        if graph.omitted is not None:
+            if fmt == "svg":
+                raise click.UsageError(f"the graph is too large to draw: {graph.omitted}")
+            click.echo(f"npc: note: edges not written: {graph.omitted}", err=True)
+        dot = to_dot(graph)
+        write_chunks([dot if fmt == "dot" else render_svg(dot)])
+        return
     view = ReachView.of(reach, probes, sources, targets)
     colour = stdout_colour()
     if fmt == "json":
