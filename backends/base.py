@@ -17,6 +17,7 @@ from npc.capabilities import Capability
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.ir import PolicySet
 from npc.snapshot import Snapshot
+from npc.tiers import ClusterPolicySet
 
 __all__ = ["Applied", "Backend", "BackendOptions", "Emitted", "companion_marker", "split_bundle"]
 
@@ -103,6 +104,29 @@ class Backend(abc.ABC):
         self, policies: PolicySet, snapshot: Snapshot | None, options: BackendOptions
     ) -> Emitted:
         """Render the policies. ``snapshot`` is not None when ``needs_snapshot`` is set."""
+
+    def emit_tiered(
+        self,
+        policies: PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """Render NetworkPolicies together with ClusterNetworkPolicies (admin and baseline
+        tiers). A target opts in by declaring
+        :attr:`~npc.capabilities.Capability.CLUSTER_NETWORK_POLICY` and overriding this; the
+        default renders NetworkPolicies alone and refuses any ClusterNetworkPolicy, so a
+        backend that knows nothing of tiers can never drop them silently."""
+        if cluster_policies:
+            raise UnsupportedError(
+                Diagnostic(
+                    Code.UNSUPPORTED,
+                    Severity.ERROR,
+                    f"target {self.name} cannot express ClusterNetworkPolicy "
+                    f"({', '.join(p.name for p in cluster_policies)})",
+                )
+            )
+        return self.emit(policies, snapshot, options)
 
     def optimizes(self, options: BackendOptions) -> bool:
         """Whether the optimizer passes should run first (a backend reproducing another

@@ -31,7 +31,7 @@ from npc.analysis.lint import lint as run_lint
 from npc.analysis.verify import Difference, VerifyReport
 from npc.analysis.verify import verify as verify_judge
 from npc.backends.base import Applied, BackendOptions
-from npc.capabilities import check
+from npc.capabilities import check, check_cluster
 from npc.errors import (
     Code,
     Diagnostic,
@@ -206,10 +206,13 @@ def compile(
     try:
         with collector.paused():  # see npc.collector: IR and rulesets have no cycles
             check(bundle.policies, backend.capabilities, target)
+            check_cluster(bundle.cluster_policies, backend.capabilities, target)
             run_passes = optimize_ir and backend.optimizes(opts)
             policies = optimize(bundle.policies) if run_passes else bundle.policies
             log.debug("compiling %d policies for %s", len(policies), target)
-            emitted = backend.emit(policies, bundle.snapshot, opts)
+            emitted = backend.emit_tiered(
+                policies, bundle.cluster_policies, bundle.snapshot, opts
+            )
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)

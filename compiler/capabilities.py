@@ -12,10 +12,17 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from npc import ir
+from npc import ir, tiers
 from npc.errors import Code, Diagnostic, Path, Severity, UnsupportedError, format_path
 
-__all__ = ["Capability", "FeatureUse", "check", "feature_uses"]
+__all__ = [
+    "NETWORK_POLICY",
+    "Capability",
+    "FeatureUse",
+    "check",
+    "check_cluster",
+    "feature_uses",
+]
 
 
 class Capability(enum.Enum):
@@ -35,6 +42,16 @@ class Capability(enum.Enum):
     PORT_RANGES = "port ranges (endPort)"
     NAMED_PORTS = "named ports"
     ALL_PROTOCOLS = "rules without ports (every protocol, ICMP included)"
+    CLUSTER_NETWORK_POLICY = (
+        "ClusterNetworkPolicy (admin and baseline tiers, priorities, Deny and Pass rules)"
+    )
+
+
+#: Everything a NetworkPolicy can use: what a target that compiles every NetworkPolicy, and no
+#: ClusterNetworkPolicy, declares. A target claims a new capability only by naming it.
+NETWORK_POLICY: frozenset[Capability] = frozenset(
+    c for c in Capability if c is not Capability.CLUSTER_NETWORK_POLICY
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +138,89 @@ def check(policies: ir.PolicySet, capabilities: frozenset[Capability], target: s
         )
     if problems:
         raise UnsupportedError(problems)
+
+
+def _cluster_problem(
+    policy: tiers.ClusterPolicy, target: str, what: str, path: Path, hint: str
+) -> Diagnostic:
+    return Diagnostic(
+        Code.UNSUPPORTED,
+        Severity.ERROR,
+        f"ClusterNetworkPolicy {policy.name}: target {target} cannot express {what}",
+        format_path(path),
+        None,
+        hint,
+        policy.origin.child(path) if policy.origin is not None else None,
+    )
+
+
+def check_cluster(
+    policies: tiers.ClusterPolicySet, capabilities: frozenset[Capability], target: str
+) -> None:
+    """Raise :class:`UnsupportedError` naming every ClusterNetworkPolicy ``target`` cannot
+    express: all of them when it lacks :attr:`Capability.CLUSTER_NETWORK_POLICY` (a target opts
+    in by naming it), and every ``domainNames`` peer in every target (DNS decides those at run
+    time; no static address rule is equivalent), plus each protocol or port feature of a rule
+    that the target lacks."""
+    problems: list[Diagnostic] = []
+    for policy in policies:
+        if Capability.CLUSTER_NETWORK_POLICY not in capabilities:
+            problems.append(
+                _cluster_problem(
+                    policy,
+                    target,
+                    Capability.CLUSTER_NETWORK_POLICY.value,
+                    ("spec", "tier"),
+                    "nothing was emitted: ignoring it would change what the cluster allows",
+                )
+            )
+            continue
+        for direction in ("ingress", "egress"):
+            for i, rule in enumerate(policy.rules(direction)):
+                problems.extend(
+                    _cluster_rule_problems(policy, direction, i, rule, capabilities, target)
+                )
+    if problems:
+        raise UnsupportedError(problems)
+
+
+def _cluster_rule_problems(
+    policy: tiers.ClusterPolicy,
+    direction: str,
+    index: int,
+    rule: tiers.ClusterRule,
+    capabilities: frozenset[Capability],
+    target: str,
+) -> Iterator[Diagnostic]:
+    base: Path = ("spec", direction, index)
+    peer_field = ir.Direction(direction).peer_field
+    for i, peer in enumerate(rule.peers):
+        if isinstance(peer, tiers.DomainNamesPeer):
+            yield _cluster_problem(
+                policy,
+                target,
+                "domainNames peers",
+                (*base, peer_field),
+                "domain names are resolved by DNS at run time, so no static rule is "
+                "equivalent; use `networks` with the addresses, or a target with DNS-aware "
+                "enforcement",
+            )
+        elif isinstance(peer, ir.AddressPeer):
+            for v in sorted(peer.addresses.versions):
+                cap = Capability.IPV4 if v == 4 else Capability.IPV6
+                if cap not in capabilities:
+                    yield _cluster_problem(
+                        policy, target, cap.value, (*base, peer_field, i), "nothing was emitted"
+                    )
+    if isinstance(rule.ports, ir.PortSet):
+        for entry in rule.ports.entries:
+            needed = [Capability[entry.protocol.name]]
+            if entry.named:
+                needed.append(Capability.NAMED_PORTS)
+            if any(r.start != r.end and r != ir.ALL_PORTS for r in entry.ranges):
+                needed.append(Capability.PORT_RANGES)
+            for cap in needed:
+                if cap not in capabilities:
+                    yield _cluster_problem(
+                        policy, target, cap.value, (*base, "protocols"), "nothing was emitted"
+                    )

@@ -82,6 +82,7 @@ class Code(enum.StrEnum):
     INVALID_EXCEPT = "E216"
     DUPLICATE_OBJECT = "E217"
     INVALID_VALUE = "E218"
+    OBSOLETE_KIND = "E219"
     # 3xx: a target cannot express what the policies say
     UNSUPPORTED = "E301"
     SNAPSHOT_REQUIRED = "E302"
@@ -115,6 +116,7 @@ class Code(enum.StrEnum):
     CNI_IGNORES = "W613"
     CNI_VERSION = "I614"
     DNS_TCP_BLOCKED = "I615"
+    SAME_PRIORITY = "W616"
 
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}

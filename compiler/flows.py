@@ -27,6 +27,7 @@ __all__ = [
     "node_addresses",
     "pod_allowed_by",
     "pod_flows",
+    "ports_match",
 ]
 
 _PROBE = re.compile(r"^\s*(\d+)\s*(?:/\s*([A-Za-z]+)\s*)?$")
@@ -123,6 +124,17 @@ def node_addresses(snapshot: Snapshot) -> dict[netaddr.IPAddress, str]:
             for address in pod.ips:
                 found.setdefault(address, pod.node_name)
     return found
+
+
+def ports_match(ports: ir.Ports, flow: Flow) -> bool:
+    """Whether a rule's ports admit ``flow``: every port, or its protocol and port listed, or
+    the destination pod's container port of a listed name (same protocol and number)."""
+    if isinstance(ports, ir.AnyPort):
+        return True
+    names: tuple[str, ...] = ()
+    if flow.dst.pod is not None:
+        names = flow.dst.pod.port_names(flow.port, flow.protocol)
+    return ports.matches(flow.protocol, flow.port, names)
 
 
 def pod_allowed_by(

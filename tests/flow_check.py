@@ -12,9 +12,10 @@ from collections.abc import Callable
 import netaddr
 
 import npc
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.semantics import Semantics
-from npc.flows import Endpoint
+from npc.analysis.tier_semantics import TierJudge
+from npc.flows import Endpoint, Flow
 from npc.rulesets.base import IANA_PROTOCOLS, Packet
 from npc.snapshot import Pod
 from tests.flows import flows
@@ -35,21 +36,36 @@ Verdict = Callable[[Endpoint, Endpoint, Packet], bool]
 
 
 def icmp_allowed(sem: Semantics, src: Endpoint, dst: Endpoint) -> bool:
-    """ICMP passes a side only through a rule without ports (``ANY_PORT``)."""
+    """ICMP passes a side only through a rule without ports (``ANY_PORT``), in every tier.
+
+    For the tiers, a TCP flow to port 0 stands for ICMP: ClusterNetworkPolicy ports are 1 or
+    more, so only rules without ``protocols`` match it."""
+    judge = TierJudge(sem.cluster_policies, sem.snapshot) if sem.cluster_policies else None
+    icmp = Flow(src, dst, ir.Protocol.TCP, 0)
+
+    def tier(which: tiers.Tier, pod: Pod, direction: str, other: Endpoint) -> bool | None:
+        if judge is None:
+            return None
+        decision = judge.decide(which, pod, direction, other, icmp)
+        if decision is None or decision.action is tiers.Action.PASS:
+            return None
+        return decision.action is tiers.Action.ACCEPT
 
     def side(pod: Pod | None, direction: str, other: Endpoint) -> bool:
-        if pod is None:
+        if pod is None or sem.own_node(pod, other):
             return True
+        admin = tier(tiers.Tier.ADMIN, pod, direction, other)
+        if admin is not None:
+            return admin
         isolating = sem.isolating(pod, direction)
-        return (
-            not isolating
-            or sem.own_node(pod, other)
-            or any(
+        if isolating:
+            return any(
                 isinstance(rule.ports, ir.AnyPort) and sem.peers_match(policy, rule.peers, other)
                 for policy in isolating
                 for rule in policy.rules(direction) or ()
             )
-        )
+        baseline = tier(tiers.Tier.BASELINE, pod, direction, other)
+        return True if baseline is None else baseline
 
     return side(src.pod, "egress", dst) and side(dst.pod, "ingress", src)
 
@@ -62,7 +78,7 @@ def wrong_flows(bundle: npc.Bundle, forwarded: Verdict) -> tuple[int, list[str]]
     kernel delivers them locally (INPUT, OUTPUT), so no ruleset there sees them, and the spec
     always allows them."""
     assert bundle.snapshot is not None
-    sem = Semantics(bundle.policies, bundle.snapshot)
+    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
 
     def allows(src: Endpoint, dst: Endpoint, packet: Packet) -> bool:
         local = (src.pod is not None and sem.own_node(src.pod, dst)) or (

@@ -20,7 +20,7 @@ from typing import Any
 
 import npc
 from npc import kubeyaml
-from npc.analysis.reach import Reach
+from npc.analysis.reach_tiers import make_reach
 from npc.analysis.semantics import Semantics
 from npc.flows import Probe
 from npc.snapshot import Pod
@@ -122,8 +122,8 @@ def matrix(
     columns = list(columns or pods)
     rows = list(rows or columns)
     p = Probe.parse(probe)
-    sem = Semantics(b.policies, b.snapshot)
-    reach = Reach(b.policies, b.snapshot)
+    sem = Semantics(b.policies, b.snapshot, b.cluster_policies)
+    reach = make_reach(b.policies, b.snapshot, b.cluster_policies)
     allowed = {}
     for s in rows:
         for d in columns:

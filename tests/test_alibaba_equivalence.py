@@ -129,6 +129,8 @@ def test_golden_snapshots(case: Path) -> None:
         for name in ("input.yaml", "cluster.yaml")
     ]
     bundle = npc.load(sources)
+    if bundle.cluster_policies:
+        pytest.skip("alibaba refuses ClusterNetworkPolicy (the case's golden .error file)")
     assert assert_equivalent(bundle) > 20
 
 

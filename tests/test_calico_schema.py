@@ -12,9 +12,11 @@ plus what the API server adds on top of OpenAPI:
 * ``metadata`` as the API server checks it: name a DNS-1123 subdomain, valid labels and
   annotation keys.
 
-The namespaced NetworkPolicy shares the rule and entity types; its schema is the GNP one
-without the GNP-only spec fields (``namespaceSelector``, ``doNotTrack``, ``preDNAT``,
-``applyOnForward``).
+The Tier CRD (``tests/data/calico-tier-crd.yaml``, vendored from
+``api/config/crd/projectcalico.org_tiers.yaml``) checks the tiers emitted with
+ClusterNetworkPolicies. The namespaced NetworkPolicy shares the rule and entity types; its
+schema is the GNP one without the GNP-only spec fields (``namespaceSelector``,
+``doNotTrack``, ``preDNAT``, ``applyOnForward``).
 """
 
 from __future__ import annotations
@@ -140,6 +142,35 @@ def _normalise(rule: str) -> str:
     return " ".join(rule.split())
 
 
+def _tier_rule(
+    name: str, action: str | None = None, order: float | None = None
+) -> Callable[[Obj], bool]:
+    """The Tier CRD's rules pinning the built-in tiers' default action and order."""
+
+    def check(o: Obj) -> bool:
+        if o.get("metadata", {}).get("name") != name:
+            return True
+        spec = o.get("spec", {})
+        if action is not None:
+            return bool(spec.get("defaultAction") == action)
+        return "order" in spec and float(spec["order"]) == order
+
+    return check
+
+
+for _name, _action, _order in (
+    ("kube-admin", "Pass", 1000.0),
+    ("kube-baseline", "Pass", 10000000.0),
+    ("default", "Deny", 1000000.0),
+):
+    CEL[
+        f"self.metadata.name == '{_name}' ? (has(self.spec.defaultAction) "
+        f"&& self.spec.defaultAction == '{_action}') : true"
+    ] = _tier_rule(_name, action=_action)
+    CEL[
+        f"self.metadata.name != '{_name}' || (has(self.spec.order) && self.spec.order == {_order})"
+    ] = _tier_rule(_name, order=_order)
+
 CEL_BY_TEXT = {_normalise(k): v for k, v in CEL.items()}
 
 
@@ -191,7 +222,11 @@ def _schemas() -> dict[str, Any]:
     knp = copy.deepcopy(gnp)
     for key in GNP_ONLY:
         del knp["properties"]["spec"]["properties"][key]
-    return {"GlobalNetworkPolicy": gnp, "NetworkPolicy": knp}
+    tier_crd = yaml.safe_load((DATA / "calico-tier-crd.yaml").read_text(encoding="utf-8"))
+    assert tier_crd["spec"]["names"]["kind"] == "Tier"
+    (tier_version,) = [v for v in tier_crd["spec"]["versions"] if v["name"] == "v3"]
+    tier = _strict(tier_version["schema"]["openAPIV3Schema"])
+    return {"GlobalNetworkPolicy": gnp, "NetworkPolicy": knp, "Tier": tier}
 
 
 SCHEMAS = _schemas()
@@ -250,6 +285,7 @@ def test_every_cel_rule_is_modelled() -> None:
                 walk(value)
 
     walk(SCHEMAS["GlobalNetworkPolicy"])
+    walk(SCHEMAS["Tier"])
     assert rules, "the CRD has no CEL rules: wrong file?"
     assert rules <= set(CEL_BY_TEXT), rules - set(CEL_BY_TEXT)
 

@@ -316,7 +316,7 @@ def test_golden_output_reads_back_and_agrees_with_the_reference_semantics(case: 
     text = npc.compile(bundle, "nft").text
     assert text == (case / "expected.nft").read_text(encoding="utf-8")
     j = nft.read([Text("expected.nft", text)])
-    sem = Semantics(bundle.policies, bundle.snapshot)
+    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
     flows = []
     for src, dst, probe in pod_flows(bundle.snapshot):
         for version in sorted({a.version for a in src.ips} & {a.version for a in dst.ips}):

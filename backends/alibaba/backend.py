@@ -30,7 +30,7 @@ from npc.backends.alibaba.cli import render
 from npc.backends.alibaba.plan import Group, Plan, Rule, build
 from npc.backends.base import Backend, BackendOptions, Emitted
 from npc.backends.grants import Grants
-from npc.capabilities import Capability, feature_uses
+from npc.capabilities import NETWORK_POLICY, Capability, feature_uses
 from npc.errors import (
     Code,
     Diagnostic,
@@ -102,9 +102,10 @@ class AlibabaBackend(Backend):
     description: ClassVar[str] = (
         "Alibaba Cloud ECS security groups for pods on Terway trunk ENIs, with PodNetworkings"
     )
-    #: Everything but SCTP; SCTP is listed because :meth:`emit` checks it itself, where
-    #: ``--unsupported=deny`` can leave it out instead of refusing.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    #: Every NetworkPolicy feature but SCTP; SCTP is listed because :meth:`emit` checks it
+    #: itself, where ``--unsupported=deny`` can leave it out instead of refusing. No
+    #: ClusterNetworkPolicy (refused by :func:`npc.capabilities.check_cluster`).
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
     needs_snapshot: ClassVar[bool] = True
     suffix: ClassVar[str] = "alibaba.json"
     options_type: ClassVar[type[BackendOptions]] = AlibabaOptions

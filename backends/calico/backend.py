@@ -23,12 +23,14 @@ from typing import Any, ClassVar
 
 from npc import ir, kubeyaml
 from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.calico.cnp import cluster_policies as cluster_policy_docs
 from npc.backends.calico.common import check_namespace_label_spoofing
 from npc.backends.calico.gnp import global_policies
 from npc.backends.calico.knp import namespaced_policies
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.snapshot import Snapshot
+from npc.tiers import ClusterPolicySet
 
 __all__ = ["SCOPES", "CalicoBackend", "CalicoOptions", "dump"]
 
@@ -75,7 +77,9 @@ class CalicoBackend(Backend):
         "Calico projectcalico.org/v3 GlobalNetworkPolicy (or, with --calico-scope namespaced, "
         "Calico's own converted NetworkPolicy)"
     )
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     suffix = "calico.yaml"
     options_type = CalicoOptions
 
@@ -94,3 +98,21 @@ class CalicoBackend(Backend):
             # Sorted keys: what `calicoctl get -o yaml` prints, so the two diff cleanly.
             return Emitted(dump(namespaced_policies(policies), sort_keys=True))
         return Emitted(dump(global_policies(policies), sort_keys=False))
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """NetworkPolicies as :meth:`emit` writes them, then ClusterNetworkPolicies in
+        Calico's tiers ``kube-admin`` and ``kube-baseline`` (:mod:`npc.backends.calico.cnp`)."""
+        emitted = self.emit(policies, snapshot, options)
+        if not cluster_policies:
+            return emitted
+        opts = self.check_options(options, CalicoOptions)
+        docs = cluster_policy_docs(cluster_policies)
+        text = dump(docs, sort_keys=opts.calico_scope == "namespaced")
+        joined = emitted.text + text if emitted.text else text
+        return Emitted(joined, emitted.diagnostics)

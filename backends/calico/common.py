@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from npc import ir
+from npc import ir, tiers
 from npc.errors import Code, Diagnostic, Key, Path, Severity, UnsupportedError, format_path
 from npc.rulesets.calico.syntax import SelectorQuotingError, check_key, quote
 from npc.snapshot import Snapshot
@@ -35,6 +35,7 @@ __all__ = [
     "MAX_RULES",
     "MAX_SELECTOR",
     "ORCHESTRATOR_TERM",
+    "Owner",
     "Problems",
     "as_written",
     "check_namespace_label_spoofing",
@@ -55,6 +56,9 @@ ORCHESTRATOR_TERM = "projectcalico.org/orchestrator == 'k8s'"
 #: Calico copies namespace labels onto endpoints with this prefix.
 NAMESPACE_PREFIX = "pcns."
 TARGET = "calico"
+
+#: Whose selectors and rules are being written: a NetworkPolicy or a ClusterNetworkPolicy.
+Owner = ir.Policy | tiers.ClusterPolicy
 
 _RESERVED_POD_PREFIXES = ("projectcalico.org/", "pcns.", "pcsa.")
 _RESERVED_NAMESPACE_KEYS = ("projectcalico.org/name",)
@@ -77,12 +81,15 @@ class Problems:
 
     items: list[Diagnostic] = field(default_factory=list)
 
-    def add(self, policy: ir.Policy, path: Path, message: str, hint: str | None = None) -> None:
+    def add(self, policy: Owner, path: Path, message: str, hint: str | None = None) -> None:
+        kind = (
+            "ClusterNetworkPolicy" if isinstance(policy, tiers.ClusterPolicy) else "NetworkPolicy"
+        )
         self.items.append(
             Diagnostic(
                 Code.UNSUPPORTED,
                 Severity.ERROR,
-                f"NetworkPolicy {policy.key}: target {TARGET} cannot express {message}",
+                f"{kind} {policy.key}: target {TARGET} cannot express {message}",
                 format_path(path),
                 None,
                 hint or "nothing was emitted: changing it would change who may connect",
@@ -119,7 +126,7 @@ def _terms(
     selector: ir.LabelSelector,
     reserved: tuple[str, ...],
     exact: bool,
-    policy: ir.Policy,
+    policy: Owner,
     path: Path,
     problems: Problems,
 ) -> list[str]:
@@ -147,14 +154,14 @@ def _terms(
 
 
 def pod_selector_terms(
-    selector: ir.LabelSelector, policy: ir.Policy, path: Path, problems: Problems
+    selector: ir.LabelSelector, policy: Owner, path: Path, problems: Problems
 ) -> list[str]:
     """The terms of a pod selector, without the orchestrator term."""
     return _terms(selector, _RESERVED_POD_PREFIXES, False, policy, path, problems)
 
 
 def namespace_selector_text(
-    selector: ir.LabelSelector, policy: ir.Policy, path: Path, problems: Problems
+    selector: ir.LabelSelector, policy: Owner, path: Path, problems: Problems
 ) -> str:
     """A peer's namespaceSelector: ``all()`` when empty."""
     terms = _terms(selector, _RESERVED_NAMESPACE_KEYS, True, policy, path, problems)
@@ -162,7 +169,7 @@ def namespace_selector_text(
 
 
 def check_length(
-    text: str, policy: ir.Policy, path: Path, problems: Problems, what: str = "selector"
+    text: str, policy: Owner, path: Path, problems: Problems, what: str = "selector"
 ) -> str:
     """``text`` itself; a problem when longer than Calico's 1,024-character limit."""
     if len(text) > MAX_SELECTOR:

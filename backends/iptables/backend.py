@@ -34,7 +34,7 @@ from npc.backends.iptables import syntax
 from npc.backends.iptables.apply import apply_ruleset
 from npc.backends.iptables.plan import plan
 from npc.backends.render import environment
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import (
     Code,
     Diagnostic,
@@ -99,7 +99,8 @@ class IptablesBackend(Backend):
         "iptables-restore --noflush chains for FORWARD plus an ipset file (needs a cluster "
         "snapshot)"
     )
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    #: Every NetworkPolicy feature; no ClusterNetworkPolicy (refused before emitting).
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
     needs_snapshot = True
     suffix = "iptables"
     companions = (IPSET_SUFFIX,)

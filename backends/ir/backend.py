@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 
 import yaml
 
-from npc import ir
+from npc import ir, tiers
 from npc.backends.base import Backend, BackendOptions, Emitted
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.snapshot import Snapshot
+from npc.tiers import ClusterPolicySet
 
 __all__ = ["IrBackend", "describe_ports", "describe_selector"]
 
@@ -62,6 +63,40 @@ def _rules(rules: tuple[ir.Rule, ...] | None) -> Any:
     ]
 
 
+def _cluster_peer(peer: tiers.ClusterPeer) -> dict[str, Any]:
+    if isinstance(peer, ir.PodPeer | ir.AddressPeer):
+        return _peer(peer)
+    if isinstance(peer, tiers.NodesPeer):
+        return {"nodes": describe_selector(peer.nodes)}
+    if isinstance(peer, tiers.DomainNamesPeer):
+        return {"domainNames": list(peer.names)}
+    return {"unknown": "fails closed"}
+
+
+def _cluster_policy(policy: tiers.ClusterPolicy) -> dict[str, Any]:
+    return {
+        "policy": policy.name,
+        "tier": str(policy.tier),
+        "priority": policy.priority,
+        "subject": {
+            "namespaces": describe_selector(policy.subject.namespaces),
+            "pods": describe_selector(policy.subject.pods),
+        },
+        **{
+            direction: [
+                {
+                    **({"name": r.name} if r.name else {}),
+                    "action": str(r.action),
+                    "peers": [_cluster_peer(p) for p in r.peers],
+                    "ports": describe_ports(r.ports),
+                }
+                for r in policy.rules(direction)
+            ]
+            for direction in ("ingress", "egress")
+        },
+    }
+
+
 class IrBackend(Backend):
     """The IR as YAML: what npc understood, for review, debugging and frontend golden tests.
 
@@ -69,7 +104,9 @@ class IrBackend(Backend):
 
     name = "ir"
     description = "the canonical intermediate representation, as YAML (for review and debugging)"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     suffix = "ir.yaml"
 
     def emit(
@@ -90,3 +127,18 @@ class IrBackend(Backend):
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         text = yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=100)
         return Emitted(text)
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """The NetworkPolicies, then the ClusterNetworkPolicies in evaluation order."""
+        emitted = self.emit(policies, snapshot, options)
+        if not cluster_policies:
+            return emitted
+        doc = {"clusterPolicies": [_cluster_policy(p) for p in cluster_policies]}
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
+        return Emitted(emitted.text + text, emitted.diagnostics)

@@ -29,7 +29,7 @@ from npc.backends.nft import syntax as nft_syntax
 from npc.backends.nft.apply import load
 from npc.backends.nft.plan import plan
 from npc.backends.render import environment
-from npc.capabilities import Capability
+from npc.capabilities import NETWORK_POLICY, Capability
 from npc.errors import (
     Code,
     Diagnostic,
@@ -39,6 +39,7 @@ from npc.errors import (
     snapshot_required,
 )
 from npc.snapshot import Snapshot
+from npc.tiers import ClusterPolicySet
 
 __all__ = ["NftOptions", "NftablesBackend"]
 
@@ -81,7 +82,9 @@ class NftablesBackend(Backend):
 
     name = "nft"
     description = "nftables ruleset for the forward hook (nft -f; needs a cluster snapshot)"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     needs_snapshot = True
     suffix = "nft"
     options_type = NftOptions
@@ -93,6 +96,24 @@ class NftablesBackend(Backend):
         if snapshot is None:  # npc.compile refuses earlier; direct callers get the same error
             raise UnsupportedError(snapshot_required(f"target {self.name}"))
         ruleset = plan(policies, snapshot, opts.table, opts.node)
+        text = _environment().get_template("nft.j2").render(plan=ruleset)
+        return Emitted(text, ruleset.diagnostics)
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """NetworkPolicies and ClusterNetworkPolicies: the tier chains of
+        :mod:`npc.backends.nft.tiers` around the NetworkPolicy dispatch."""
+        if not cluster_policies:
+            return self.emit(policies, snapshot, options)
+        opts = self.check_options(options, NftOptions)
+        if snapshot is None:
+            raise UnsupportedError(snapshot_required(f"target {self.name}"))
+        ruleset = plan(policies, snapshot, opts.table, opts.node, cluster_policies)
         text = _environment().get_template("nft.j2").render(plan=ruleset)
         return Emitted(text, ruleset.diagnostics)
 

@@ -24,12 +24,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
 
-from npc import ir
+from npc import ir, tiers
 from npc.backends.grants import FAMILIES, Grants, IsolationClass
 from npc.backends.nft import syntax as nft_syntax
 from npc.backends.nft.elements import Lookups, SetContent, build_lookups, element_lines
+from npc.backends.nft.tiers import TierChain, plan_tiers
 from npc.errors import Diagnostic
-from npc.snapshot import Snapshot
+from npc.snapshot import Pod, Snapshot
 
 __all__ = ["Chain", "NamedSet", "Plan", "VerdictMap", "plan"]
 
@@ -68,10 +69,14 @@ class VerdictMap:
     key_type: str
     match: str
     elements: tuple[tuple[str, str], ...]
+    #: ``jump`` (NetworkPolicy alone) or ``goto`` (inside a tier side: see :mod:`.tiers`).
+    verdict: str = "jump"
 
     def element_lines(self) -> str:
         """The elements as lines of the map's ``elements = { ... }`` block."""
-        return element_lines(f"{address} : jump {chain}" for address, chain in self.elements)
+        return element_lines(
+            f"{address} : {self.verdict} {chain}" for address, chain in self.elements
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     #: Warnings for the user (pods enforced on every node, for want of a node name).
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: The ClusterNetworkPolicy tier chains (:mod:`.tiers`); empty without any.
+    tier_chains: tuple[TierChain, ...] = ()
 
     @property
     def owner(self) -> str:
@@ -97,6 +104,7 @@ class Plan:
 @dataclass(slots=True)
 class _Planner:
     grants: Grants
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY
     sets: dict[Hashable, NamedSet] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     lookups: dict[Hashable, Lookups] = field(default_factory=dict)
@@ -190,6 +198,17 @@ class _Planner:
                 candidate = f"{direction}/{ns}/{per_ns[ns]}"
                 name = self._unique(candidate, partial(str, candidate))
                 chain = self._chain(name, direction, cls)
+                if chain is None and self.cluster_policies:
+                    # Inside a tier side, an isolated pod must reach its verdict (the
+                    # Baseline tier must not see it): a chain that allows everything.
+                    keys = ", ".join(p.key for p in cls.policies)
+                    chain = Chain(
+                        name,
+                        f"{direction}: {keys}",
+                        f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}, allowed "
+                        "everything",
+                        (_ALLOW[direction],),
+                    )
                 if chain is None:
                     keys = ", ".join(p.key for p in cls.policies)
                     allowed = "send anything" if direction == "egress" else "receive anything"
@@ -211,18 +230,57 @@ class _Planner:
                             f"ipv{v}_addr",
                             f"{'ip' if v == 4 else 'ip6'} {side}",
                             tuple((a, chain) for _, a, chain in sorted(set(targets[v]))),
+                            "goto" if self.cluster_policies else "jump",
                         )
                     )
+        tier_chains: tuple[TierChain, ...] = ()
+        if self.cluster_policies:
+            dispatch: dict[str, list[str]] = {}
+            for m in maps:
+                dispatch.setdefault(m.name.split("-")[0], []).append(f"{m.match} vmap @{m.name}")
+            tier_plan = plan_tiers(
+                self.cluster_policies,
+                self.grants.snapshot,
+                self._in_scope,
+                lambda candidate, content: self._unique(
+                    candidate, lambda: "\n".join(content.texts())
+                ),
+                dispatch,
+            )
+            tier_chains = tier_plan.chains
+            for name, content in tier_plan.sets:
+                self.sets[("cnp", name)] = NamedSet(name, content)
         sets = sorted(self.sets.values(), key=lambda s: s.name)
         return Plan(
-            table, summary, tuple(maps), tuple(sets), tuple(chains), tuple(notes), diagnostics
+            table,
+            summary,
+            tuple(maps),
+            tuple(sets),
+            tuple(chains),
+            tuple(notes),
+            diagnostics,
+            tier_chains,
         )
 
+    def _in_scope(self, pod: Pod) -> bool:
+        node = self.grants.node
+        return node is None or pod.node_name == node or not pod.node_name
 
-def plan(policies: ir.PolicySet, snapshot: Snapshot, table: str, node: str | None) -> Plan:
-    """The ruleset for ``policies`` over ``snapshot`` (only pods on ``node`` when given, and
-    pods that name no node)."""
+
+def plan(
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    table: str,
+    node: str | None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
+) -> Plan:
+    """The ruleset for ``policies`` (and ``cluster_policies``, in tier chains) over
+    ``snapshot`` (only pods on ``node`` when given, and pods that name no node)."""
     grants = Grants(policies, snapshot, node)
     where = f" on node {node}" if node is not None else ""
-    summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
-    return _Planner(grants).build(table, summary, grants.diagnostics)
+    summary: tuple[str, ...] = (
+        f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",
+    )
+    if cluster_policies:
+        summary += (f"{len(cluster_policies)} ClusterNetworkPolicies (admin and baseline tiers)",)
+    return _Planner(grants, cluster_policies).build(table, summary, grants.diagnostics)

@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.semantics import Semantics
+from npc.analysis.tier_explain import with_tiers
 from npc.errors import Location
 from npc.flows import Endpoint, Flow, Probe
 from npc.resolve import Resolver
@@ -305,11 +306,14 @@ class SideExplanation:
     note: str
     isolated_by: tuple[tuple[str, str | None], ...] = ()
     checks: tuple[RuleCheck, ...] = ()
+    #: What the ClusterNetworkPolicy tiers said (who decided, what a Pass handed on).
+    tiers: tuple[str, ...] = ()
 
     def text(self) -> list[str]:
         preposition = "from" if self.direction == "egress" else "to"
         verdict = "allowed" if self.allowed else "denied"
         lines = [f"{self.direction} {preposition} {self.endpoint}: {verdict} ({self.note})"]
+        lines.extend(f"  {line}" for line in self.tiers)
         if self.isolated_by:
             lines.append(
                 "  isolated by "
@@ -324,7 +328,7 @@ class SideExplanation:
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "direction": self.direction,
             "endpoint": self.endpoint,
             "allowed": self.allowed,
@@ -332,6 +336,9 @@ class SideExplanation:
             "isolated_by": [{"policy": k, "location": loc} for k, loc in self.isolated_by],
             "rules": [c.to_json() for c in self.checks],
         }
+        if self.tiers:
+            out["tiers"] = list(self.tiers)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,10 +531,13 @@ def explain_flow(
     dst: Pod | str,
     probe: Probe,
     locate: Locator = _no_locator,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> FlowExplanation:
     """Whether ``src`` may connect to ``dst`` on ``probe``, and why; endpoints are snapshot
-    pods or addresses outside the cluster. Agrees with ``Semantics.pod_allowed``."""
-    sem = Semantics(policies, snapshot)
+    pods or addresses outside the cluster. Agrees with ``Semantics.pod_allowed``. With
+    ``cluster_policies``, each side also names the tier, policy, rule and action that decided
+    it, and what a ``Pass`` handed on."""
+    sem = Semantics(policies, snapshot, cluster_policies)
     host = {t.key for t in (src, dst) if isinstance(t, Pod) and t.host_network}
     checker = _Checker(sem, locate, host)
     src_name = src.key if isinstance(src, Pod) else src
@@ -551,6 +561,9 @@ def explain_flow(
         flow = Flow(_endpoint(src, v), _endpoint(dst, v), probe.protocol, probe.port)
         egress = checker.side(flow.src.pod, flow.src, "egress", flow)
         ingress = checker.side(flow.dst.pod, flow.dst, "ingress", flow)
+        if cluster_policies:
+            egress = with_tiers(egress, sem.side(flow.src.pod, "egress", flow.dst, flow), locate)
+            ingress = with_tiers(ingress, sem.side(flow.dst.pod, "ingress", flow.src, flow), locate)
         assert (egress.allowed and ingress.allowed) == sem.allowed(flow)
         families.append(
             FamilyExplanation(

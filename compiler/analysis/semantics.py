@@ -34,6 +34,11 @@ The rules, as implemented:
    address of the pod's Node object in the snapshot, or of a hostNetwork pod scheduled on
    that node (hostNetwork pods are addressed by their node's IP); a pod's node is its
    ``spec.nodeName``. Nodes other than the pod's own are matched like any other address.
+9. ClusterNetworkPolicy tiers (:mod:`npc.analysis.tier_semantics`, rules T1-T4) wrap rule 2
+   on each side: the Admin tier decides first (Accept or Deny is final, Pass hands on); then
+   NetworkPolicy decides for the pods it isolates; then the Baseline tier; then the flow is
+   allowed. Rules 7 and 8 hold whatever the tiers say (npc's documented choice: the traffic
+   of a pod with itself and with its own node never reaches a policy's enforcement point).
 """
 
 from __future__ import annotations
@@ -43,8 +48,9 @@ from dataclasses import dataclass, field
 
 import netaddr
 
-from npc import ir
-from npc.flows import Endpoint, Flow, node_addresses, pod_allowed_by
+from npc import ir, tiers
+from npc.analysis.tier_semantics import TierDecision, TierJudge
+from npc.flows import Endpoint, Flow, node_addresses, pod_allowed_by, ports_match
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["DirectionVerdict", "RuleRef", "Semantics", "Verdict"]
@@ -65,20 +71,44 @@ class DirectionVerdict:
     """One side of a verdict: which policies isolate the pod, and which rules admit.
 
     ``own_node`` is true when the other end is the pod's own node (rule 8: always allowed,
-    whatever isolates the pod)."""
+    whatever isolates the pod). ``admin`` and ``baseline`` are what those tiers decided
+    (rule 9): None when no rule matched; a ``Pass`` there handed the flow on."""
 
     direction: str
     isolating: tuple[ir.Policy, ...] = ()
     admitted_by: tuple[RuleRef, ...] = ()
     own_node: bool = False
+    admin: TierDecision | None = None
+    baseline: TierDecision | None = None
 
     @property
     def isolated(self) -> bool:
         return bool(self.isolating)
 
     @property
+    def decided_by(self) -> str:
+        """Who decided this side: ``own node``, ``Admin``, ``NetworkPolicy``, ``Baseline`` or
+        ``default`` (nothing applied: allowed)."""
+        if self.own_node:
+            return "own node"
+        if self.admin is not None and self.admin.action is not tiers.Action.PASS:
+            return "Admin"
+        if self.isolating:
+            return "NetworkPolicy"
+        if self.baseline is not None and self.baseline.action is not tiers.Action.PASS:
+            return "Baseline"
+        return "default"
+
+    @property
     def allowed(self) -> bool:
-        return not self.isolating or bool(self.admitted_by) or self.own_node
+        decider = self.decided_by
+        if decider == "Admin":
+            return self.admin is not None and self.admin.action is tiers.Action.ACCEPT
+        if decider == "NetworkPolicy":
+            return bool(self.admitted_by)
+        if decider == "Baseline":
+            return self.baseline is not None and self.baseline.action is tiers.Action.ACCEPT
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +127,13 @@ class Verdict:
 class Semantics:
     """The oracle for one set of policies over one snapshot.
 
-    Caches which policies select which pod; otherwise stateless."""
+    Caches which policies select which pod; otherwise stateless. ``cluster_policies`` adds
+    the admin and baseline tiers (rule 9)."""
 
     policies: ir.PolicySet
     snapshot: Snapshot
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY
+    _judge: TierJudge | None = field(default=None, repr=False)
     _by_namespace: dict[str, list[ir.Policy]] = field(default_factory=dict, repr=False)
     _selecting: dict[tuple[str, str], tuple[ir.Policy, ...]] = field(
         default_factory=dict, repr=False
@@ -111,6 +144,8 @@ class Semantics:
         for p in self.policies:
             self._by_namespace.setdefault(p.namespace, []).append(p)
         self._node_addresses.update(node_addresses(self.snapshot))
+        if self.cluster_policies:
+            self._judge = TierJudge(self.cluster_policies, self.snapshot)
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -170,12 +205,7 @@ class Semantics:
     @staticmethod
     def ports_match(ports: ir.Ports, flow: Flow) -> bool:
         """Rule 5; named ports resolve against the destination pod."""
-        if isinstance(ports, ir.AnyPort):
-            return True
-        names: tuple[str, ...] = ()
-        if flow.dst.pod is not None:
-            names = flow.dst.pod.port_names(flow.port, flow.protocol)
-        return ports.matches(flow.protocol, flow.port, names)
+        return ports_match(ports, flow)
 
     def _admitting(
         self, policies: tuple[ir.Policy, ...], direction: str, other: Endpoint, flow: Flow
@@ -192,17 +222,34 @@ class Semantics:
     ) -> DirectionVerdict:
         if pod is None:
             return DirectionVerdict(direction)
+        own = self.own_node(pod, other)
+        admin = baseline = None
+        if self._judge is not None and not own:
+            admin = self._judge.decide(tiers.Tier.ADMIN, pod, direction, other, flow)
+            if admin is not None and admin.action is not tiers.Action.PASS:
+                return DirectionVerdict(direction, admin=admin)
         isolating = self.isolating(pod, direction)
         if not isolating:
-            return DirectionVerdict(direction)
+            if self._judge is not None and not own:
+                baseline = self._judge.decide(tiers.Tier.BASELINE, pod, direction, other, flow)
+            return DirectionVerdict(direction, own_node=own, admin=admin, baseline=baseline)
         return DirectionVerdict(
             direction,
             isolating,
             tuple(self._admitting(isolating, direction, other, flow)),
-            self.own_node(pod, other),
+            own,
+            admin,
         )
 
     # -- verdicts -----------------------------------------------------------------------
+
+    def side(
+        self, pod: Pod | None, direction: str, other: Endpoint, flow: Flow
+    ) -> DirectionVerdict:
+        """One side of a flow's verdict: the egress side of its source pod or the ingress
+        side of its destination pod (``other`` is the far end); None for ``pod`` is a side no
+        policy applies to."""
+        return self._side(pod, direction, other, flow)
 
     def verdict(self, flow: Flow) -> Verdict:
         """The full verdict with its reasons (every isolating policy, every admitting rule)."""
@@ -227,6 +274,8 @@ class Semantics:
     def _side_allows(self, pod: Pod | None, direction: str, other: Endpoint, flow: Flow) -> bool:
         if pod is None:
             return True
+        if self._judge is not None:
+            return self._side(pod, direction, other, flow).allowed
         isolating = self.isolating(pod, direction)
         if not isolating or self.own_node(pod, other):
             return True

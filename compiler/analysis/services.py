@@ -215,10 +215,11 @@ def reach_service(
             address, why = _source(node, pod, service, client, forwarding)
             explanation = None
             if target is not None and address is not None and pod.ip(address.version):
-                kwargs = {} if locate is None else {"locate": locate}
-                explanation = explain_flow(
-                    policies, snapshot, str(address), pod, Probe(target, port.protocol), **kwargs
-                )
+                probe = Probe(target, port.protocol)
+                if locate is None:
+                    explanation = explain_flow(policies, snapshot, str(address), pod, probe)
+                else:
+                    explanation = explain_flow(policies, snapshot, str(address), pod, probe, locate)
             paths.append(
                 ServicePath(
                     node.name,

@@ -156,7 +156,9 @@ def explain_command(
     assert from_text is not None and to_text is not None
     src = _endpoint(snapshot, from_text, "--from")
     dst = _endpoint(snapshot, to_text, "--to")
-    result = explain_flow(bundle.policies, snapshot, src, dst, probes[0], bundle.locate)
+    result = explain_flow(
+        bundle.policies, snapshot, src, dst, probes[0], bundle.locate, bundle.cluster_policies
+    )
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

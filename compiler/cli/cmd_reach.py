@@ -21,6 +21,7 @@ from npc.analysis.reach_format import (
     summary,
     table,
 )
+from npc.analysis.reach_tiers import make_reach
 from npc.cli.app import (
     F,
     cli,
@@ -146,7 +147,7 @@ def prepare(
             raise click.UsageError(
                 "the snapshot declares no containerPort to probe; give ports with --port 80/TCP"
             )
-    reach = Reach(bundle.policies, snapshot)
+    reach = make_reach(bundle.policies, snapshot, bundle.cluster_policies)
     sources = _select(snapshot.pods, sources_query)
     targets = _select(snapshot.pods, targets_query)
     warnings = []

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from npc import collector, ir
+from npc import collector, ir, tiers
 from npc.errors import (
     Code,
     Diagnostic,
@@ -25,11 +25,13 @@ from npc.errors import (
     format_path,
 )
 from npc.frontend.decode import Decoder
-from npc.frontend.k8s import api
+from npc.frontend.k8s import api, cnp_api
 from npc.frontend.k8s.cluster import ClusterBuilder
+from npc.frontend.k8s.cnp_validation import validate_cluster_network_policy
 from npc.frontend.k8s.objects import KnownKind, split_objects
 from npc.frontend.k8s.validation import validate_network_policy
 from npc.frontend.lower import Blocks, lower_network_policy
+from npc.frontend.lower_cnp import lower_cluster_network_policy
 from npc.frontend.positions import SourceMap
 from npc.frontend.source import Document, ObjectRef, Problem, Source, parse
 from npc.snapshot import Snapshot
@@ -41,6 +43,7 @@ __all__ = ["Bundle", "load"]
 class Bundle:
     """Everything read from the input.
 
+    ``cluster_policies`` holds the ClusterNetworkPolicies, in evaluation order.
     ``snapshot`` is None when the input held no Namespace, Pod, Service or Node at all
     (backends that resolve selectors then refuse to run). ``diagnostics`` holds the warnings
     and notes of a successful load.
@@ -51,6 +54,8 @@ class Bundle:
     diagnostics: tuple[Diagnostic, ...] = ()
     sources: tuple[Source, ...] = ()
     source_map: SourceMap | None = field(default=None, compare=False, repr=False)
+    #: The ClusterNetworkPolicies (admin and baseline tiers), next to the NetworkPolicies.
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY
 
     def locate(self, origin: ir.Origin | None) -> Location | None:
         """File position of an IR element's origin (computed on demand)."""
@@ -113,6 +118,8 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     policies: dict[tuple[str, str], tuple[ir.Policy, ObjectRef]] = {}
     repeated: list[tuple[ir.Policy, ObjectRef]] = []
     cluster = ClusterBuilder()
+    cnps: dict[str, tuple[tiers.ClusterPolicy, ObjectRef]] = {}
+    repeated_cnps: list[tuple[tiers.ClusterPolicy, ObjectRef]] = []
     saw_snapshot = False
     blocks: Blocks = {}
 
@@ -134,8 +141,17 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
             if doc.has_duplicates:
                 located[index].extend(_duplicate_keys(smap, doc))
             for obj in split_objects(doc, problems):
-                out = Decoder(obj.ref, strict=obj.kind is KnownKind.NETWORK_POLICY)
-                if obj.kind is KnownKind.NETWORK_POLICY:
+                out = Decoder(obj.ref, strict=obj.kind in _POLICY_KINDS)
+                if obj.kind is KnownKind.CLUSTER_NETWORK_POLICY:
+                    cnp = out.decode(cnp_api.ClusterNetworkPolicy, obj.data)
+                    validate_cluster_network_policy(cnp, out)
+                    if not out.failed:
+                        cpolicy = lower_cluster_network_policy(cnp, obj.ref)
+                        if cpolicy.name in cnps:
+                            repeated_cnps.append((cpolicy, obj.ref))
+                        else:
+                            cnps[cpolicy.name] = (cpolicy, obj.ref)
+                elif obj.kind is KnownKind.NETWORK_POLICY:
                     np = out.decode(api.NetworkPolicy, obj.data)
                     validate_network_policy(np, out)
                     if not out.failed:
@@ -151,6 +167,9 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
                 problems.extend(out.problems)
 
     problems.extend(_repeated_policies(policies, repeated, smap))
+    problems.extend(_repeated_cluster_policies(cnps, repeated_cnps, smap))
+    cluster_policies = tiers.ClusterPolicySet(tuple(p for p, _ in cnps.values()))
+    problems.extend(_same_priority(cluster_policies, cnps))
     snapshot = None
     if saw_snapshot:
         snapshot, cross = cluster.build()
@@ -177,6 +196,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
         tuple(diagnostics),
         srcs,
         smap,
+        cluster_policies,
     )
 
 
@@ -227,6 +247,59 @@ def _repeated_policies(
             )
         )
     return out
+
+
+def _repeated_cluster_policies(
+    cnps: dict[str, tuple[tiers.ClusterPolicy, ObjectRef]],
+    repeated: list[tuple[tiers.ClusterPolicy, ObjectRef]],
+    smap: SourceMap,
+) -> list[Problem]:
+    name: Path = ("metadata", "name")
+    out = []
+    for policy, ref in repeated:
+        first = cnps[policy.name][1]
+        where = smap.locate(first.source, first.document, (*first.root, *name))
+        out.append(
+            Problem(
+                Code.DUPLICATE_OBJECT,
+                f"ClusterNetworkPolicy {policy.name} is defined twice (first at {where})",
+                ref,
+                name,
+                "kubectl would let the last one win; remove or rename one of them",
+            )
+        )
+    return out
+
+
+def _same_priority(
+    policies: tiers.ClusterPolicySet, cnps: dict[str, tuple[tiers.ClusterPolicy, ObjectRef]]
+) -> list[Problem]:
+    """Two policies of one tier at one priority: upstream leaves their order undefined."""
+    out = []
+    previous: tiers.ClusterPolicy | None = None
+    for policy in policies:
+        if (
+            previous is not None
+            and previous.tier is policy.tier
+            and previous.priority == policy.priority
+        ):
+            out.append(
+                Problem(
+                    Code.SAME_PRIORITY,
+                    f"ClusterNetworkPolicy {policy.name} has the same tier and priority as "
+                    f"{previous.name} ({policy.tier} {policy.priority}); implementations may "
+                    f"order them either way, npc evaluates {previous.name} first (by name)",
+                    cnps[policy.name][1],
+                    ("spec", "priority"),
+                    "give each policy of a tier its own priority",
+                    severity=Severity.WARNING,
+                )
+            )
+        previous = policy
+    return out
+
+
+_POLICY_KINDS = frozenset({KnownKind.NETWORK_POLICY, KnownKind.CLUSTER_NETWORK_POLICY})
 
 
 def _add_snapshot_object(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import netaddr
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.semantics import Semantics
 from npc.flows import Endpoint, Flow
 from npc.snapshot import Snapshot
@@ -45,9 +45,10 @@ def probes_and_expectations(
     policies: ir.PolicySet,
     snapshot: Snapshot,
     ports: Sequence[tuple[ir.Protocol, int]],
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> tuple[list[probe.Probe], list[bool]]:
     """Every (source, destination, family, protocol, port) with what the spec says."""
-    semantics = Semantics(policies, snapshot)
+    semantics = Semantics(policies, snapshot, cluster_policies)
     probes: list[probe.Probe] = []
     expected: list[bool] = []
     hosts = sorted(lab.hosts.values(), key=lambda h: h.key)
@@ -77,11 +78,12 @@ def assert_enforces_semantics(
     snapshot: Snapshot,
     ports: Sequence[tuple[ir.Protocol, int]],
     dump: Callable[[str], str] | None = None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> tuple[int, int]:
     """Probe everything; fail with a readable list of every disagreement (and each node's
     ruleset: ``dump(node)``, by default ``nft list ruleset``). Returns how many probes ran
     and how many of them the spec allows."""
-    probes, expected = probes_and_expectations(lab, policies, snapshot, ports)
+    probes, expected = probes_and_expectations(lab, policies, snapshot, ports, cluster_policies)
     got = probe.run(probes, expected)
     by_netns = {h.netns: h.key for h in lab.hosts.values()}
     wrong = [

@@ -33,7 +33,13 @@ from tests.kernel.test_nft_kernel import ICMP_CASE
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
+# iptables refuses ClusterNetworkPolicy (the cases' expected.iptables.error say so).
+CASES = sorted(
+    p
+    for p in GOLDEN.iterdir()
+    if (p / "cluster.yaml").exists()
+    and "kind: ClusterNetworkPolicy" not in (p / "input.yaml").read_text(encoding="utf-8")
+)
 SEED_CASE = GOLDEN / "seed002-testing-app"
 OTHER_CASE = GOLDEN / "seed003-my-app-ns"
 VARIANTS = ("legacy", "nft")

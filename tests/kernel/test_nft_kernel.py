@@ -67,7 +67,9 @@ def test_golden_case_is_enforced(
     lab = make_lab(hosts_of(bundle.snapshot, node="node"))
     assert "replaced table inet npc" in _apply(lab, "node", *files)
     ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
-    total, allowed = assert_enforces_semantics(lab, bundle.policies, bundle.snapshot, ports)
+    total, allowed = assert_enforces_semantics(
+        lab, bundle.policies, bundle.snapshot, ports, cluster_policies=bundle.cluster_policies
+    )
     assert 0 < allowed < total, "the case should both allow and deny something"
     assert_agrees_with_reach(lab, [str(f) for f in files], ports)
 

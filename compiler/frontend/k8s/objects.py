@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from npc.errors import Code, Path, Severity
@@ -21,6 +22,7 @@ from npc.frontend.source import Document, ObjectRef, Problem
 __all__ = ["KnownKind", "RawObject", "split_objects"]
 
 POLICY_API_VERSION = "networking.k8s.io/v1"
+CNP_API_VERSION = "policy.networking.k8s.io/v1alpha2"
 
 
 class KnownKind(enum.StrEnum):
@@ -31,6 +33,7 @@ class KnownKind(enum.StrEnum):
     POD = "Pod"
     SERVICE = "Service"
     NODE = "Node"
+    CLUSTER_NETWORK_POLICY = "ClusterNetworkPolicy"
 
 
 _API_VERSIONS = {
@@ -39,16 +42,19 @@ _API_VERSIONS = {
     KnownKind.POD: "v1",
     KnownKind.SERVICE: "v1",
     KnownKind.NODE: "v1",
+    KnownKind.CLUSTER_NETWORK_POLICY: CNP_API_VERSION,
 }
+
+# The v1alpha1 kinds ClusterNetworkPolicy replaced (network-policy-api v0.2.0, NPEP-285).
+_OBSOLETE_KINDS = MappingProxyType(
+    {"AdminNetworkPolicy": "Admin", "BaselineAdminNetworkPolicy": "Baseline"}
+)
 
 # Real kinds that merely resemble ours; never reported as typos.
 _OTHER_KINDS = frozenset(
     {
-        "AdminNetworkPolicy",
-        "BaselineAdminNetworkPolicy",
         "CiliumClusterwideNetworkPolicy",
         "CiliumNetworkPolicy",
-        "ClusterNetworkPolicy",
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
@@ -230,6 +236,19 @@ def _classify(
         )
         return None
 
+    if kind in _OBSOLETE_KINDS and _group(api_version) == "policy.networking.k8s.io":
+        tier = _OBSOLETE_KINDS[kind]
+        report(
+            Code.OBSOLETE_KIND,
+            f"{kind} ({api_version}) was replaced by ClusterNetworkPolicy "
+            f"({CNP_API_VERSION}); npc does not read the v1alpha1 kinds",
+            ("kind",),
+            f"rewrite it as `apiVersion: {CNP_API_VERSION}`, `kind: ClusterNetworkPolicy`, "
+            f"`spec.tier: {tier}`"
+            + (", `spec.priority` as it was" if tier == "Admin" else ", a `spec.priority`")
+            + ", `spec.subject` as it was, and each `action: Allow` as `Accept`",
+        )
+        return None
     if kind not in _OTHER_KINDS:
         guess = did_you_mean(kind, [k.value for k in KnownKind])
         if guess is not None:
