@@ -302,6 +302,7 @@ def verify(
     flow by flow, over the bundle's snapshot (see :mod:`npc.analysis.verify`). ``node``:
     the ruleset is that node's (it judges only the flows that node enforces)."""
     bundle = _bundle(source)
+    _refuse_tiers(bundle, "npc verify")
     snapshot = _snapshot(bundle, "npc verify")
     _check_node(snapshot, node)
     read = judge(target, ruleset, snapshot)
@@ -314,6 +315,7 @@ def compare(
     """Compile for each of ``targets`` (default: every target with a judge), verify each
     output, and tabulate: size, features refused, equivalence, disagreements."""
     bundle = _bundle(source)
+    _refuse_tiers(bundle, "npc compare")
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
     rows = []
@@ -340,6 +342,29 @@ def compare(
     return CompareReport(tuple(rows))
 
 
+def _refuse_tiers(bundle: Bundle, command: str) -> None:
+    """verify, compare and diff judge against NetworkPolicy's semantics only: with
+    ClusterNetworkPolicies in the input their answer would be wrong, so they refuse."""
+    if bundle.cluster_policies:
+        first = next(iter(bundle.cluster_policies))
+        raise UnsupportedError(
+            _located(
+                bundle,
+                [
+                    Diagnostic(
+                        Code.UNSUPPORTED,
+                        Severity.ERROR,
+                        f"{command} does not model ClusterNetworkPolicy tiers yet, and the "
+                        f"input has {len(bundle.cluster_policies)} (first: {first.name})",
+                        hint="`npc reach` and `npc explain` do; for verify, leave the "
+                        "ClusterNetworkPolicies out of -f",
+                        origin=first.origin,
+                    )
+                ],
+            )
+        )
+
+
 def artifact_sources(artifact: Artifact) -> list[Source]:
     """A compiled artifact as ruleset sources for its judge: one per file it writes."""
     name = f"<{artifact.target} output>"
@@ -352,6 +377,8 @@ def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> Diff
     """The flows that change from policies ``old`` to ``new``, over the snapshot of either
     (``old``'s when both have one)."""
     before, after = _bundle(old), _bundle(new)
+    _refuse_tiers(before, "npc diff")
+    _refuse_tiers(after, "npc diff")
     snapshot = before.snapshot or after.snapshot
     if snapshot is None:
         raise InputError(snapshot_required("npc diff"))
