@@ -48,23 +48,7 @@ def load(text: str, table_name: str, *, dry_run: bool = False) -> Applied:
     _check_owner(nft, table_name)
     command = [nft, "-c", "-f", "-"] if dry_run else [nft, "-f", "-"]
     started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command,
-            input=text,
-            capture_output=True,
-            text=True,
-            timeout=NFT_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BackendError(
-            Diagnostic(
-                Code.APPLY_FAILED,
-                Severity.ERROR,
-                f"nft did not finish within {NFT_TIMEOUT:.0f} s; nothing was changed",
-            )
-        ) from exc
+    done = _run(command, text)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise BackendError(parse_nft_errors(done.stderr, text))
@@ -74,27 +58,27 @@ def load(text: str, table_name: str, *, dry_run: bool = False) -> Applied:
     return Applied(f"replaced {table} in {elapsed:.2f} s")
 
 
-def _check_owner(nft: str, table_name: str) -> None:
-    """Refuse to replace ``table inet <table_name>`` unless npc wrote it: the script deletes
-    the table it replaces, and a host's own firewall table of that name (``--table filter``)
-    would go with its rules."""
+def _run(command: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run one nft command, its output captured; a hung nft is an error, nothing changed."""
     try:
-        listed = subprocess.run(
-            [nft, "list", "table", "inet", table_name],
-            capture_output=True,
-            text=True,
-            timeout=NFT_TIMEOUT,
-            check=False,
+        return subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=NFT_TIMEOUT, check=False
         )
     except subprocess.TimeoutExpired as exc:
         raise BackendError(
             Diagnostic(
                 Code.APPLY_FAILED,
                 Severity.ERROR,
-                f"nft did not list table inet {table_name} within {NFT_TIMEOUT:.0f} s; "
-                "nothing was changed",
+                f"nft did not finish within {NFT_TIMEOUT:.0f} s; nothing was changed",
             )
         ) from exc
+
+
+def _check_owner(nft: str, table_name: str) -> None:
+    """Refuse to replace ``table inet <table_name>`` unless npc wrote it: the script deletes
+    the table it replaces, and a host's own firewall table of that name (``--table filter``)
+    would go with its rules."""
+    listed = _run([nft, "list", "table", "inet", table_name])
     if listed.returncode != 0:
         return  # no such table (or nft cannot list it: loading will then say why)
     marker = f"comment {nft_syntax.comment(nft_syntax.OWNER)}"
