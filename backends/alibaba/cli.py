@@ -14,7 +14,7 @@ import json
 import shlex
 from typing import Any
 
-import jinja2
+from npc.backends.render import environment
 
 __all__ = ["heredoc", "render", "sh", "sh_comment"]
 
@@ -35,20 +35,6 @@ def heredoc(text: str) -> str:
     """Text for an unquoted here-document: ``\\``, ``$`` and backquotes escaped, so only the
     substitutions npc adds afterwards expand."""
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("npc.backends", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["sh"] = sh
-    env.filters["sh_comment"] = sh_comment
-    return env
 
 
 def render(data: dict[str, Any]) -> str:
@@ -86,7 +72,7 @@ def render(data: dict[str, Any]) -> str:
     for token, expansion in placeholders.items():
         body = body.replace(token, expansion)
     return (
-        _environment()
+        environment({"sh": sh, "sh_comment": sh_comment})
         .get_template("alibaba.sh.j2")
         .render(
             region=data["regionId"],

@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from npc.errors import Code, Diagnostic, InputError, Location, Severity
+from npc.errors import Code, Diagnostic, InputError, Location, Severity, snapshot_required
 from npc.flows import Flow
 from npc.rulesets.alibaba.evaluate import AttachmentError, EcsSemantics, SideDecision
 from npc.rulesets.alibaba.model import LabelChange, PodNetworking, Ruleset, SecurityGroup
@@ -81,14 +81,7 @@ def read(sources: Sequence[Text], snapshot: Snapshot | None) -> EcsJudge:
     which groups a pod joins depends on its labels (Terway's PodNetworking selectors)."""
     if snapshot is None:
         raise InputError(
-            Diagnostic(
-                Code.SNAPSHOT_REQUIRED,
-                Severity.ERROR,
-                "judging security groups needs a cluster snapshot (Namespace and Pod objects): "
-                "PodNetworkings attach groups to pods by their labels",
-                hint="add one: `kubectl get ns,pods -A -o yaml > cluster.yaml`, then "
-                "`-f cluster.yaml`",
-            )
+            snapshot_required("judging security groups (PodNetworkings attach them by labels)")
         )
     groups: list[SecurityGroup] = []
     networkings: list[PodNetworking] = []
