@@ -4,6 +4,7 @@ the tiered reach engine against the oracle on random clusters."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from npc.analysis.reach_tiers import TieredReach, make_reach
 from npc.analysis.semantics import Semantics
 from npc.cli import main
 from npc.flows import Endpoint, Flow, Probe
+from npc.snapshot import Snapshot
 from tests import kube
 from tests.kube import NP, assert_matrix, namespace, pod
 from tests.synth import probe_ports, random_cluster, random_policies
@@ -288,6 +290,65 @@ def test_tiered_reach_agrees_with_oracle(seed: int) -> None:
                 got = reach.allowed(src, dst, probe)
                 if got != want or (dst.key in reachable) != want:
                     wrong.append(f"{probe} {src.key} -> {dst.key}: oracle {want}, reach {got}")
+    assert wrong == []
+
+
+def _cluster_probes(
+    snap: Snapshot, policies: ir.PolicySet, cluster: tiers.ClusterPolicySet
+) -> list[Probe]:
+    """Every port worth probing: containerPorts, the NetworkPolicies' ports, and the ends of
+    every ClusterNetworkPolicy port range."""
+    found = {Probe(port, proto) for proto, port in probe_ports(snap, policies)}
+    for policy in cluster:
+        for direction in ir.DIRECTIONS:
+            for rule in policy.rules(direction):
+                if isinstance(rule.ports, ir.PortSet):
+                    for entry in rule.ports.entries:
+                        for r in entry.ranges:
+                            found.update(
+                                Probe(p, entry.protocol) for p in (r.start, r.end) if p >= 1
+                            )
+    return sorted(found)
+
+
+def _with_odd_peers(rng: random.Random, cluster: tiers.ClusterPolicySet) -> tiers.ClusterPolicySet:
+    """Some rules gain an unknown peer (fails closed) or a domainNames peer (matches no flow
+    here)."""
+    odd: tuple[tiers.ClusterPeer, ...] = (tiers.UnknownPeer(), tiers.DomainNamesPeer(("a.b",)))
+    out = []
+    for policy in cluster:
+        changed = {}
+        for direction in ir.DIRECTIONS:
+            changed[direction.value] = tuple(
+                dataclasses.replace(rule, peers=(*rule.peers, rng.choice(odd)))
+                if rng.random() < 0.2
+                else rule
+                for rule in policy.rules(direction)
+            )
+        out.append(dataclasses.replace(policy, **changed))
+    return tiers.ClusterPolicySet(tuple(out))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_tiered_reach_agrees_with_oracle_on_replicated_pods(seed: int) -> None:
+    """Larger clusters, so classes hold several pods (their diagonal is two distinct pods),
+    dual-stack pods, every tier port probed, unknown and domainNames peers."""
+    rng = random.Random(1000 + seed)
+    ipv6 = seed % 3 == 0
+    snap = with_nodes(rng, random_cluster(rng, namespaces=3, pods=27, ipv6=ipv6, host_network=True))
+    policies = random_policies(rng, snap, count=rng.randint(0, 8), ipv6=ipv6)
+    cluster = _with_odd_peers(rng, random_cluster_policies(rng, count=rng.randint(1, 6), ipv6=ipv6))
+    sem = Semantics(policies, snap, cluster)
+    reach = make_reach(policies, snap, cluster)
+    assert isinstance(reach, TieredReach)
+    wrong = []
+    for probe in _cluster_probes(snap, policies, cluster):
+        for src in snap.pods:
+            reachable = {p.key for p in reach.reachable(src, probe)}
+            for dst in snap.pods:
+                want = sem.pod_allowed(src, dst, probe.protocol, probe.port)
+                if reach.allowed(src, dst, probe) != want or (dst.key in reachable) != want:
+                    wrong.append(f"{probe} {src.key} -> {dst.key}: oracle {want}")
     assert wrong == []
 
 
