@@ -5,6 +5,7 @@ the tiered reach engine against the oracle on random clusters."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from pathlib import Path
 
@@ -402,3 +403,47 @@ def test_cli_reach_with_tiers(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out, _ = capsys.readouterr()
     assert status == 0
     assert "b/cli,a/web,false" in out and "a/web,b/cli,true" in out
+
+
+def test_cli_explain_a_cluster_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`npc explain NAME` for a ClusterNetworkPolicy: its subject and tier, then each rule in
+    order with its action and file:line, and what they come to in the snapshot."""
+    passing = cnp(
+        "pass-cli",
+        "Admin",
+        5,
+        """  subject: {namespaces: {}}
+  ingress:
+  - name: hand-on
+    action: Pass
+    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: cli}}}}]
+  - action: Deny
+    from: [{namespaces: {matchLabels: {team: z}}}]
+""",
+    )
+    (tmp_path / "p.yaml").write_text((DENY_ALL_TO_WEB + "---" + passing).lstrip("\n"))
+    (tmp_path / "c.yaml").write_text(kube.cluster(*CLUSTER))
+    files = ["-f", str(tmp_path / "p.yaml"), "-f", str(tmp_path / "c.yaml")]
+    assert main(["explain", *files, "pass-cli"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("pass-cli  (") and lines[0].endswith("p.yaml:9:1)")
+    assert "in the Admin tier, priority 5: it applies to every pod in every namespace" in lines[1]
+    assert "In the snapshot: 3 pods: a/api, a/web, b/cli." in lines[1]
+    assert lines[2].startswith("2. ingress[0] (hand-on): Pass connections from pods in every")
+    assert "(in the snapshot, 1 pod: b/cli)" in lines[2]
+    assert lines[2].endswith(
+        "handed on to NetworkPolicy (then, for pods no NetworkPolicy "
+        "isolates, to the Baseline tier) (" + str(tmp_path / "p.yaml") + ":17:5)."
+    )
+    assert lines[3].startswith("3. ingress[1]: Deny connections from every pod in namespaces")
+    assert "denied, whatever NetworkPolicy says" in lines[3]
+    assert main(["explain", *files, "-o", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [p["policy"] for p in data["policies"]] == ["a/web", "pass-cli"]
+    assert [s["rule"] for s in data["policies"][1]["statements"]] == [
+        None,
+        "spec.ingress[0]",
+        "spec.ingress[1]",
+    ]
+    assert main(["explain", *files, "pass-clj"]) == 2
+    assert "did you mean 'pass-cli'?" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""``npc lint`` on ClusterNetworkPolicies: one golden case per check (W617 rules never reached,
+W618 an Admin rule that leaves NetworkPolicy rules nothing to decide, W619 Pass in the
+Baseline tier, W604 a subject selecting nothing, W620 a Deny that costs pods DNS), each
+``tests/data/cnp-lint/<case>.yaml`` linted against ``cluster.yaml`` there, the output compared
+with ``<case>.lint`` (rewritten only by ``--update-golden``); and a clean set with no finding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from npc.cli import main
+from npc.errors import Code
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "cnp-lint"
+CASES = sorted(p.stem for p in DATA.glob("*.yaml") if p.name not in ("cluster.yaml", "clean.yaml"))
+CODES = {
+    "w604-subject-selects-nothing": {Code.SELECTS_NOTHING},
+    "w617-rule-never-reached": {Code.TIER_RULE_NEVER_REACHED},
+    "w618-admin-overrides": {Code.ADMIN_OVERRIDES_NETWORK_POLICY},
+    "w619-baseline-pass": {Code.BASELINE_PASS},
+    "w620-denies-dns": {Code.TIER_DENIES_DNS},
+}
+
+
+def _lint(
+    case: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str]:
+    monkeypatch.chdir(ROOT)
+    folder = DATA.relative_to(ROOT)
+    status = main(
+        ["lint", "-f", str(folder / f"{case}.yaml"), "-f", str(folder / "cluster.yaml"), *extra]
+    )
+    return status, capsys.readouterr().out
+
+
+def test_every_case_has_its_codes() -> None:
+    assert set(CASES) == set(CODES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_lint_golden(
+    case: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    update_golden: bool,
+) -> None:
+    status, out = _lint(case, monkeypatch, capsys)
+    assert status == 1
+    expected = DATA / f"{case}.lint"
+    if update_golden:
+        expected.write_text(out, encoding="utf-8")
+        return
+    assert out == expected.read_text(encoding="utf-8"), f"run pytest --update-golden for {case}"
+    status, text = _lint(case, monkeypatch, capsys, "-o", "json")
+    findings = json.loads(text)["findings"]
+    assert {f["code"] for f in findings} == {str(c) for c in CODES[case]}
+    assert all(f["file"] and f["line"] and f["hint"] and f["policy"] for f in findings)
+
+
+def test_a_careful_tier_set_gets_no_finding(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DNS accepted before the denies, a Pass to the namespace owners, a baseline default
+    deny: nothing to say; and the Admin tier's DNS Accept keeps shop's default-deny egress
+    NetworkPolicy from W608."""
+    assert _lint("clean", monkeypatch, capsys) == (0, "")
