@@ -6,13 +6,21 @@ with ``<case>.lint`` (rewritten only by ``--update-golden``); and a clean set wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 from pathlib import Path
 
 import pytest
 
+from npc import tiers
+from npc.analysis.lint import lint
+from npc.analysis.semantics import Semantics
 from npc.cli import main
 from npc.errors import Code
+from npc.flows import Endpoint, Flow
+from tests.synth import probe_ports, random_cluster, random_policies
+from tests.synth_tiers import random_cluster_policies, with_nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "cnp-lint"
@@ -68,3 +76,44 @@ def test_a_careful_tier_set_gets_no_finding(
     deny: nothing to say; and the Admin tier's DNS Accept keeps shop's default-deny egress
     NetworkPolicy from W608."""
     assert _lint("clean", monkeypatch, capsys) == (0, "")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_rules_reported_never_reached_never_decide(seed: int) -> None:
+    """W617 is precise: on random clusters and tiers, no flow is ever decided by a rule it
+    reports (the oracle's deciding rule, on each side of every pod pair and probe)."""
+    rng = random.Random(seed)
+    snap = with_nodes(rng, random_cluster(rng, namespaces=3, pods=10))
+    policies = random_policies(rng, snap, count=rng.randint(0, 3))
+    cluster = random_cluster_policies(rng, count=rng.randint(2, 6))
+    # Copies of earlier rules make shadowing common.
+    cluster = tiers.ClusterPolicySet(
+        tuple(
+            dataclasses.replace(
+                p,
+                ingress=p.ingress + p.ingress[:1],
+                egress=(*p.egress[1:2], *p.egress),
+            )
+            for p in cluster
+        )
+    )
+    dead = {
+        (f.policy, f.path)
+        for f in lint(policies, snap, None, cluster)
+        if f.code is Code.TIER_RULE_NEVER_REACHED
+    }
+    sem = Semantics(policies, snap, cluster)
+    decided = set()
+    for proto, port in probe_ports(snap, policies):
+        for src in snap.pods:
+            for dst in snap.pods:
+                if src.key == dst.key:
+                    continue
+                flow = Flow(Endpoint.of_pod(src), Endpoint.of_pod(dst), proto, port)
+                verdict = sem.verdict(flow)
+                for side in (verdict.egress, verdict.ingress):
+                    for decision in (side.admin, side.baseline):
+                        if decision is not None:
+                            ref = decision.match
+                            decided.add((ref.policy.name, f"spec.{ref.direction}[{ref.index}]"))
+    assert not dead & decided
