@@ -112,6 +112,7 @@ class TieredReach(Reach):
             for direction in ir.DIRECTIONS
         }
         self._tier_peer_cache: dict[tuple[int, int], int] = {}
+        self._pod_peer_cache: dict[int, int] = {}
         # Sources the same policies apply to (their egress walks are one).
         by_subjects: dict[tuple[bool, ...], int] = {}
         for c in self.classes:
@@ -187,6 +188,10 @@ class TieredReach(Reach):
             return 0
         if isinstance(peer, tiers.UnknownPeer):  # fail closed
             return 0 if action is tiers.Action.ACCEPT else self.all_classes
+        if isinstance(peer, ir.PodPeer):  # the same in every address family
+            cached = self._pod_peer_cache.get(id(peer))
+            if cached is not None:
+                return cached
         found = 0
         for c in self.classes:
             rep = c.representative
@@ -203,6 +208,8 @@ class TieredReach(Reach):
                 )
             if hit:
                 found |= 1 << c.index
+        if isinstance(peer, ir.PodPeer):
+            self._pod_peer_cache[id(peer)] = found
         return found
 
     # -- class matrices -------------------------------------------------------------------
