@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from npc import tiers
+from npc import ir, tiers
 from npc.analysis.lint import lint
 from npc.analysis.semantics import Semantics
 from npc.cli import main
@@ -117,3 +117,47 @@ def test_rules_reported_never_reached_never_decide(seed: int) -> None:
                             ref = decision.match
                             decided.add((ref.policy.name, f"spec.{ref.direction}[{ref.index}]"))
     assert not dead & decided
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_networkpolicy_rules_reported_overridden_never_decide(seed: int) -> None:
+    """W618 is precise: for each NetworkPolicy rule it reports, every connection between a
+    pod the policy selects and any pod, in that direction, is decided by the Admin tier (or
+    is the pod's own node's)."""
+    rng = random.Random(seed)
+    snap = with_nodes(rng, random_cluster(rng, namespaces=3, pods=10))
+    policies = random_policies(rng, snap, count=rng.randint(1, 5))
+    cluster = list(random_cluster_policies(rng, count=rng.randint(1, 4)))
+    # An Admin rule deciding every pod connection, somewhere, in some policies.
+    every = tiers.ClusterRule(
+        rng.choice((tiers.Action.ACCEPT, tiers.Action.DENY)), (ir.PodPeer(ir.EVERYTHING),)
+    )
+    for i, p in enumerate(cluster):
+        if rng.random() < 0.6:
+            direction = rng.choice(("ingress", "egress"))
+            rules = list(p.rules(direction))
+            rules.insert(rng.randint(0, len(rules)), every)
+            cluster[i] = dataclasses.replace(p, tier=tiers.Tier.ADMIN, **{direction: tuple(rules)})
+    tiered = tiers.ClusterPolicySet(tuple(cluster))
+    flagged = {
+        (f.policy, f.path.split(".")[1].split("[")[0])
+        for f in lint(policies, snap, None, tiered)
+        if f.code is Code.ADMIN_OVERRIDES_NETWORK_POLICY
+    }
+    sem = Semantics(policies, snap, tiered)
+    for policy in policies:
+        for direction in ("ingress", "egress"):
+            if (policy.key, direction) not in flagged:
+                continue
+            for pod in snap.pods:
+                if policy not in sem.selecting(pod):
+                    continue
+                for other in snap.pods:
+                    if other.key == pod.key or other.host_network:
+                        continue
+                    for proto, port in probe_ports(snap, policies):
+                        src, dst = (other, pod) if direction == "ingress" else (pod, other)
+                        flow = Flow(Endpoint.of_pod(src), Endpoint.of_pod(dst), proto, port)
+                        verdict = sem.verdict(flow)
+                        side = verdict.ingress if direction == "ingress" else verdict.egress
+                        assert side.decided_by in ("Admin", "own node"), (policy.key, flow)
