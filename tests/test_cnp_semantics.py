@@ -353,18 +353,16 @@ def test_tiered_reach_agrees_with_oracle_on_replicated_pods(seed: int) -> None:
     assert wrong == []
 
 
-def test_explain_names_tier_policy_rule_and_pass() -> None:
-    passing = cnp(
-        "pass-cli",
-        "Admin",
-        5,
-        """  subject: {namespaces: {}}
+PASS_CLI = """  subject: {namespaces: {}}
   ingress:
   - name: hand-on
     action: Pass
     from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: cli}}}}]
-""",
-    )
+"""
+
+
+def test_explain_names_tier_policy_rule_and_pass() -> None:
+    passing = cnp("pass-cli", "Admin", 5, PASS_CLI)
     b = kube.bundle(DENY_ALL_TO_WEB + "---" + ADMIN_DENY_Z + "---" + passing, *CLUSTER)
     assert b.snapshot is not None
     web, cli, api = (b.snapshot.pod(k) for k in ("a/web", "b/cli", "a/api"))
@@ -412,12 +410,8 @@ def test_cli_explain_a_cluster_policy(tmp_path: Path, capsys: pytest.CaptureFixt
         "pass-cli",
         "Admin",
         5,
-        """  subject: {namespaces: {}}
-  ingress:
-  - name: hand-on
-    action: Pass
-    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: cli}}}}]
-  - action: Deny
+        PASS_CLI
+        + """  - action: Deny
     from: [{namespaces: {matchLabels: {team: z}}}]
 """,
     )
