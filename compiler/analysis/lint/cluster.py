@@ -174,11 +174,17 @@ def _overrides(
     admin = cluster.tier(tiers.Tier.ADMIN)
     if not admin:
         return
-    sem = Semantics(policies, snapshot) if snapshot is not None else None
+    by_policy: dict[str, list[Pod]] | None = None
+    if snapshot is not None:
+        sem = Semantics(policies, snapshot)
+        by_policy = {}
+        for pod in snapshot.pods:
+            for selecting in sem.selecting(pod):
+                by_policy.setdefault(selecting.key, []).append(pod)
     for policy in policies:
         selected: list[Pod] | None = None
-        if sem is not None and snapshot is not None:
-            selected = [p for p in snapshot.pods if policy in sem.selecting(p)]
+        if by_policy is not None:
+            selected = by_policy.get(policy.key)
             if not selected:
                 continue
         for direction in ir.DIRECTIONS:
@@ -267,9 +273,12 @@ def _denies_dns(
     judge = TierJudge(cluster, snapshot)
     dns_keys = {p.key for p in dns}
     blamed: dict[tuple[str, str, int], tuple[tiers.ClusterPolicy, list[str]]] = {}
+    deniers = {p.name for p in cluster if any(r.action is tiers.Action.DENY for r in p.egress)}
     for pod in snapshot.pods:
-        if pod.host_network or pod.key in dns_keys or not judge.subject_of(pod):
+        if pod.host_network or pod.key in dns_keys:
             continue
+        if not any(p.name in deniers for p in judge.subject_of(pod)):
+            continue  # no tier rule can deny it anything
         reached, deciders = False, []
         for target in dns:
             for v in sorted({a.version for a in pod.ips} & {a.version for a in target.ips}):
@@ -280,8 +289,11 @@ def _denies_dns(
                 decision = {"Admin": side.admin, "Baseline": side.baseline}.get(side.decided_by)
                 if side.allowed:
                     reached = True
-                elif decision is not None:
+                    break
+                if decision is not None:
                     deciders.append(decision.match)
+            if reached:
+                break
         if reached or not deciders:
             continue  # a NetworkPolicy alone keeps it from DNS: W608
         ref = deciders[0]
