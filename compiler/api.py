@@ -133,7 +133,7 @@ def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[
     options = LintOptions(get_cni(cni) if cni is not None else None)
     found = [
         f.located(bundle.locate(f.origin))
-        for f in run_lint(bundle.policies, bundle.snapshot, options)
+        for f in run_lint(bundle.policies, bundle.snapshot, options, bundle.cluster_policies)
     ]
     mine = {Code.IGNORED_RULES, Code.AND_OR_CONFUSION}  # load's copies of written_findings
     starts = _policy_starts(bundle)

@@ -117,6 +117,10 @@ class Code(enum.StrEnum):
     CNI_VERSION = "I614"
     DNS_TCP_BLOCKED = "I615"
     SAME_PRIORITY = "W616"
+    TIER_RULE_NEVER_REACHED = "W617"
+    ADMIN_OVERRIDES_NETWORK_POLICY = "W618"
+    BASELINE_PASS = "W619"
+    TIER_DENIES_DNS = "W620"
 
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}

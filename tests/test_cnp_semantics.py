@@ -4,6 +4,8 @@ the tiered reach engine against the oracle on random clusters."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from npc.analysis.reach_tiers import TieredReach, make_reach
 from npc.analysis.semantics import Semantics
 from npc.cli import main
 from npc.flows import Endpoint, Flow, Probe
+from npc.snapshot import Snapshot
 from tests import kube
 from tests.kube import NP, assert_matrix, namespace, pod
 from tests.synth import probe_ports, random_cluster, random_policies
@@ -291,18 +294,75 @@ def test_tiered_reach_agrees_with_oracle(seed: int) -> None:
     assert wrong == []
 
 
-def test_explain_names_tier_policy_rule_and_pass() -> None:
-    passing = cnp(
-        "pass-cli",
-        "Admin",
-        5,
-        """  subject: {namespaces: {}}
+def _cluster_probes(
+    snap: Snapshot, policies: ir.PolicySet, cluster: tiers.ClusterPolicySet
+) -> list[Probe]:
+    """Every port worth probing: containerPorts, the NetworkPolicies' ports, and the ends of
+    every ClusterNetworkPolicy port range."""
+    found = {Probe(port, proto) for proto, port in probe_ports(snap, policies)}
+    for policy in cluster:
+        for direction in ir.DIRECTIONS:
+            for rule in policy.rules(direction):
+                if isinstance(rule.ports, ir.PortSet):
+                    for entry in rule.ports.entries:
+                        for r in entry.ranges:
+                            found.update(
+                                Probe(p, entry.protocol) for p in (r.start, r.end) if p >= 1
+                            )
+    return sorted(found)
+
+
+def _with_odd_peers(rng: random.Random, cluster: tiers.ClusterPolicySet) -> tiers.ClusterPolicySet:
+    """Some rules gain an unknown peer (fails closed) or a domainNames peer (matches no flow
+    here)."""
+    odd: tuple[tiers.ClusterPeer, ...] = (tiers.UnknownPeer(), tiers.DomainNamesPeer(("a.b",)))
+    out = []
+    for policy in cluster:
+        changed = {}
+        for direction in ir.DIRECTIONS:
+            changed[direction.value] = tuple(
+                dataclasses.replace(rule, peers=(*rule.peers, rng.choice(odd)))
+                if rng.random() < 0.2
+                else rule
+                for rule in policy.rules(direction)
+            )
+        out.append(dataclasses.replace(policy, **changed))
+    return tiers.ClusterPolicySet(tuple(out))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_tiered_reach_agrees_with_oracle_on_replicated_pods(seed: int) -> None:
+    """Larger clusters, so classes hold several pods (their diagonal is two distinct pods),
+    dual-stack pods, every tier port probed, unknown and domainNames peers."""
+    rng = random.Random(1000 + seed)
+    ipv6 = seed % 3 == 0
+    snap = with_nodes(rng, random_cluster(rng, namespaces=3, pods=27, ipv6=ipv6, host_network=True))
+    policies = random_policies(rng, snap, count=rng.randint(0, 8), ipv6=ipv6)
+    cluster = _with_odd_peers(rng, random_cluster_policies(rng, count=rng.randint(1, 6), ipv6=ipv6))
+    sem = Semantics(policies, snap, cluster)
+    reach = make_reach(policies, snap, cluster)
+    assert isinstance(reach, TieredReach)
+    wrong = []
+    for probe in _cluster_probes(snap, policies, cluster):
+        for src in snap.pods:
+            reachable = {p.key for p in reach.reachable(src, probe)}
+            for dst in snap.pods:
+                want = sem.pod_allowed(src, dst, probe.protocol, probe.port)
+                if reach.allowed(src, dst, probe) != want or (dst.key in reachable) != want:
+                    wrong.append(f"{probe} {src.key} -> {dst.key}: oracle {want}")
+    assert wrong == []
+
+
+PASS_CLI = """  subject: {namespaces: {}}
   ingress:
   - name: hand-on
     action: Pass
     from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: cli}}}}]
-""",
-    )
+"""
+
+
+def test_explain_names_tier_policy_rule_and_pass() -> None:
+    passing = cnp("pass-cli", "Admin", 5, PASS_CLI)
     b = kube.bundle(DENY_ALL_TO_WEB + "---" + ADMIN_DENY_Z + "---" + passing, *CLUSTER)
     assert b.snapshot is not None
     web, cli, api = (b.snapshot.pod(k) for k in ("a/web", "b/cli", "a/api"))
@@ -341,3 +401,43 @@ def test_cli_reach_with_tiers(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out, _ = capsys.readouterr()
     assert status == 0
     assert "b/cli,a/web,false" in out and "a/web,b/cli,true" in out
+
+
+def test_cli_explain_a_cluster_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`npc explain NAME` for a ClusterNetworkPolicy: its subject and tier, then each rule in
+    order with its action and file:line, and what they come to in the snapshot."""
+    passing = cnp(
+        "pass-cli",
+        "Admin",
+        5,
+        PASS_CLI
+        + """  - action: Deny
+    from: [{namespaces: {matchLabels: {team: z}}}]
+""",
+    )
+    (tmp_path / "p.yaml").write_text((DENY_ALL_TO_WEB + "---" + passing).lstrip("\n"))
+    (tmp_path / "c.yaml").write_text(kube.cluster(*CLUSTER))
+    files = ["-f", str(tmp_path / "p.yaml"), "-f", str(tmp_path / "c.yaml")]
+    assert main(["explain", *files, "pass-cli"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("pass-cli  (") and lines[0].endswith("p.yaml:9:1)")
+    assert "in the Admin tier, priority 5: it applies to every pod in every namespace" in lines[1]
+    assert "In the snapshot: 3 pods: a/api, a/web, b/cli." in lines[1]
+    assert lines[2].startswith("2. ingress[0] (hand-on): Pass connections from pods in every")
+    assert "(in the snapshot, 1 pod: b/cli)" in lines[2]
+    assert lines[2].endswith(
+        "handed on to NetworkPolicy (then, for pods no NetworkPolicy "
+        "isolates, to the Baseline tier) (" + str(tmp_path / "p.yaml") + ":17:5)."
+    )
+    assert lines[3].startswith("3. ingress[1]: Deny connections from every pod in namespaces")
+    assert "denied, whatever NetworkPolicy says" in lines[3]
+    assert main(["explain", *files, "-o", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [p["policy"] for p in data["policies"]] == ["a/web", "pass-cli"]
+    assert [s["rule"] for s in data["policies"][1]["statements"]] == [
+        None,
+        "spec.ingress[0]",
+        "spec.ingress[1]",
+    ]
+    assert main(["explain", *files, "pass-clj"]) == 2
+    assert "did you mean 'pass-cli'?" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import netaddr
 import pytest
 
 import npc
+from npc import tiers
+from npc.analysis.services import reach_service
 from npc.cli import main
 from npc.snapshot import CALICO_IPIP_TUNNEL
 
@@ -137,3 +139,54 @@ def test_without_node_objects_the_address_is_unknown(
     assert main(["lint", *args, "-o", "json"]) == 1
     (finding,) = json.loads(capsys.readouterr().out)["findings"]
     assert finding["code"] == "W607"
+
+
+ADMIN_ACCEPT_PODS = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: pods-talk}
+spec:
+  tier: Admin
+  priority: 5
+  subject: {namespaces: {}}
+  ingress:
+  - action: Accept
+    from: [{namespaces: {}}]
+"""
+
+
+def test_service_paths_are_decided_with_the_tiers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tiers are consulted on every path: an Admin rule for pods does not match a client
+    outside the cluster (ingress peers are pods), so NetworkPolicy still decides; a rule with
+    a peer npc does not know fails closed and denies it."""
+    cnp = tmp_path / "cnp.yaml"
+    cnp.write_text(ADMIN_ACCEPT_PODS, encoding="utf-8")
+    args = ["explain", *_inputs(tmp_path, "Local"), "-f", str(cnp), "--from", "10.2.3.4"]
+    assert main([*args, "--to", SVC]) == 0
+    out = capsys.readouterr().out
+    assert "ALLOWED through every path (1)" in out
+    assert "no ClusterNetworkPolicy rule matches it" in out
+    bundle = npc.load(npc.read_sources(_inputs(tmp_path, "Local")[1::2]))
+    assert bundle.snapshot is not None
+    (service,) = bundle.snapshot.services
+    unknown = tiers.ClusterPolicySet(
+        (
+            tiers.ClusterPolicy(
+                "fail-closed",
+                tiers.Tier.ADMIN,
+                1,
+                tiers.Subject(),
+                ingress=(tiers.ClusterRule(tiers.Action.DENY, (tiers.UnknownPeer(),)),),
+            ),
+        )
+    )
+    client = netaddr.IPAddress("10.2.3.4")
+    port = service.ports[0]
+    assert reach_service(bundle.policies, bundle.snapshot, client, service, port).allowed
+    denied = reach_service(
+        bundle.policies, bundle.snapshot, client, service, port, cluster_policies=unknown
+    )
+    assert not denied.allowed
+    assert "the Admin tier denies it" in denied.text(detail=True)

@@ -148,7 +148,7 @@ class Reach:
         self.snapshot = snapshot
         self.resolver = resolver if resolver is not None else Resolver(snapshot)
         self.pods: tuple[Pod, ...] = self.resolver.pods
-        vocab = _Vocabulary.of(policies)
+        vocab = self._vocabulary()
         self._vocab = vocab
         self._intervals = {v: _Intervals(v, vocab.address_sets) for v in FAMILIES}
         self._named = sorted(vocab.named_ports)
@@ -193,6 +193,10 @@ class Reach:
         self._by_ports: dict[tuple[int, ...], tuple[int, ...]] = {}
 
     # -- classes --------------------------------------------------------------------------
+
+    def _vocabulary(self) -> _Vocabulary:
+        """What the classes must tell apart (a subclass that reads more adds to it)."""
+        return _Vocabulary.of(self.policies)
 
     def _namespace_keys(self) -> dict[str, int]:
         """Namespace -> key: its own name if it holds policies, else which namespace
@@ -422,7 +426,7 @@ class Reach:
         one computation)."""
         found = self._matrices.get(probe)
         if found is None:
-            ports = tuple(self._port_classes(rule.ports, probe) for _, rule in self._rules)
+            ports = self._probe_ports(probe)
             rows = self._by_ports.get(ports)
             if rows is None:
                 rows = self._compute(ports)
@@ -431,6 +435,18 @@ class Reach:
             self._matrices[probe] = found
         return found
 
+    def _probe_ports(self, probe: Probe) -> tuple[int, ...]:
+        """Per rule, the destination classes its ports admit for ``probe``: the key under
+        which probes share one class matrix."""
+        return tuple(self._port_classes(rule.ports, probe) for _, rule in self._rules)
+
+    def _sides(self, ports: Sequence[int], version: int, n: int) -> tuple[list[int], list[int]]:
+        """Per source class, for one address family: the destination classes its egress
+        side allows, and those whose ingress side admits it."""
+        return self._egress_rows(ports, version, n), self._ingress_columns_transposed(
+            ports, version, n
+        )
+
     def _compute(self, ports: Sequence[int]) -> tuple[int, ...]:
         """Rows of the class matrix, given what each rule's ports admit for the probe."""
         n = len(self.classes)
@@ -438,8 +454,7 @@ class Reach:
         per_family: dict[int, list[int]] = {}
         for v in FAMILIES:
             if self._family_bits[v]:
-                egress = self._egress_rows(ports, v, n)
-                ingress = self._ingress_columns_transposed(ports, v, n)
+                egress, ingress = self._sides(ports, v, n)
                 own = self._own_node[v]
                 per_family[v] = [
                     (e & i) | own[s] for s, (e, i) in enumerate(zip(egress, ingress, strict=True))

@@ -18,7 +18,10 @@ https://kubernetes.io/docs/tutorials/services/source-ip/; tests/data/seed004):
 
 Every pod of the snapshot that the selector picks counts as a ready endpoint (the snapshot
 keeps only running pods with an address). Each path (entry node, endpoint) is then decided by
-the reference semantics, as :func:`npc.analysis.explain.explain_flow` explains it.
+the reference semantics, as :func:`npc.analysis.explain.explain_flow` explains it, with the
+ClusterNetworkPolicy tiers when the input has them (their ingress peers are pods, so they
+match a client outside the cluster, or the node it is forwarded from, only through a peer npc
+does not know, which fails closed).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import netaddr
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.cni import Forwarding, forwarded_source, own_address
 from npc.analysis.explain import FlowExplanation, Locator, explain_flow
 from npc.flows import Probe
@@ -182,8 +185,10 @@ def reach_service(
     port: ServicePort,
     forwarding: Forwarding = Forwarding.AUTO,
     locate: Locator | None = None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> ServiceReach:
-    """Every path from ``client`` (outside the cluster) through ``port`` of ``service``."""
+    """Every path from ``client`` (outside the cluster) through ``port`` of ``service``;
+    with ``cluster_policies``, each path is decided with the Admin and Baseline tiers too."""
     if not service.external:
         return ServiceReach(
             str(client),
@@ -217,9 +222,18 @@ def reach_service(
             if target is not None and address is not None and pod.ip(address.version):
                 probe = Probe(target, port.protocol)
                 if locate is None:
-                    explanation = explain_flow(policies, snapshot, str(address), pod, probe)
+                    explanation = explain_flow(
+                        policies,
+                        snapshot,
+                        str(address),
+                        pod,
+                        probe,
+                        cluster_policies=cluster_policies,
+                    )
                 else:
-                    explanation = explain_flow(policies, snapshot, str(address), pod, probe, locate)
+                    explanation = explain_flow(
+                        policies, snapshot, str(address), pod, probe, locate, cluster_policies
+                    )
             paths.append(
                 ServicePath(
                     node.name,

@@ -325,6 +325,15 @@ def service_reach(
         )
     forwarding = get_cni(cni).forwarding if cni is not None else Forwarding.AUTO
     return [
-        reach_service(bundle.policies, snapshot, client, service, p, forwarding, bundle.locate)
+        reach_service(
+            bundle.policies,
+            snapshot,
+            client,
+            service,
+            p,
+            forwarding,
+            bundle.locate,
+            bundle.cluster_policies,
+        )
         for p in ports
     ]

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import click
 import netaddr
 
-from npc import ir
+from npc import ir, tiers
+from npc.analysis.cluster_explain import explain_cluster_policy
 from npc.analysis.explain import explain_flow, explain_policy
 from npc.cli.app import (
     cli,
@@ -34,22 +35,30 @@ Examples:
 """
 
 
-def _policies(policies: ir.PolicySet, names: Sequence[str]) -> list[ir.Policy]:
-    """Policies named ``NAMESPACE/NAME`` or ``NAME`` (in any namespace), in input order."""
+def _policies(
+    policies: ir.PolicySet, cluster: tiers.ClusterPolicySet, names: Sequence[str]
+) -> tuple[list[ir.Policy], list[tiers.ClusterPolicy]]:
+    """Policies named ``NAMESPACE/NAME`` or ``NAME`` (a NetworkPolicy in any namespace, or a
+    ClusterNetworkPolicy), NetworkPolicies by key, ClusterNetworkPolicies in evaluation order."""
     if not names:
-        return list(policies)
+        return list(policies), list(cluster)
     chosen: list[ir.Policy] = []
+    chosen_cluster: list[tiers.ClusterPolicy] = []
     for name in names:
         found = [p for p in policies if name in (p.key, p.name)]
-        if not found:
-            keys = [p.key for p in policies]
+        found_cluster = [p for p in cluster if p.name == name]
+        if not found and not found_cluster:
+            keys = [p.key for p in policies] + [p.name for p in cluster]
             close = difflib.get_close_matches(name, keys, n=1) or difflib.get_close_matches(
                 name, [p.name for p in policies], n=1
             )
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise click.BadParameter(f"no policy {name!r} in the input{hint}", param_hint="POLICY")
         chosen.extend(p for p in found if p not in chosen)
-    return sorted(chosen, key=lambda p: (p.namespace, p.name))
+        chosen_cluster.extend(p for p in found_cluster if p not in chosen_cluster)
+    return sorted(chosen, key=lambda p: (p.namespace, p.name)), [
+        p for p in cluster if p in chosen_cluster
+    ]
 
 
 def _endpoint(snapshot: Snapshot, text: str, option: str) -> Pod | str:
@@ -106,8 +115,9 @@ def explain_command(
 
     Without --from/--to: every policy (or each POLICY given as NAMESPACE/NAME or NAME) as
     numbered statements: which pods it isolates, who may connect to them on which ports,
-    what is excluded. With a cluster snapshot, each statement also says which pods it comes
-    to.
+    what is excluded; for a ClusterNetworkPolicy, its subject and tier, then each rule in
+    order with its action. With a cluster snapshot, each statement also says which pods it
+    comes to.
 
     With --from, --to and --port: whether that connection is allowed, which policies
     isolate each end, and which rule admits it (file:line), or why none does.
@@ -138,10 +148,11 @@ def explain_command(
     bundle = load_inputs(paths)
     print_diagnostics(bundle.diagnostics)
     if not flow_options:
-        explanations = [
-            explain_policy(p, bundle.snapshot, bundle.locate)
-            for p in _policies(bundle.policies, names)
-        ]
+        chosen, chosen_cluster = _policies(bundle.policies, bundle.cluster_policies, names)
+        explanations = [explain_policy(p, bundle.snapshot, bundle.locate) for p in chosen]
+        explanations.extend(
+            explain_cluster_policy(p, bundle.snapshot, bundle.locate) for p in chosen_cluster
+        )
         if fmt == "json":
             data = {"policies": [e.to_json() for e in explanations]}
             click.echo(json.dumps(data, indent=2))

@@ -17,7 +17,11 @@ rather than loud: a clean, well-written policy set gets no finding. The checks, 
 * :mod:`.shadow`: rules another rule of the policy covers (W611), policies that add nothing
   to what other policies allow the same pods (W612);
 * :mod:`.plugins`: with ``--cni``, what the plugin ignores (W613) or needs a newer release for
-  (I614), from :data:`npc.analysis.cni.CNIS`.
+  (I614), from :data:`npc.analysis.cni.CNIS`;
+* :mod:`.cluster` (golden/cnp-*, conformance-*): ClusterNetworkPolicy rules never reached
+  (W617), Admin rules that leave NetworkPolicy rules nothing to decide (W618), Pass in the
+  Baseline tier (W619), subjects selecting no pod (W604), Deny rules that leave pods no DNS
+  (W620).
 
 A CIDR with host bits set is reported while reading (W201, :mod:`npc.frontend.k8s.validation`
 owns the parsing); ``npc lint`` reports it with the rest.
@@ -25,8 +29,8 @@ owns the parsing); ``npc lint`` reports it with the rest.
 
 from __future__ import annotations
 
-from npc import ir
-from npc.analysis.lint import addresses, dns, plugins, selectors, shadow, written
+from npc import ir, tiers
+from npc.analysis.lint import addresses, cluster, dns, plugins, selectors, shadow, written
 from npc.analysis.lint.finding import Finding, LintOptions
 from npc.snapshot import Snapshot
 
@@ -39,10 +43,13 @@ def written_findings(policies: ir.PolicySet) -> tuple[Finding, ...]:
 
 
 def lint(
-    policies: ir.PolicySet, snapshot: Snapshot | None, options: LintOptions | None = None
+    policies: ir.PolicySet,
+    snapshot: Snapshot | None,
+    options: LintOptions | None = None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> tuple[Finding, ...]:
-    """Every check over ``policies`` (and ``snapshot``: checks that need one are skipped
-    without it). Findings come unlocated, grouped by check."""
+    """Every check over ``policies`` and ``cluster_policies`` (and ``snapshot``: checks that
+    need one are skipped without it). Findings come unlocated, grouped by check."""
     opts = options or LintOptions()
     found: list[Finding] = list(written_findings(policies))
     found.extend(shadow.check(policies))
@@ -50,9 +57,10 @@ def lint(
         found.extend(selectors.check(policies, snapshot))
         found.extend(addresses.check(policies, snapshot, opts.cni))
     if snapshot is not None and snapshot.pods:
-        found.extend(dns.check(policies, snapshot))
+        found.extend(dns.check(policies, snapshot, cluster_policies))
     else:
         found.extend(dns.check_without_snapshot(policies))
     if opts.cni is not None:
         found.extend(plugins.check(policies, snapshot, opts.cni))
+    found.extend(cluster.check(cluster_policies, policies, snapshot))
     return tuple(found)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.lint.finding import Finding
 from npc.analysis.semantics import Semantics
 from npc.errors import Code, Path, Severity
@@ -50,12 +50,15 @@ def _rules_allow(policies: Iterable[ir.Policy], protocol: ir.Protocol) -> bool:
 
 
 def _reaches(sem: Semantics, pod: Pod, dns: tuple[Pod, ...], protocol: ir.Protocol) -> bool:
+    """Whether the pod's egress side lets it reach a DNS pod, or the Admin tier decides
+    that before NetworkPolicy is consulted (then it is the tier's doing: W620)."""
     for target in dns:
         if target.key == pod.key:
             return True
         for v in sorted({a.version for a in pod.ips} & {a.version for a in target.ips}):
             flow = Flow(Endpoint.of_pod(pod, v), Endpoint.of_pod(target, v), protocol, 53)
-            if sem.verdict(flow).egress.allowed:
+            egress = sem.verdict(flow).egress
+            if egress.allowed or egress.decided_by == "Admin":
                 return True
     return False
 
@@ -83,11 +86,16 @@ def _finding(policy: ir.Policy, pods: list[str], udp: bool, to: str) -> Finding:
     )
 
 
-def check(policies: ir.PolicySet, snapshot: Snapshot) -> Iterator[Finding]:
-    """W608 / I615 for the snapshot's pods."""
+def check(
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
+) -> Iterator[Finding]:
+    """W608 / I615 for the snapshot's pods (an Admin tier that decides DNS first, accepting
+    or denying it, takes NetworkPolicy out of the question)."""
     if not any(p.egress is not None for p in policies):
         return
-    sem = Semantics(policies, snapshot)
+    sem = Semantics(policies, snapshot, cluster_policies)
     key, value = DNS_LABEL
     dns = tuple(p for p in snapshot.pods if p.labels.get(key) == value and not p.host_network)
     to = "to the DNS pods" if dns else "to any address"

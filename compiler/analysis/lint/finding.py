@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.cni import Cni
 from npc.errors import Code, Diagnostic, Location, Origin, Path, Severity, format_path
 
@@ -32,13 +32,14 @@ class Finding:
     def at(
         cls,
         code: Code,
-        policy: ir.Policy,
+        policy: ir.Policy | tiers.ClusterPolicy,
         path: Path,
         message: str,
         hint: str | None = None,
         severity: Severity = Severity.WARNING,
     ) -> Finding:
-        """A finding about ``policy`` at ``path`` (relative to the policy object)."""
+        """A finding about ``policy`` (a NetworkPolicy or a ClusterNetworkPolicy) at ``path``
+        (relative to the policy object)."""
         origin = policy.origin.child(path) if policy.origin is not None else None
         return cls(code, severity, policy.key, format_path(path), message, hint, origin)
 

@@ -23,10 +23,11 @@ from npc import ir
 from npc.analysis.lint.finding import Finding
 from npc.errors import Code, format_path
 
-__all__ = ["check", "rule_covers"]
+__all__ = ["check", "peer_covers", "ports_cover", "rule_covers", "selector_covers"]
 
 
-def _selector_covers(wide: ir.LabelSelector, narrow: ir.LabelSelector) -> bool:
+def selector_covers(wide: ir.LabelSelector, narrow: ir.LabelSelector) -> bool:
+    """Whether ``wide`` matches everything ``narrow`` does (its terms are a subset)."""
     return set(wide.requirements) <= set(narrow.requirements)
 
 
@@ -35,15 +36,16 @@ def _namespaces_cover(wide: ir.NamespaceScope, narrow: ir.NamespaceScope) -> boo
         return isinstance(narrow, ir.SameNamespace)
     if isinstance(narrow, ir.SameNamespace):
         return wide.is_everything
-    return _selector_covers(wide, narrow)
+    return selector_covers(wide, narrow)
 
 
-def _peer_covers(wide: ir.Peer, narrow: ir.Peer) -> bool:
+def peer_covers(wide: ir.Peer, narrow: ir.Peer) -> bool:
+    """Whether peer ``wide`` matches everything ``narrow`` does (both of one namespace)."""
     if isinstance(wide, ir.AddressPeer):
         return isinstance(narrow, ir.AddressPeer) and narrow.addresses.issubset(wide.addresses)
     if isinstance(narrow, ir.AddressPeer):
         return False
-    return _namespaces_cover(wide.namespaces, narrow.namespaces) and _selector_covers(
+    return _namespaces_cover(wide.namespaces, narrow.namespaces) and selector_covers(
         wide.pods, narrow.pods
     )
 
@@ -53,7 +55,7 @@ def _peers_cover(wide: ir.Peers, narrow: ir.Peers) -> bool:
         return True
     if isinstance(narrow, ir.AnyPeer):
         return False
-    return all(any(_peer_covers(w, n) for w in wide) for n in narrow)
+    return all(any(peer_covers(w, n) for w in wide) for n in narrow)
 
 
 def _entry_covers(wide: ir.ProtocolPorts, narrow: ir.ProtocolPorts) -> bool:
@@ -65,7 +67,8 @@ def _entry_covers(wide: ir.ProtocolPorts, narrow: ir.ProtocolPorts) -> bool:
     return set(narrow.named) <= set(wide.named)
 
 
-def _ports_cover(wide: ir.Ports, narrow: ir.Ports) -> bool:
+def ports_cover(wide: ir.Ports, narrow: ir.Ports) -> bool:
+    """Whether ``wide`` admits every protocol and port ``narrow`` does."""
     if isinstance(wide, ir.AnyPort):
         return True
     if isinstance(narrow, ir.AnyPort):
@@ -79,7 +82,7 @@ def _ports_cover(wide: ir.Ports, narrow: ir.Ports) -> bool:
 
 def rule_covers(wide: ir.Rule, narrow: ir.Rule) -> bool:
     """Whether ``wide`` allows everything ``narrow`` allows (both of one namespace)."""
-    return _peers_cover(wide.peers, narrow.peers) and _ports_cover(wide.ports, narrow.ports)
+    return _peers_cover(wide.peers, narrow.peers) and ports_cover(wide.ports, narrow.ports)
 
 
 def _shadowed(policy: ir.Policy) -> Iterator[Finding]:
@@ -103,7 +106,7 @@ def _shadowed(policy: ir.Policy) -> Iterator[Finding]:
 
 
 def _covered_by(policy: ir.Policy, other: ir.Policy) -> bool:
-    if other.namespace != policy.namespace or not _selector_covers(
+    if other.namespace != policy.namespace or not selector_covers(
         other.pod_selector, policy.pod_selector
     ):
         return False
