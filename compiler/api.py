@@ -302,11 +302,18 @@ def verify(
     flow by flow, over the bundle's snapshot (see :mod:`npc.analysis.verify`). ``node``:
     the ruleset is that node's (it judges only the flows that node enforces)."""
     bundle = _bundle(source)
-    _refuse_tiers(bundle, "npc verify")
     snapshot = _snapshot(bundle, "npc verify")
     _check_node(snapshot, node)
     read = judge(target, ruleset, snapshot)
-    return verify_judge(bundle.policies, snapshot, read, target=target, node=node, probes=probes)
+    return verify_judge(
+        bundle.policies,
+        snapshot,
+        read,
+        target=target,
+        node=node,
+        probes=probes,
+        cluster_policies=bundle.cluster_policies,
+    )
 
 
 def compare(
@@ -315,7 +322,6 @@ def compare(
     """Compile for each of ``targets`` (default: every target with a judge), verify each
     output, and tabulate: size, features refused, equivalence, disagreements."""
     bundle = _bundle(source)
-    _refuse_tiers(bundle, "npc compare")
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
     rows = []
@@ -334,35 +340,13 @@ def compare(
                 snapshot,
                 judge(name, artifact_sources(artifact), snapshot),
                 target=name,
+                cluster_policies=bundle.cluster_policies,
             )
         except UnsupportedError as exc:
             rows.append(replace(row, note=exc.errors[0].message if exc.errors else ""))
             continue
         rows.append(replace(row, report=report))
     return CompareReport(tuple(rows))
-
-
-def _refuse_tiers(bundle: Bundle, command: str) -> None:
-    """verify, compare and diff judge against NetworkPolicy's semantics only: with
-    ClusterNetworkPolicies in the input their answer would be wrong, so they refuse."""
-    if bundle.cluster_policies:
-        first = next(iter(bundle.cluster_policies))
-        raise UnsupportedError(
-            _located(
-                bundle,
-                [
-                    Diagnostic(
-                        Code.UNSUPPORTED,
-                        Severity.ERROR,
-                        f"{command} does not model ClusterNetworkPolicy tiers yet, and the "
-                        f"input has {len(bundle.cluster_policies)} (first: {first.name})",
-                        hint="`npc reach` and `npc explain` do; for verify, leave the "
-                        "ClusterNetworkPolicies out of -f",
-                        origin=first.origin,
-                    )
-                ],
-            )
-        )
 
 
 def artifact_sources(artifact: Artifact) -> list[Source]:
@@ -377,12 +361,16 @@ def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> Diff
     """The flows that change from policies ``old`` to ``new``, over the snapshot of either
     (``old``'s when both have one)."""
     before, after = _bundle(old), _bundle(new)
-    _refuse_tiers(before, "npc diff")
-    _refuse_tiers(after, "npc diff")
     snapshot = before.snapshot or after.snapshot
     if snapshot is None:
         raise InputError(snapshot_required("npc diff"))
-    return diff_policies(before.policies, after.policies, snapshot)
+    return diff_policies(
+        before.policies,
+        after.policies,
+        snapshot,
+        old_tiers=before.cluster_policies,
+        new_tiers=after.cluster_policies,
+    )
 
 
 def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int) -> list[str]:
@@ -391,7 +379,9 @@ def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int)
     snapshot = _snapshot(bundle, "npc explain")
     ends = [snapshot.pod(e) or e for e in (src, dst)]
     probe = Probe(port, ir.Protocol(protocol))
-    text = explain_flow(bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate).text()
+    text = explain_flow(
+        bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate, bundle.cluster_policies
+    ).text()
     lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
     return lines
 

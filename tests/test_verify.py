@@ -59,10 +59,6 @@ def _bundle(case: str) -> npc.Bundle:
 @pytest.mark.parametrize("case", CASES)
 def test_npc_output_verifies_equivalent(case: str, target: str, options: dict[str, str]) -> None:
     bundle = _bundle(case)
-    if bundle.cluster_policies:
-        with pytest.raises(npc.UnsupportedError, match="ClusterNetworkPolicy tiers"):
-            npc.verify(bundle, target, [])
-        return
     try:
         artifact = npc.compile(bundle, target, options)
     except npc.UnsupportedError:
