@@ -121,9 +121,7 @@ def one_direction_tiers(
     side (a policy without rules of a direction does not affect it)."""
     keep_ingress = direction is ir.Direction.INGRESS
     return tiers.ClusterPolicySet(
-        tuple(
-            replace(p, egress=()) if keep_ingress else replace(p, ingress=()) for p in cluster
-        )
+        tuple(replace(p, egress=()) if keep_ingress else replace(p, ingress=()) for p in cluster)
     )
 
 
