@@ -21,10 +21,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 import npc
-from npc.analysis.semantics import Semantics
 from npc.cli import cli
-from npc.flows import Endpoint, Flow, Probe
 from npc.snapshot import Snapshot
+from tests.flow_check import Change, oracle_changes
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 from tests.synth_tiers import (
     cluster_policy_yaml,
@@ -42,9 +41,6 @@ TIER_CASES = sorted(
 )
 GUARDRAILS = GOLDEN / "cnp-admin-pass-baseline"
 
-#: (src, dst, protocol, port, verdict a, verdict b)
-Change = tuple[str, str, str, int, bool, bool]
-
 
 def _load(*texts: tuple[str, str]) -> npc.Bundle:
     return npc.load([npc.Source(name, text) for name, text in texts])
@@ -54,40 +50,6 @@ def _case(case: str, policies: str | None = None) -> npc.Bundle:
     folder = GOLDEN / case
     text = (folder / "input.yaml").read_text() if policies is None else policies
     return _load(("input.yaml", text), ("cluster.yaml", (folder / "cluster.yaml").read_text()))
-
-
-def oracle_changes(
-    a: npc.Bundle, b: npc.Bundle, probes: tuple[Probe, ...], outside: tuple[str, ...]
-) -> set[Change]:
-    """Every flow of the check (pod pairs, and pods with each outside address both ways)
-    on which the oracle's verdict under ``a`` differs from that under ``b``."""
-    snap = a.snapshot
-    assert snap is not None
-    sems = [Semantics(x.policies, snap, x.cluster_policies) for x in (a, b)]
-    found: set[Change] = set()
-    for p in probes:
-        for s in snap.pods:
-            for d in snap.pods:
-                if s is d:
-                    continue
-                was, now = (sem.pod_allowed(s, d, p.protocol, p.port) for sem in sems)
-                if was != now:
-                    found.add((s.key, d.key, str(p.protocol), p.port, was, now))
-        for pod in snap.pods:
-            if pod.host_network:
-                continue
-            for address in outside:
-                there = Endpoint.of_address(address)
-                version = there.address.version
-                if pod.ip(version) is None:
-                    continue
-                mine = Endpoint.of_pod(pod, version)
-                for src, dst in ((there, mine), (mine, there)):
-                    flow = Flow(src, dst, p.protocol, p.port)
-                    was, now = (sem.allowed(flow) for sem in sems)
-                    if was != now:
-                        found.add((str(src), str(dst), str(p.protocol), p.port, was, now))
-    return found
 
 
 def _listed(report: npc.api.VerifyReport) -> set[Change]:
