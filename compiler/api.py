@@ -30,7 +30,7 @@ from npc.analysis.lint import Finding, LintOptions, written_findings
 from npc.analysis.lint import lint as run_lint
 from npc.analysis.verify import Difference, VerifyReport
 from npc.analysis.verify import verify as verify_judge
-from npc.backends.base import Applied, BackendOptions
+from npc.backends.base import Applied, BackendOptions, Emitted
 from npc.capabilities import check, check_cluster
 from npc.errors import (
     Code,
@@ -320,7 +320,9 @@ def compare(
     source: Bundle | Iterable[Source], targets: Sequence[str] | None = None
 ) -> CompareReport:
     """Compile for each of ``targets`` (default: every target with a judge), verify each
-    output, and tabulate: size, features refused, equivalence, disagreements."""
+    output, and tabulate: objects and rules emitted (each backend's own count), size,
+    features refused, equivalence, disagreements. A target that cannot express the input
+    (ClusterNetworkPolicies, say: its capabilities decide) is a row with what it refused."""
     bundle = _bundle(source)
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
@@ -334,6 +336,15 @@ def compare(
             continue
         text = artifact.text
         row = TargetRow(name, len(text.encode()), text.count("\n"))
+        counted = get_backend(name).count(Emitted(text, (), artifact.files))
+        if counted is not None:
+            row = replace(
+                row,
+                objects=counted.objects,
+                rules=counted.rules,
+                objects_are=counted.objects_are,
+                rules_are=counted.rules_are,
+            )
         try:
             report = verify_judge(
                 bundle.policies,
