@@ -8,10 +8,12 @@ NetworkPolicy can tell apart) and refines it by everything the tiers look at: wh
 subjects and pod peers a pod matches, which ``networks`` hold each of its addresses, which
 node its addresses belong to (for ``nodes`` peers), and the numbers of every named port the
 tiers mention. Two pods of one refined class get the same verdict from the oracle against
-any third pod, so the class matrix is computed by asking
+any third pod, so the class matrix is computed by set algebra over the classes
+(:mod:`npc.analysis.tier_algebra`: each rule's matches as bitsets, the ordered tiers walked
+per class); :meth:`TieredReach.oracle_matrix` computes the same matrix by asking
 :meth:`npc.analysis.semantics.Semantics.pod_allowed` once per pair of classes (a class with
-two members answers its diagonal with two distinct pods). ``tests/test_cnp_reach.py`` checks
-this pair by pair against the oracle on random clusters and policies.
+two members answers its diagonal with two distinct pods). ``tests/test_cnp_semantics.py``
+checks both pair by pair against the oracle on random clusters and policies.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from npc import ir, tiers
 from npc.analysis.reach import ClassMatrix, PodClass, Reach
 from npc.analysis.semantics import Semantics
+from npc.analysis.tier_algebra import TierAlgebra
 from npc.analysis.tier_semantics import TierJudge
 from npc.flows import Probe, node_addresses
 from npc.resolve import Resolver
@@ -68,6 +71,9 @@ class TieredReach(Reach):
         self.classes = tuple(classes)
         self.all_classes = (1 << len(self.classes)) - 1
         self._tier_matrices: dict[Probe, ClassMatrix] = {}
+        self._algebra = TierAlgebra(
+            policies, snapshot, cluster_policies, [c.pods for c in self.classes]
+        )
 
     def _signature(self, pod: Pod) -> tuple[object, ...]:
         """Everything the tiers' rules T1-T4 read about ``pod``."""
@@ -94,19 +100,23 @@ class TieredReach(Reach):
         return tuple(key)
 
     def matrix(self, probe: Probe) -> ClassMatrix:
-        """The class matrix of one probe, from the oracle on one pair of pods per pair of
-        classes."""
+        """The class matrix of one probe, by set algebra over the classes."""
         found = self._tier_matrices.get(probe)
         if found is None:
-            rows = []
-            for src in self.classes:
-                row = 0
-                for dst in self.classes:
-                    a = src.pods[0]
-                    b = dst.pods[1] if src is dst and len(dst) > 1 else dst.pods[0]
-                    if self._oracle.pod_allowed(a, b, probe.protocol, probe.port):
-                        row |= 1 << dst.index
-                rows.append(row)
-            found = ClassMatrix(probe, tuple(rows))
+            found = ClassMatrix(probe, self._algebra.rows(probe))
             self._tier_matrices[probe] = found
         return found
+
+    def oracle_matrix(self, probe: Probe) -> ClassMatrix:
+        """The class matrix of one probe, from the oracle on one pair of pods per pair of
+        classes (what :meth:`matrix` must equal; for tests and benchmarks)."""
+        rows = []
+        for src in self.classes:
+            row = 0
+            for dst in self.classes:
+                a = src.pods[0]
+                b = dst.pods[1] if src is dst and len(dst) > 1 else dst.pods[0]
+                if self._oracle.pod_allowed(a, b, probe.protocol, probe.port):
+                    row |= 1 << dst.index
+            rows.append(row)
+        return ClassMatrix(probe, tuple(rows))
