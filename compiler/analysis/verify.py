@@ -3,9 +3,10 @@
 A ruleset of any target (npc's output or anyone else's) is read by that target's judge
 (:mod:`npc.rulesets`, loaded through the registry) and asked about every flow of a
 :class:`~npc.analysis.flowspace.FlowSpace`; each verdict is compared with the reference
-semantics (:class:`~npc.analysis.reach.Reach`, which agrees with
-:class:`~npc.analysis.semantics.Semantics` pair by pair). Every flow on which they differ is
-a :class:`Difference`, with the rule the judge says decided it.
+semantics (:class:`~npc.analysis.expectation.Expectation`: class matrices that agree with
+:class:`~npc.analysis.semantics.Semantics` pair by pair, ClusterNetworkPolicy tiers
+included). Every flow on which they differ is a :class:`Difference`, with the rule the judge
+says decided it.
 
 With a node, the ruleset is one node's: it enforces the egress of the pods scheduled there
 and the ingress of the pods scheduled there, so a flow between a local pod and a remote one
