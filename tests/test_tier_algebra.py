@@ -37,5 +37,5 @@ def test_algebra_equals_the_oracle(seed: int) -> None:
             assert g & mask == w & mask, (probe, k)
         for src in snap.pods:
             for dst in snap.pods:
-                want = sem.pod_allowed(src, dst, probe.protocol, probe.port)
-                assert reach.allowed(src, dst, probe) == want, (probe, src.key, dst.key)
+                verdict = sem.pod_allowed(src, dst, probe.protocol, probe.port)
+                assert reach.allowed(src, dst, probe) == verdict, (probe, src.key, dst.key)
