@@ -39,6 +39,7 @@ from npc.snapshot import Pod, Snapshot
 
 __all__ = ["TierAlgebra"]
 
+
 class TierAlgebra:
     """Rows of the class matrix for NetworkPolicies and ClusterNetworkPolicies over classes
     no rule of either tells apart (``classes``: per class, its pods in snapshot order)."""
@@ -84,6 +85,7 @@ class TierAlgebra:
                 for rep in self.reps
             ]
         self._peer_cache: dict[tuple[int, int, str], int] = {}
+        self._named_cache: dict[tuple[str, Probe, int], int] = {}
         self._rows: dict[tuple[object, ...], tuple[int, ...]] = {}
         self._subject: list[tuple[tiers.ClusterPolicy, ...]] = [
             self.judge.subject_of(rep) for rep in self.reps
@@ -123,21 +125,38 @@ class TierAlgebra:
         return found
 
     def _ports(self, ports: ir.Ports, probe: Probe, v: int) -> int:
-        """Destination classes for which ``ports`` admits the probe (rule 5, T4)."""
+        """Destination classes for which ``ports`` admits the probe (rule 5, T4: a number or
+        range holds for every destination, a name for the pods that give the port it)."""
         if isinstance(ports, ir.AnyPort):
             return self.all
+        entry = ports.get(probe.protocol)
+        if entry is None:
+            return 0
+        if any(probe.port in r for r in entry.ranges):
+            return self.all
         found = 0
-        for k, end in enumerate(self.ends[v]):
-            if end is not None and ports_match(ports, Flow(end, end, probe.protocol, probe.port)):
-                found |= 1 << k
+        for name in entry.named:
+            found |= self._named(name, probe, v)
+        return found
+
+    def _named(self, name: str, probe: Probe, v: int) -> int:
+        key = (name, probe, v)
+        found = self._named_cache.get(key)
+        if found is None:
+            found = 0
+            only = ir.PortSet((ir.ProtocolPorts(probe.protocol, (), (name,)),))
+            for k, end in enumerate(self.ends[v]):
+                if end is not None and ports_match(
+                    only, Flow(end, end, probe.protocol, probe.port)
+                ):
+                    found |= 1 << k
+            self._named_cache[key] = found
         return found
 
     # -- sides ----------------------------------------------------------------------------
 
     @staticmethod
-    def _tier(
-        rules: Sequence[tuple[tiers.Action, int]], undecided: int
-    ) -> tuple[int, int]:
+    def _tier(rules: Sequence[tuple[tiers.Action, int]], undecided: int) -> tuple[int, int]:
         """One tier over the ``undecided`` classes, its rules as (action, the classes the
         rule matches) in order: (accepted, handed on: passed or matched by no rule)."""
         accepted = passed = 0
