@@ -20,6 +20,9 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,59 +33,70 @@ from tests.synth import SCALED_TEAMS, cluster_yaml, policy_yaml, scaled_cluster,
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_HEAD = "---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+
+def _cnp(name: str, tier: str, priority: int, subject: Any, **rules: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"tier": tier, "priority": priority, "subject": subject, **rules},
+    }
+
+
+def _namespaces(**labels: str) -> dict[str, Any]:
+    return {"namespaces": {"matchLabels": labels}}
+
 
 #: The operator's ClusterNetworkPolicies (one baseline per team).
-TIERS = (
-    _HEAD
-    + """metadata: {name: no-metadata}
-spec:
-  tier: Admin
-  priority: 0
-  subject: {namespaces: {}}
-  egress:
-  - {action: Deny, to: [{networks: [169.254.169.254/32]}]}
-"""
-    + _HEAD
-    + """metadata: {name: monitoring-scrapes}
-spec:
-  tier: Admin
-  priority: 10
-  subject: {namespaces: {}}
-  ingress:
-  - action: Accept
-    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]
-    protocols: [{destinationNamedPort: metrics}]
-"""
-    + _HEAD
-    + """metadata: {name: prod-decided-by-owners}
-spec:
-  tier: Admin
-  priority: 20
-  subject: {namespaces: {matchLabels: {env: prod}}}
-  ingress:
-  - action: Pass
-    from: [{namespaces: {matchLabels: {env: prod}}}]
-  - action: Deny
-    from: [{namespaces: {matchLabels: {env: dev}}}]
-"""
-    + "".join(
-        _HEAD
-        + f"""metadata: {{name: isolate-{team}}}
-spec:
-  tier: Baseline
-  priority: 100
-  subject: {{namespaces: {{matchLabels: {{team: {team}}}}}}}
-  ingress:
-  - action: Accept
-    from: [{{namespaces: {{matchLabels: {{team: {team}}}}}}}]
-  - action: Accept
-    from: [{{namespaces: {{matchLabels: {{role: platform}}}}}}]
-  - action: Deny
-    from: [{{namespaces: {{}}}}]
-"""
-        for team in SCALED_TEAMS
-    )
+TIERS = yaml.safe_dump_all(
+    [
+        _cnp(
+            "no-metadata",
+            "Admin",
+            0,
+            {"namespaces": {}},
+            egress=[{"action": "Deny", "to": [{"networks": ["169.254.169.254/32"]}]}],
+        ),
+        _cnp(
+            "monitoring-scrapes",
+            "Admin",
+            10,
+            {"namespaces": {}},
+            ingress=[
+                {
+                    "action": "Accept",
+                    "from": [_namespaces(**{"kubernetes.io/metadata.name": "monitoring"})],
+                    "protocols": [{"destinationNamedPort": "metrics"}],
+                }
+            ],
+        ),
+        _cnp(
+            "prod-decided-by-owners",
+            "Admin",
+            20,
+            _namespaces(env="prod"),
+            ingress=[
+                {"action": "Pass", "from": [_namespaces(env="prod")]},
+                {"action": "Deny", "from": [_namespaces(env="dev")]},
+            ],
+        ),
+        *(
+            _cnp(
+                f"isolate-{team}",
+                "Baseline",
+                100,
+                _namespaces(team=team),
+                ingress=[
+                    {"action": "Accept", "from": [_namespaces(team=team)]},
+                    {"action": "Accept", "from": [_namespaces(role="platform")]},
+                    {"action": "Deny", "from": [{"namespaces": {}}]},
+                ],
+            )
+            for team in SCALED_TEAMS
+        ),
+    ],
+    explicit_start=True,
+    sort_keys=False,
 )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from npc import ir, tiers
+from npc.analysis.reach import port_classes
 from npc.analysis.semantics import Semantics
 from npc.analysis.tier_semantics import TierJudge
 from npc.flows import Endpoint, Flow, Probe, node_addresses, ports_match
@@ -127,17 +128,7 @@ class TierAlgebra:
     def _ports(self, ports: ir.Ports, probe: Probe, v: int) -> int:
         """Destination classes for which ``ports`` admits the probe (rule 5, T4: a number or
         range holds for every destination, a name for the pods that give the port it)."""
-        if isinstance(ports, ir.AnyPort):
-            return self.all
-        entry = ports.get(probe.protocol)
-        if entry is None:
-            return 0
-        if any(probe.port in r for r in entry.ranges):
-            return self.all
-        found = 0
-        for name in entry.named:
-            found |= self._named(name, probe, v)
-        return found
+        return port_classes(ports, probe, self.all, lambda name: self._named(name, probe, v))
 
     def _named(self, name: str, probe: Probe, v: int) -> int:
         key = (name, probe, v)
