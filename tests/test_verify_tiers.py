@@ -354,3 +354,25 @@ def test_cli_diff_of_a_cluster_policy_added(tmp_path: Path) -> None:
 
 def _source(path: str) -> npc.Source:
     return npc.Source(path, Path(path).read_text())
+
+
+def test_doctored_calico_admin_tier_caught_with_true_counterexample() -> None:
+    """Calico's kube-admin tier with an Allow turned into Deny: exactly the flows of the
+    ClusterNetworkPolicy whose rule says Deny, each decided by the doctored rule."""
+    case = "conformance-admin-gress"
+    bundle = _case(case)
+    text = npc.compile(bundle, "calico").text
+    allow = "        name: allow-from-ravenclaw-everything\n    action: Allow\n"
+    assert text.count(allow) == 1
+    doctored = text.replace(allow, allow.replace("Allow", "Deny"))
+    # the rule starts at its ``- metadata:`` line, two above the name
+    at = text[: text.index(allow)].count("\n") + 1 - 2
+    policy = (GOLDEN / case / "input.yaml").read_text()
+    accept = "  - name: allow-from-ravenclaw-everything\n    action: Accept\n"
+    assert policy.count(accept) == 1
+    meant = _case(case, policy.replace(accept, accept.replace("Accept", "Deny")))
+    report = npc.verify(bundle, "calico", [npc.Source("d.yaml", doctored)])
+    truth = oracle_changes(meant, bundle, report.probes, report.outside)
+    assert truth and all(not ruleset and spec for *_, ruleset, spec in truth)
+    assert _listed(report) == truth
+    assert {d.rule for d in report.differences} == {f"d.yaml:{at}"}
