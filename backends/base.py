@@ -19,7 +19,15 @@ from npc.ir import PolicySet
 from npc.snapshot import Snapshot
 from npc.tiers import ClusterPolicySet
 
-__all__ = ["Applied", "Backend", "BackendOptions", "Emitted", "companion_marker", "split_bundle"]
+__all__ = [
+    "Applied",
+    "Backend",
+    "BackendOptions",
+    "Counts",
+    "Emitted",
+    "companion_marker",
+    "split_bundle",
+]
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -71,6 +79,20 @@ def split_bundle(text: str, suffixes: tuple[str, ...]) -> dict[str, str]:
         rest = head if found else rest
     files[""] = rest
     return files
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How much an output holds, counted the target's own way (for ``npc compare``):
+    ``objects`` are the named things the enforcement point keeps (nft tables, chains, sets
+    and maps; iptables chains and ipsets; Calico policies and tiers; security groups),
+    ``rules`` the ordered entries inside them; ``objects_are`` and ``rules_are`` say what
+    was counted, in words."""
+
+    objects: int
+    rules: int
+    objects_are: str
+    rules_are: str = "rules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +149,11 @@ class Backend(abc.ABC):
                 )
             )
         return self.emit(policies, snapshot, options)
+
+    def count(self, emitted: Emitted) -> Counts | None:
+        """What ``emitted`` (this backend's output) holds, counted from the output itself
+        (see :class:`Counts`); None when the backend does not count."""
+        return None
 
     def optimizes(self, options: BackendOptions) -> bool:
         """Whether the optimizer passes should run first (a backend reproducing another

@@ -30,7 +30,7 @@ from npc.analysis.lint import Finding, LintOptions, written_findings
 from npc.analysis.lint import lint as run_lint
 from npc.analysis.verify import Difference, VerifyReport
 from npc.analysis.verify import verify as verify_judge
-from npc.backends.base import Applied, BackendOptions
+from npc.backends.base import Applied, BackendOptions, Emitted
 from npc.capabilities import check, check_cluster
 from npc.errors import (
     Code,
@@ -302,20 +302,28 @@ def verify(
     flow by flow, over the bundle's snapshot (see :mod:`npc.analysis.verify`). ``node``:
     the ruleset is that node's (it judges only the flows that node enforces)."""
     bundle = _bundle(source)
-    _refuse_tiers(bundle, "npc verify")
     snapshot = _snapshot(bundle, "npc verify")
     _check_node(snapshot, node)
     read = judge(target, ruleset, snapshot)
-    return verify_judge(bundle.policies, snapshot, read, target=target, node=node, probes=probes)
+    return verify_judge(
+        bundle.policies,
+        snapshot,
+        read,
+        target=target,
+        node=node,
+        probes=probes,
+        cluster_policies=bundle.cluster_policies,
+    )
 
 
 def compare(
     source: Bundle | Iterable[Source], targets: Sequence[str] | None = None
 ) -> CompareReport:
     """Compile for each of ``targets`` (default: every target with a judge), verify each
-    output, and tabulate: size, features refused, equivalence, disagreements."""
+    output, and tabulate: objects and rules emitted (each backend's own count), size,
+    features refused, equivalence, disagreements. A target that cannot express the input
+    (ClusterNetworkPolicies, say: its capabilities decide) is a row with what it refused."""
     bundle = _bundle(source)
-    _refuse_tiers(bundle, "npc compare")
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
     rows = []
@@ -328,41 +336,28 @@ def compare(
             continue
         text = artifact.text
         row = TargetRow(name, len(text.encode()), text.count("\n"))
+        counted = get_backend(name).count(Emitted(text, (), artifact.files))
+        if counted is not None:
+            row = replace(
+                row,
+                objects=counted.objects,
+                rules=counted.rules,
+                objects_are=counted.objects_are,
+                rules_are=counted.rules_are,
+            )
         try:
             report = verify_judge(
                 bundle.policies,
                 snapshot,
                 judge(name, artifact_sources(artifact), snapshot),
                 target=name,
+                cluster_policies=bundle.cluster_policies,
             )
         except UnsupportedError as exc:
             rows.append(replace(row, note=exc.errors[0].message if exc.errors else ""))
             continue
         rows.append(replace(row, report=report))
     return CompareReport(tuple(rows))
-
-
-def _refuse_tiers(bundle: Bundle, command: str) -> None:
-    """verify, compare and diff judge against NetworkPolicy's semantics only: with
-    ClusterNetworkPolicies in the input their answer would be wrong, so they refuse."""
-    if bundle.cluster_policies:
-        first = next(iter(bundle.cluster_policies))
-        raise UnsupportedError(
-            _located(
-                bundle,
-                [
-                    Diagnostic(
-                        Code.UNSUPPORTED,
-                        Severity.ERROR,
-                        f"{command} does not model ClusterNetworkPolicy tiers yet, and the "
-                        f"input has {len(bundle.cluster_policies)} (first: {first.name})",
-                        hint="`npc reach` and `npc explain` do; for verify, leave the "
-                        "ClusterNetworkPolicies out of -f",
-                        origin=first.origin,
-                    )
-                ],
-            )
-        )
 
 
 def artifact_sources(artifact: Artifact) -> list[Source]:
@@ -377,12 +372,16 @@ def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> Diff
     """The flows that change from policies ``old`` to ``new``, over the snapshot of either
     (``old``'s when both have one)."""
     before, after = _bundle(old), _bundle(new)
-    _refuse_tiers(before, "npc diff")
-    _refuse_tiers(after, "npc diff")
     snapshot = before.snapshot or after.snapshot
     if snapshot is None:
         raise InputError(snapshot_required("npc diff"))
-    return diff_policies(before.policies, after.policies, snapshot)
+    return diff_policies(
+        before.policies,
+        after.policies,
+        snapshot,
+        old_tiers=before.cluster_policies,
+        new_tiers=after.cluster_policies,
+    )
 
 
 def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int) -> list[str]:
@@ -391,7 +390,9 @@ def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int)
     snapshot = _snapshot(bundle, "npc explain")
     ends = [snapshot.pod(e) or e for e in (src, dst)]
     probe = Probe(port, ir.Protocol(protocol))
-    text = explain_flow(bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate).text()
+    text = explain_flow(
+        bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate, bundle.cluster_policies
+    ).text()
     lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
     return lines
 

@@ -2,7 +2,8 @@
 
 For the judge-based tests of the address-based targets (nft, iptables): the flows of
 :func:`tests.flows.flows` between pods, hostNetwork pods and outside addresses, on every
-probe port, and ICMP once per pair of endpoints.
+probe port, and ICMP once per pair of endpoints; and, for the verify and diff tests,
+:func:`oracle_changes`: the flows of a check on which two policy sets' oracles disagree.
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ import npc
 from npc import ir, tiers
 from npc.analysis.semantics import Semantics
 from npc.analysis.tier_semantics import TierJudge
-from npc.flows import Endpoint, Flow
+from npc.flows import Endpoint, Flow, Probe
 from npc.rulesets.base import IANA_PROTOCOLS, Packet
 from npc.snapshot import Pod
 from tests.flows import flows
 
-__all__ = ["OUTSIDE", "Verdict", "icmp_allowed", "packet", "wrong_flows"]
+__all__ = [
+    "OUTSIDE",
+    "Change",
+    "Verdict",
+    "icmp_allowed",
+    "oracle_changes",
+    "packet",
+    "wrong_flows",
+]
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
+
 
 def packet(src: netaddr.IPAddress, dst: netaddr.IPAddress, proto: str, port: int = 0) -> Packet:
     """The first packet of a connection: ``proto`` is TCP, UDP, SCTP or ICMP (no port)."""
@@ -102,3 +112,41 @@ def wrong_flows(bundle: npc.Bundle, forwarded: Verdict) -> tuple[int, list[str]]
             if allows(src, dst, packet(src.address, dst.address, "ICMP")) != want:
                 wrong.append(f"{src} -> {dst} ICMP: spec {want}")
     return checked, wrong
+
+
+#: (src, dst, protocol, port, verdict a, verdict b) of one flow.
+Change = tuple[str, str, str, int, bool, bool]
+
+
+def oracle_changes(
+    a: npc.Bundle, b: npc.Bundle, probes: tuple[Probe, ...], outside: tuple[str, ...]
+) -> set[Change]:
+    """Every flow of the check (pod pairs, and pods with each outside address both ways)
+    on which the oracle's verdict under ``a`` differs from that under ``b``."""
+    snap = a.snapshot
+    assert snap is not None
+    sems = [Semantics(x.policies, snap, x.cluster_policies) for x in (a, b)]
+    found: set[Change] = set()
+    for p in probes:
+        for s in snap.pods:
+            for d in snap.pods:
+                if s is d:
+                    continue
+                was, now = (sem.pod_allowed(s, d, p.protocol, p.port) for sem in sems)
+                if was != now:
+                    found.add((s.key, d.key, str(p.protocol), p.port, was, now))
+        for pod in snap.pods:
+            if pod.host_network:
+                continue
+            for address in outside:
+                there = Endpoint.of_address(address)
+                version = there.address.version
+                if pod.ip(version) is None:
+                    continue
+                mine = Endpoint.of_pod(pod, version)
+                for src, dst in ((there, mine), (mine, there)):
+                    flow = Flow(src, dst, p.protocol, p.port)
+                    was, now = (sem.allowed(flow) for sem in sems)
+                    if was != now:
+                        found.add((str(src), str(dst), str(p.protocol), p.port, was, now))
+    return found

@@ -26,6 +26,19 @@ def with_nodes(rng: random.Random, snapshot: Snapshot) -> Snapshot:
     return Snapshot(snapshot.namespaces, snapshot.pods, snapshot.services, nodes)
 
 
+def nodes_yaml(snap: Snapshot) -> str:
+    """The snapshot's Node objects as YAML documents (to append to :func:`cluster_yaml`)."""
+    docs = [
+        "---\napiVersion: v1\nkind: Node\n"
+        f"metadata: {{name: {n.name}, labels: {{role: {n.labels['role']}}}}}\n"
+        "status: {addresses: ["
+        + ", ".join(f"{{type: {t}, address: '{a}'}}" for t, a in n.addresses)
+        + "]}\n"
+        for n in snap.nodes
+    ]
+    return "".join(docs)
+
+
 def random_peer(
     rng: random.Random, direction: str, ipv6: bool = False, nodes: bool = True
 ) -> tiers.ClusterPeer:

@@ -20,6 +20,7 @@ from npc.analysis.semantics import Semantics
 from npc.cli import cli
 from npc.flows import Endpoint, Flow, Probe
 from npc.targets import REGISTRY
+from tests.flow_check import oracle_changes
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 from tests.test_calico_backend import CONVERTER_PORTS
 
@@ -59,10 +60,6 @@ def _bundle(case: str) -> npc.Bundle:
 @pytest.mark.parametrize("case", CASES)
 def test_npc_output_verifies_equivalent(case: str, target: str, options: dict[str, str]) -> None:
     bundle = _bundle(case)
-    if bundle.cluster_policies:
-        with pytest.raises(npc.UnsupportedError, match="ClusterNetworkPolicy tiers"):
-            npc.verify(bundle, target, [])
-        return
     try:
         artifact = npc.compile(bundle, target, options)
     except npc.UnsupportedError:
@@ -436,6 +433,52 @@ def test_nft_doctored_set_element_added() -> None:
         for i, line in enumerate(added.splitlines(), 1)
         if "ip saddr @ingress/testing/myapp-policy/addr4 accept" in line
     }
+
+
+#: The ``except`` of edge/gateway's second ingress rule (10.50.1.0/24 but not the admin pod
+#: 10.50.1.21), as npc writes it: the cidr minus the except, in an interval set.
+EXCEPT_SET = "\tset ingress/edge/gateway/addr4-range {\n\t\ttype ipv4_addr\n\t\tflags interval\n"
+EXCEPT_RULE = "ip saddr @ingress/edge/gateway/addr4-range accept"
+
+
+def _set_elements(text: str, head: str) -> tuple[int, int]:
+    """Where the elements of the set that starts with ``head`` are, as a slice of ``text``."""
+    start = text.index("elements = {\n", text.index(head)) + len("elements = {\n")
+    return start, text.index("\t\t}\n", start)
+
+
+@needs_nft
+def test_nft_doctored_except_dropped() -> None:
+    """An ``except`` dropped from an interval set, and from an anonymous set written by hand,
+    is caught: exactly the flows of the policy without that ``except``, all widening."""
+    bundle = _bundle("ipblock-except")
+    text = npc.compile(bundle, "nft").text
+    start, end = _set_elements(text, EXCEPT_SET)
+    elements = [e.strip().rstrip(",") for e in text[start:end].splitlines()]
+    assert "10.50.1.20" in elements and "10.50.1.22/31" in elements  # the hole at .21
+    dropped = text[:start] + "\t\t\t10.50.1.0/24\n" + text[end:]
+    # The same rule with an anonymous set: as written it is equivalent; without the hole not.
+    anonymous = text.replace(EXCEPT_RULE, f"ip saddr {{ {', '.join(elements)} }} accept")
+    assert npc.verify(bundle, "nft", [npc.Source("x.nft", anonymous)]).equivalent
+    filled = text.replace(EXCEPT_RULE, "ip saddr { 10.50.1.0/24 } accept")
+    policy = (GOLDEN / "ipblock-except" / "input.yaml").read_text()
+    hole = "            cidr: 10.50.1.0/24\n            except:\n              - 10.50.1.21/32\n"
+    assert hole in policy
+    meant = npc.load(
+        [
+            npc.Source("input.yaml", policy.replace(hole, "            cidr: 10.50.1.0/24\n")),
+            npc.Source("cluster.yaml", (GOLDEN / "ipblock-except" / "cluster.yaml").read_text()),
+        ]
+    )
+    for name, doctored in (("d.nft", dropped), ("x.nft", filled)):
+        report = npc.verify(bundle, "nft", [npc.Source(name, doctored)])
+        truth = oracle_changes(meant, bundle, report.probes, report.outside)
+        assert truth and all(ruleset and not spec for *_, ruleset, spec in truth)
+        assert {
+            (d.src, d.dst, d.protocol, d.port, d.ruleset, d.spec) for d in report.differences
+        } == truth
+        assert {d.src for d in report.differences} == {"internal/admin"}
+        assert {d.rule for d in report.differences} == {f"{name}:{_line(doctored, 'ip saddr ')}"}
 
 
 FOREIGN_NFT = """table ip foreign {

@@ -25,10 +25,11 @@ from typing import Any, ClassVar
 import netaddr
 
 from npc import ir
+from npc.backends.alibaba import counts
 from npc.backends.alibaba.attach import LABEL, Attachment, attach
 from npc.backends.alibaba.cli import render
 from npc.backends.alibaba.plan import Group, Plan, Rule, build
-from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.base import Backend, BackendOptions, Counts, Emitted
 from npc.backends.grants import Grants
 from npc.capabilities import NETWORK_POLICY, Capability, feature_uses
 from npc.errors import (
@@ -114,6 +115,10 @@ class AlibabaBackend(Backend):
         """No: the plan merges every group's rules into a minimal CIDR cover itself, and SCTP
         uses are reported at the field paths the user wrote."""
         return False
+
+    def count(self, emitted: Emitted) -> Counts:
+        """Security groups and their permissions (:mod:`.counts`)."""
+        return counts.count(emitted)
 
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions

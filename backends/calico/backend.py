@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from npc import ir, kubeyaml
-from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.base import Backend, BackendOptions, Counts, Emitted
+from npc.backends.calico import counts
 from npc.backends.calico.cnp import cluster_policies as cluster_policy_docs
 from npc.backends.calico.common import check_namespace_label_spoofing
 from npc.backends.calico.gnp import global_policies
@@ -86,6 +87,10 @@ class CalicoBackend(Backend):
     def optimizes(self, options: BackendOptions) -> bool:
         """The namespaced form reproduces Calico's converter rule for rule: no passes."""
         return not (isinstance(options, CalicoOptions) and options.calico_scope == "namespaced")
+
+    def count(self, emitted: Emitted) -> Counts:
+        """Policies and tiers; their rules (:mod:`.counts`)."""
+        return counts.count(emitted)
 
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions

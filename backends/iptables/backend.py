@@ -29,8 +29,8 @@ from typing import ClassVar, Final
 import jinja2
 
 from npc import ir
-from npc.backends.base import Applied, Backend, BackendOptions, Emitted, split_bundle
-from npc.backends.iptables import syntax
+from npc.backends.base import Applied, Backend, BackendOptions, Counts, Emitted, split_bundle
+from npc.backends.iptables import counts, syntax
 from npc.backends.iptables.apply import apply_ruleset
 from npc.backends.iptables.plan import plan
 from npc.backends.render import environment
@@ -125,3 +125,7 @@ class IptablesBackend(Backend):
         files = split_bundle(text, self.companions)
         variant = None if opts.variant == "auto" else opts.variant
         return Applied(apply_ruleset(files[""], files[IPSET_SUFFIX], variant, dry_run=dry_run))
+
+    def count(self, emitted: Emitted) -> Counts:
+        """Chains and ipsets; rules (:mod:`.counts`)."""
+        return counts.count(emitted)

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import yaml
 
 from npc import ir, tiers
-from npc.backends.base import Backend, BackendOptions, Emitted
+from npc.backends.base import Backend, BackendOptions, Counts, Emitted
+from npc.backends.ir import counts
 from npc.capabilities import NETWORK_POLICY, Capability
 from npc.snapshot import Snapshot
 from npc.tiers import ClusterPolicySet
@@ -108,6 +109,10 @@ class IrBackend(Backend):
         Capability.CLUSTER_NETWORK_POLICY
     }
     suffix = "ir.yaml"
+
+    def count(self, emitted: Emitted) -> Counts:
+        """Policies; their rules (:mod:`.counts`)."""
+        return counts.count(emitted)
 
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions

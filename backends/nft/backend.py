@@ -24,7 +24,8 @@ from typing import ClassVar
 import jinja2
 
 from npc import ir
-from npc.backends.base import Applied, Backend, BackendOptions, Emitted
+from npc.backends.base import Applied, Backend, BackendOptions, Counts, Emitted
+from npc.backends.nft import counts
 from npc.backends.nft import syntax as nft_syntax
 from npc.backends.nft.apply import load
 from npc.backends.nft.plan import plan
@@ -116,6 +117,10 @@ class NftablesBackend(Backend):
         ruleset = plan(policies, snapshot, opts.table, opts.node, cluster_policies)
         text = _environment().get_template("nft.j2").render(plan=ruleset)
         return Emitted(text, ruleset.diagnostics)
+
+    def count(self, emitted: Emitted) -> Counts:
+        """Tables, chains, sets and maps; the chains' rules (:mod:`.counts`)."""
+        return counts.count(emitted)
 
     def apply(self, text: str, options: BackendOptions, *, dry_run: bool = False) -> Applied:
         """Load ``text`` with ``nft -f`` (``nft -c -f`` for a dry run) into the current

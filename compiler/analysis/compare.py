@@ -19,8 +19,10 @@ __all__ = ["CompareReport", "Disagreement", "TargetRow"]
 
 @dataclass(frozen=True, slots=True)
 class TargetRow:
-    """One target: what it emitted (bytes, lines), what it refused, and its verification
-    (None when it refused the policies or has no judge)."""
+    """One target: what it emitted (objects and rules as the backend counts them, bytes,
+    lines), what it refused, and its verification (None when it refused the policies or has
+    no judge). ``objects``/``rules`` are None when the backend does not count;
+    ``objects_are``/``rules_are`` say what it counted."""
 
     target: str
     size: int = 0
@@ -28,6 +30,10 @@ class TargetRow:
     refused: tuple[str, ...] = ()
     report: VerifyReport | None = None
     note: str = ""
+    objects: int | None = None
+    rules: int | None = None
+    objects_are: str = ""
+    rules_are: str = ""
 
     @property
     def equivalent(self) -> bool | None:
@@ -36,6 +42,10 @@ class TargetRow:
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
+            "objects": self.objects,
+            "rules": self.rules,
+            "objects_are": self.objects_are,
+            "rules_are": self.rules_are,
             "size": self.size,
             "lines": self.lines,
             "refused": list(self.refused),

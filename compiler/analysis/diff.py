@@ -5,6 +5,11 @@ Both policy sets are judged by the reference semantics over one snapshot and the
 Pods are grouped by the pair of their classes under the two sets (pods neither set tells
 apart), class pairs are compared with two bit tests, and only the class pairs that differ
 are expanded to pods; so a diff of a large cluster costs what its classes cost.
+
+With ClusterNetworkPolicies on either side, that side's engine is the tiered one
+(:class:`~npc.analysis.reach_tiers.TieredReach`, checked against the oracle), its outside
+verdicts the oracle with tiers, and the flow space holds what the tiers name too (their port
+boundaries, ``networks`` boundaries and, with a ``nodes`` peer, the node addresses).
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from npc import ir
+from npc import ir, tiers
 from npc.analysis.flowspace import FlowSpace
-from npc.analysis.reach import Reach
+from npc.analysis.reach_tiers import make_reach
 from npc.analysis.semantics import Semantics
 from npc.flows import Flow, Probe
 from npc.snapshot import Snapshot
@@ -65,17 +70,28 @@ class DiffReport:
         return {"changed": self.changed, "differences": [d.to_json() for d in self.differences]}
 
 
-def diff(old: ir.PolicySet, new: ir.PolicySet, snapshot: Snapshot) -> DiffReport:
-    """The flows on which ``old`` and ``new`` disagree over ``snapshot``."""
-    space = FlowSpace(snapshot, (old, new))
-    reach_old, reach_new = Reach(old, snapshot), Reach(new, snapshot)
-    joint_of: dict[tuple[int, int, tuple[int, ...]], int] = {}
+def diff(
+    old: ir.PolicySet,
+    new: ir.PolicySet,
+    snapshot: Snapshot,
+    *,
+    old_tiers: tiers.ClusterPolicySet = tiers.EMPTY,
+    new_tiers: tiers.ClusterPolicySet = tiers.EMPTY,
+) -> DiffReport:
+    """The flows on which ``old`` and ``new`` (each with its ClusterNetworkPolicies)
+    disagree over ``snapshot``."""
+    space = FlowSpace(snapshot, (old, new), cluster_sets=(old_tiers, new_tiers))
+    reach_old = make_reach(old, snapshot, old_tiers)
+    reach_new = make_reach(new, snapshot, new_tiers)
+    joint_of: dict[tuple[int, int, tuple[int, ...], str | None], int] = {}
     members: list[list[int]] = []
     keys: list[tuple[int, int]] = []
     classes = zip(space.classes(reach_old), space.classes(reach_new), strict=True)
     for index, (c_old, c_new) in enumerate(classes):
-        # Pods of one class may differ in address families: outside flows need both.
-        key = (c_old, c_new, tuple(sorted(space.endpoints[index])))
+        # Pods of one class may differ in address families: outside flows need both; and
+        # their nodes, when node addresses are outside ends (a pod reaches its own node).
+        node = space.pods[index].node_name if space.node_outside else None
+        key = (c_old, c_new, tuple(sorted(space.endpoints[index])), node)
         joint = joint_of.get(key)
         if joint is None:
             joint = joint_of[key] = len(members)
@@ -104,7 +120,8 @@ def diff(old: ir.PolicySet, new: ir.PolicySet, snapshot: Snapshot) -> DiffReport
                                     now,
                                 )
                             )
-    sem_old, sem_new = Semantics(old, snapshot), Semantics(new, snapshot)
+    sem_old = Semantics(old, snapshot, old_tiers)
+    sem_new = Semantics(new, snapshot, new_tiers)
     for a, _ in enumerate(keys):
         rep = members[a][0]
         if pods[rep].host_network:

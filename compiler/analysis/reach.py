@@ -31,7 +31,7 @@ benchmark ``bench/reach_bench.py`` measures both.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from npc import ir
@@ -44,6 +44,7 @@ __all__ = [
     "ClassMatrix",
     "PodClass",
     "Reach",
+    "port_classes",
 ]
 
 
@@ -132,6 +133,25 @@ class _Intervals:
 
     def index(self, address: int) -> int:
         return bisect.bisect_right(self.bounds, address)
+
+
+def port_classes(
+    ports: ir.Ports, probe: Probe, everything: int, named: Callable[[str], int]
+) -> int:
+    """Destination classes for which ``ports`` admits ``probe`` (rule 5): ``everything`` for a
+    number or range that holds it, else the union of ``named(name)`` (the classes giving the
+    probe's port that name) over the names listed for its protocol."""
+    if isinstance(ports, ir.AnyPort):
+        return everything
+    entry = ports.get(probe.protocol)
+    if entry is None:
+        return 0
+    if any(probe.port in r for r in entry.ranges):
+        return everything
+    found = 0
+    for name in entry.named:
+        found |= named(name)
+    return found
 
 
 class Reach:
@@ -407,17 +427,12 @@ class Reach:
     def _port_classes(self, ports: ir.Ports, probe: Probe) -> int:
         """Destination classes for which ``ports`` admits the probe (named ports resolve
         against each destination)."""
-        if isinstance(ports, ir.AnyPort):
-            return self.all_classes
-        entry = ports.get(probe.protocol)
-        if entry is None:
-            return 0
-        if any(probe.port in r for r in entry.ranges):
-            return self.all_classes
-        found = 0
-        for name in entry.named:
-            found |= self._named_classes(name, probe.protocol, probe.port)
-        return found
+        return port_classes(
+            ports,
+            probe,
+            self.all_classes,
+            lambda name: self._named_classes(name, probe.protocol, probe.port),
+        )
 
     # -- class matrices -------------------------------------------------------------------
 

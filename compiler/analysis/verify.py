@@ -3,9 +3,10 @@
 A ruleset of any target (npc's output or anyone else's) is read by that target's judge
 (:mod:`npc.rulesets`, loaded through the registry) and asked about every flow of a
 :class:`~npc.analysis.flowspace.FlowSpace`; each verdict is compared with the reference
-semantics (:class:`~npc.analysis.reach.Reach`, which agrees with
-:class:`~npc.analysis.semantics.Semantics` pair by pair). Every flow on which they differ is
-a :class:`Difference`, with the rule the judge says decided it.
+semantics (:class:`~npc.analysis.expectation.Expectation`: class matrices that agree with
+:class:`~npc.analysis.semantics.Semantics` pair by pair, ClusterNetworkPolicy tiers
+included). Every flow on which they differ is a :class:`Difference`, with the rule the judge
+says decided it.
 
 With a node, the ruleset is one node's: it enforces the egress of the pods scheduled there
 and the ingress of the pods scheduled there, so a flow between a local pod and a remote one
@@ -20,17 +21,16 @@ pod). ``bench/verify_bench.py`` measures it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from npc import ir
-from npc.analysis.flowspace import FlowSpace, Outside, address_sets, one_direction
-from npc.analysis.reach import Reach
-from npc.analysis.semantics import Semantics
+from npc import ir, tiers
+from npc.analysis.expectation import Expectation
+from npc.analysis.flowspace import FlowSpace, Outside
 from npc.flows import Endpoint, Flow, Probe
-from npc.rulesets.base import Decision, Judge, Partitioned, address_signatures
-from npc.snapshot import Pod, Snapshot
+from npc.rulesets.base import Decision, Judge, Partitioned
+from npc.snapshot import Snapshot
 
 __all__ = ["Difference", "VerifyReport", "verify"]
 
@@ -121,79 +121,8 @@ def _difference(
     )
 
 
-def _policy_spans(policies: ir.PolicySet) -> Iterator[tuple[int, int, int]]:
-    """(version, first, last) of every CIDR of every ipBlock of ``policies``."""
-    for addresses in address_sets(policies):
-        for net in addresses.cidrs:
-            yield net.version, net.first, net.last
-
-
-def _selecting_local(space: FlowSpace, policies: ir.PolicySet) -> ir.PolicySet:
-    """The policies that select some local pod: with a node, the only ones whose verdicts
-    the node's flows depend on (every flow judged has its enforced side on a local pod), so
-    the classes are those of a much smaller vocabulary."""
-    by_namespace: dict[str, list[Pod]] = {}
-    for pod, here in zip(space.pods, space.local, strict=True):
-        if here and not pod.host_network:
-            by_namespace.setdefault(pod.namespace, []).append(pod)
-    return ir.PolicySet(
-        tuple(
-            p
-            for p in policies
-            if any(p.pod_selector.matches(pod.labels) for pod in by_namespace.get(p.namespace, ()))
-        )
-    )
-
-
-class _Expectation:
-    """The spec's verdict on pod pair (i, j) for what this ruleset enforces, by class
-    matrices: with a node, the local side's verdict when only one end is local."""
-
-    def __init__(self, space: FlowSpace, policies: ir.PolicySet) -> None:
-        self.space = space
-        if space.node is not None:
-            policies = _selecting_local(space, policies)
-        #: The policies the verdicts depend on (with a node, those selecting a local pod).
-        self.policies = policies
-        self.full = Reach(policies, space.snapshot)
-        self.full_classes = space.classes(self.full)
-        self.sides: tuple[tuple[Reach, list[int]], ...] = ()
-        if space.node is not None:
-            egress = Reach(one_direction(policies, ir.Direction.EGRESS), space.snapshot)
-            ingress = Reach(one_direction(policies, ir.Direction.INGRESS), space.snapshot)
-            self.sides = ((egress, space.classes(egress)), (ingress, space.classes(ingress)))
-
-    def row_of(self, probe: Probe) -> Callable[[int], Callable[[int], bool]]:
-        """For one probe: i -> (j -> the spec's verdict on i to j)."""
-        local = self.space.local
-        full_rows, full_classes = self.full.matrix(probe).rows, self.full_classes
-        if not self.sides:
-
-            def whole(i: int) -> Callable[[int], bool]:
-                row, c = full_rows[full_classes[i]], full_classes
-                return lambda j: bool(row >> c[j] & 1)
-
-            return whole
-        (egress, e_classes), (ingress, i_classes) = self.sides
-        e_rows, i_rows = egress.matrix(probe).rows, ingress.matrix(probe).rows
-
-        def per_side(i: int) -> Callable[[int], bool]:
-            if local[i]:
-                row, e_row, c, e = (
-                    full_rows[full_classes[i]],
-                    e_rows[e_classes[i]],
-                    full_classes,
-                    e_classes,
-                )
-                return lambda j: bool((row >> c[j] if local[j] else e_row >> e[j]) & 1)
-            row, c = i_rows[i_classes[i]], i_classes
-            return lambda j: bool(row >> c[j] & 1)
-
-        return per_side
-
-
 def _groups(
-    space: FlowSpace, expectation: _Expectation, key: Callable[[Endpoint], object] | None
+    space: FlowSpace, expectation: Expectation, key: Callable[[Endpoint], object] | None
 ) -> list[list[int]]:
     """Pods neither the spec nor the judge tells apart (every pod alone without ``key``)."""
     if key is None:
@@ -219,11 +148,15 @@ def verify(
     target: str = "",
     node: str | None = None,
     probes: tuple[Probe, ...] | None = None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> VerifyReport:
-    """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc)."""
-    space = FlowSpace(snapshot, (policies,), node=node, probes=probes)
+    """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc);
+    ``cluster_policies`` adds the admin and baseline tiers to the spec."""
+    space = FlowSpace(
+        snapshot, (policies,), node=node, probes=probes, cluster_sets=(cluster_policies,)
+    )
     asker = _Asker(judge)
-    expectation = _Expectation(space, policies)
+    expectation = Expectation(space, policies, cluster_policies)
     found: list[Difference] = []
     pods, endpoints, local = space.pods, space.endpoints, space.local
     key = judge.key if isinstance(judge, Partitioned) else None
@@ -283,21 +216,21 @@ def verify(
                                 )
                             )
     asker = _Asker(judge)
-    sem = Semantics(policies, snapshot)
+    sem = expectation.semantics
     outside_groups: dict[tuple[object, ...], list[int]] = {}
     for index, pod in enumerate(pods):
         if local[index] and not pod.host_network:
             ends = endpoints[index]
             ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
-            outside_groups.setdefault((expectation.full_classes[index], ident), []).append(index)
+            outside_groups.setdefault((expectation.pod_outside_class(index), ident), []).append(
+                index
+            )
     outside_covered = 0
-    spans = address_signatures(_policy_spans(expectation.policies))
     outside_classes: dict[tuple[object, ...], list[Outside]] = {}
     for outside in space.outside:
         address = outside.endpoint.address
         where = (
-            outside.version,
-            spans(outside.version, int(address)),
+            expectation.outside_class(outside),
             key(outside.endpoint) if key else address,
         )
         outside_classes.setdefault(where, []).append(outside)

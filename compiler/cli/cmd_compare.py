@@ -18,22 +18,39 @@ Examples:
   npc compare -f policies/ -f cluster.yaml --targets nft,calico -o md
 """
 
-_HEADER = ("target", "bytes", "lines", "refused", "equivalent", "differences", "note")
+_HEADER = (
+    "target",
+    "objects",
+    "rules",
+    "bytes",
+    "lines",
+    "refused",
+    "equivalent",
+    "differences",
+    "note",
+)
 
 
 def _rows(report: CompareReport) -> list[tuple[object, ...]]:
-    return [
-        (
-            r.target,
-            r.size,
-            r.lines,
-            len(r.refused),
-            "-" if r.equivalent is None else r.equivalent,
-            0 if r.report is None else len(r.report.differences),
-            r.note or "; ".join(r.refused),
+    """One row per target; a target that refused emitted nothing (``-``), and its note is
+    the first line of each refusal (``-o json`` has them whole, hints included)."""
+    rows: list[tuple[object, ...]] = []
+    for r in report.rows:
+        emitted = not r.refused
+        rows.append(
+            (
+                r.target,
+                "-" if r.objects is None else r.objects,
+                "-" if r.rules is None else r.rules,
+                r.size if emitted else "-",
+                r.lines if emitted else "-",
+                len(r.refused),
+                "-" if r.equivalent is None else r.equivalent,
+                0 if r.report is None else len(r.report.differences),
+                r.note or "; ".join(x.splitlines()[0] for x in r.refused if x),
+            )
         )
-        for r in report.rows
-    ]
+    return rows
 
 
 def _text(report: CompareReport) -> str:
@@ -65,6 +82,11 @@ def _text(report: CompareReport) -> str:
         )
     if len(dis) > 20:
         lines.append(f"  ... and {len(dis) - 20} more (-o json lists every one)")
+    counted = [r for r in report.rows if r.objects is not None]
+    if counted:
+        lines.append("")
+        lines.append("objects and rules as each target counts them:")
+        lines.extend(f"  {r.target}: {r.objects_are}; {r.rules_are}" for r in counted)
     return "\n".join(lines) + "\n"
 
 
@@ -86,8 +108,10 @@ def compare_command(
 ) -> None:
     """Compile the policies for each target, verify each output, and tabulate.
 
-    One row per target: output size, features refused, equivalent to the policies or not
-    (with counterexamples); then the flows on which targets disagree with each other.
+    One row per target: objects and rules emitted (as the target counts them: nft tables,
+    chains, sets and maps; iptables chains and ipsets; Calico resources; security groups
+    and their permissions), output size, features refused, equivalent to the policies or
+    not (with counterexamples); then the flows on which targets disagree with each other.
     Exit status 0 when every target that compiled is equivalent, 1 otherwise.
     """
     names = None

@@ -76,8 +76,9 @@ def verify_command(
 
     Every pod pair, every port and protocol of the snapshot and of the policies, and
     addresses on each side of every ipBlock boundary (IPv4 and IPv6) are decided by the
-    target's judge and by the Kubernetes spec. Exit status 0 when they agree everywhere, 1
-    when some flow differs (each one listed), 2 on bad input.
+    target's judge and by the Kubernetes spec (ClusterNetworkPolicies among the -f inputs
+    included: their tiers decide as the spec of network-policy-api says). Exit status 0 when
+    they agree everywhere, 1 when some flow differs (each one listed), 2 on bad input.
     """
     if live == bool(rulesets):
         raise click.UsageError("give either --ruleset PATH (repeatable) or --live")
