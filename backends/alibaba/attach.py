@@ -184,9 +184,7 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
 
 
-def attach(
-    plan: Plan, grants: Grants, cluster: tiers.ClusterPolicySet = tiers.EMPTY
-) -> Attachment:
+def attach(plan: Plan, grants: Grants, cluster: tiers.ClusterPolicySet = tiers.EMPTY) -> Attachment:
     """PodNetworkings (and label changes) that give every selectable pod its groups."""
     resolver = grants.resolver
     pods = resolver.pods

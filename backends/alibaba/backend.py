@@ -136,7 +136,8 @@ class AlibabaBackend(Backend):
         assert snapshot is not None
         deny = opts.unsupported == "deny"
         own = [*_own_label(policies), *_own_label_cluster(cluster_policies)]
-        diagnostics = [*_sctp(policies, deny=deny), *cluster_sctp(cluster_policies, snapshot, deny=deny)]
+        diagnostics = _sctp(policies, deny=deny)
+        diagnostics.extend(cluster_sctp(cluster_policies, snapshot, deny=deny))
         errors = [d for d in diagnostics if d.severity is Severity.ERROR]
         if own or errors:
             raise UnsupportedError([*own, *errors])
@@ -323,10 +324,11 @@ def permission(rule: Rule, direction: ir.Direction) -> dict[str, str]:
 def _describe(group: Group) -> str:
     other = "egress" if group.direction is ir.Direction.INGRESS else "ingress"
     if group.cluster:
+        isolated = ", ".join(p.key for p in group.policies)
         text = (
             f"npc: {group.direction} of pods under ClusterNetworkPolicy "
             + ", ".join(group.cluster)
-            + (", isolated by " + ", ".join(p.key for p in group.policies) if group.policies else "")
+            + (f", isolated by {isolated}" if isolated else "")
             + " (tiers as priorities: admin, NetworkPolicy, baseline, default)"
         )
     elif group.open:

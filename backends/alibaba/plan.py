@@ -174,7 +174,8 @@ def _tier_groups(
     classes that need more priorities than ECS has, as errors."""
     pods = grants.resolver.pods
     class_of = {idx: n for n, cls in enumerate(classes) for idx in bit_indices(cls.pods.bits)}
-    members: dict[tuple[object, ...], int] = {}
+    Key = tuple[tuple[str, ...], int, tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...]]
+    members: dict[Key, int] = {}
     for idx, policies in subjects.items():
         resolution: tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...] = ()
         if direction is ir.Direction.INGRESS:
@@ -184,11 +185,9 @@ def _tier_groups(
             )
         key = (tuple(p.name for p in policies), class_of.get(idx, -1), resolution)
         members[key] = members.get(key, 0) | (1 << idx)
-    problems = []
+    problems: list[Diagnostic] = []
     for key in sorted(members, key=repr):
         names, number, resolution = key
-        assert isinstance(names, tuple) and isinstance(number, int)
-        assert isinstance(resolution, tuple)
         bits = members[key]
         policies = subjects[bit_indices(bits)[0]]
         cls = classes[number] if number >= 0 else None

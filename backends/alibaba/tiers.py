@@ -137,8 +137,29 @@ def levels(entries: Sequence[Entry]) -> tuple[list[Level], Entry | None]:
     return [Level(i + 1, _reduce(rules)) for i, rules in enumerate(out)], overflow
 
 
+def _covers(wide: Atom, narrow: Atom) -> bool:
+    """Every flow ``narrow`` matches, ``wide`` matches."""
+    if wide[0] != narrow[0] or not (wide[3][0] <= narrow[3][0] and narrow[3][1] <= wide[3][1]):
+        return False
+    if wide[1] is None:
+        return True
+    if wide[1] is not narrow[1] or narrow[2] is None:
+        return False
+    assert wide[2] is not None
+    return wide[2][0] <= narrow[2][0] and narrow[2][1] <= wide[2][1]
+
+
+#: Above this many (drop, accept) pairs in one level, accepts are not tested for being
+#: covered by a drop (the test only makes the output smaller).
+_PRUNE_LIMIT = 250_000
+
+
 def _reduce(rules: list[tuple[str, Atom, str]]) -> tuple[tuple[str, Atom, tuple[str, ...]], ...]:
-    """Per (action, family, protocol, ports): the ranges merged, covered by CIDR blocks."""
+    """Per (action, family, protocol, ports): the ranges merged, covered by CIDR blocks. An
+    accept that a drop of the same level covers is left out (the drop wins the tie)."""
+    drops = [atom for action, atom, _ in rules if action == DROP]
+    if drops and len(drops) * (len(rules) - len(drops)) <= _PRUNE_LIMIT:
+        rules = [r for r in rules if r[0] == DROP or not any(_covers(d, r[1]) for d in drops)]
     buckets: dict[tuple[str, int, ir.Protocol | None, Range | None], list[Range]] = {}
     sources: dict[tuple[str, int, ir.Protocol | None, Range | None], set[str]] = {}
     for action, (v, protocol, ports, block), source in rules:
@@ -247,6 +268,7 @@ class TierPlanner:
             & resolver.selectable
             for p in policies
         }
+        self._atoms: dict[tuple[object, ...], tuple[Atom, ...]] = {}
         snapshot = grants.snapshot
         self._node_labels = {n.name: n.labels for n in snapshot.nodes}
         # An address is a node's (rule T3): its Node object's, or a hostNetwork pod's there.
@@ -275,7 +297,7 @@ class TierPlanner:
         policies: Iterable[tiers.ClusterPolicy], direction: ir.Direction
     ) -> tuple[tuple[str, ir.Protocol], ...]:
         """The (name, protocol) pairs the policies' rules of ``direction`` use, sorted."""
-        found = set()
+        found: set[tuple[str, ir.Protocol]] = set()
         for policy in policies:
             for rule in policy.rules(direction):
                 if isinstance(rule.ports, ir.PortSet):
@@ -323,7 +345,7 @@ class TierPlanner:
             if policy.tier is not tier:
                 continue
             for index, rule in enumerate(policy.rules(direction)):
-                atoms = self.rule_atoms(rule, direction, resolution)
+                atoms = self._rule_atoms(policy, index, rule, direction, resolution)
                 source = f"ClusterNetworkPolicy {policy.name} {direction}[{index}] {rule.action}"
                 where = (policy, str(direction), index)
                 if rule.action is tiers.Action.DENY:
@@ -341,9 +363,24 @@ class TierPlanner:
 
     # -- what a rule matches ----------------------------------------------------------------
 
-    def _addresses(
-        self, rule: tiers.ClusterRule
-    ) -> tuple[dict[int, list[Range]], int] | None:
+    def _rule_atoms(
+        self,
+        policy: tiers.ClusterPolicy,
+        index: int,
+        rule: tiers.ClusterRule,
+        direction: ir.Direction,
+        resolution: tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...],
+    ) -> tuple[Atom, ...]:
+        """:meth:`rule_atoms`, once per rule (and, for ingress named ports, resolution)."""
+        named = direction is ir.Direction.INGRESS and isinstance(rule.ports, ir.PortSet)
+        key = (policy.name, str(direction), index, resolution if named else ())
+        found = self._atoms.get(key)
+        if found is None:
+            found = self.rule_atoms(rule, direction, resolution)
+            self._atoms[key] = found
+        return found
+
+    def _addresses(self, rule: tiers.ClusterRule) -> tuple[dict[int, list[Range]], int] | None:
         """The address ranges the rule's peers match per family, and the pods its pod peers
         match (bits); None when an unknown peer makes it match every address."""
         resolver = self.grants.resolver
@@ -384,12 +421,12 @@ class TierPlanner:
         """What one rule matches (rules T3 and T4). Named ports resolve against the subject
         for ingress (``resolution``), against each destination pod for egress."""
         resolver = self.grants.resolver
-        found = self._addresses(rule)
-        if found is None:
+        peers = self._addresses(rule)
+        if peers is None:
             ranges = {v: [_full(v)] if v in self.families else [] for v in FAMILIES}
             destinations = resolver.selectable
         else:
-            ranges, destinations = found
+            ranges, destinations = peers
         merged = {v: merge(r) for v, r in ranges.items()}
         out: list[Atom] = []
         if isinstance(rule.ports, ir.AnyPort):
