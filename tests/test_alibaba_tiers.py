@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +66,22 @@ def test_random_tiers_agree_with_the_oracle(seed: int, alone: bool) -> None:
     assert exact > 50
 
 
-def test_random_tiers_use_drop_rules_and_several_priorities() -> None:
-    """The mapping is exercised: over the random cases, drop rules and priorities above 1."""
-    priorities: set[str] = set()
-    policies: set[str] = set()
-    for seed in range(24):
+def _random_outputs(count: int) -> Iterator[dict[str, Any]]:
+    """The alibaba output of the first ``count`` random cases (those alibaba compiles)."""
+    for seed in range(count):
         try:
             text = npc.compile(_random_bundle(seed, False), "alibaba", {"unsupported": "deny"}).text
         except UnsupportedError:
             continue
-        for group in json.loads(text)["securityGroups"]:
+        yield json.loads(text)
+
+
+def test_random_tiers_use_drop_rules_and_several_priorities() -> None:
+    """The mapping is exercised: over the random cases, drop rules and priorities above 1."""
+    priorities: set[str] = set()
+    policies: set[str] = set()
+    for data in _random_outputs(24):
+        for group in data["securityGroups"]:
             for rule in group["ingress"] + group["egress"]:
                 priorities.add(rule["Priority"])
                 policies.add(rule["Policy"])
@@ -220,20 +227,26 @@ def test_a_tier_needing_more_than_100_priorities_is_refused_naming_the_policy() 
     assert d.location.line > 1
 
 
+def _admin(name: str, rules: str) -> str:
+    """An Admin-tier policy at priority 1 over every pod, with ``rules`` (YAML lines)."""
+    head = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+    return (
+        head
+        + f"metadata: {{name: {name}}}\nspec:\n  tier: Admin\n  priority: 1\n"
+        + ("  subject: {namespaces: {}}\n" + rules)
+    )
+
+
 def test_sctp_is_refused_but_an_sctp_accept_may_be_left_out() -> None:
-    cnp = """\
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: s}
-spec:
-  tier: Admin
-  priority: 1
-  subject: {namespaces: {}}
+    cnp = _admin(
+        "s",
+        """\
   ingress:
   - action: ACTION
     from: [{namespaces: {}}]
     protocols: [{sctp: {destinationPort: {number: 9}}}]
-"""
+""",
+    )
     for action in ("Deny", "Pass"):
         for options in ({}, {"unsupported": "deny"}):
             with pytest.raises(UnsupportedError) as info:
@@ -256,18 +269,7 @@ spec:
 
 
 def test_domain_names_are_refused() -> None:
-    cnp = """\
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: dns}
-spec:
-  tier: Admin
-  priority: 1
-  subject: {namespaces: {}}
-  egress:
-  - action: Accept
-    to: [{domainNames: [example.com]}]
-"""
+    cnp = _admin("dns", "  egress:\n  - action: Accept\n    to: [{domainNames: [example.com]}]\n")
     with pytest.raises(UnsupportedError) as info:
         npc.compile([npc.Source("p.yaml", cnp), npc.Source("c.yaml", CLUSTER)], "alibaba")
     assert any(
@@ -279,12 +281,8 @@ spec:
 def test_tier_output_loads_into_the_sdk() -> None:
     """Drop rules and priorities above 1 keep every key through the SDK's models."""
     seen = 0
-    for seed in range(8):
-        try:
-            text = npc.compile(_random_bundle(seed, False), "alibaba", {"unsupported": "deny"}).text
-        except UnsupportedError:
-            continue
-        for group in json.loads(text)["securityGroups"]:
+    for data in _random_outputs(8):
+        for group in data["securityGroups"]:
             for direction, model in (
                 ("ingress", models.AuthorizeSecurityGroupRequestPermissions),
                 ("egress", models.AuthorizeSecurityGroupEgressRequestPermissions),
