@@ -64,6 +64,16 @@ DESCRIPTION = (
     "created, so set attachment.labels (in the pods' templates) and recreate the pods."
 )
 
+#: Added to :data:`DESCRIPTION` when ClusterNetworkPolicies apply to some pods.
+TIERS_DESCRIPTION = (
+    " Pods a ClusterNetworkPolicy applies to get, per direction, a group holding the tiers "
+    "as priorities (1 first; at equal priority drop wins): the Admin tier's rules, then their "
+    "NetworkPolicies' accepts and a drop of everything if one isolates them, else the "
+    "Baseline tier's rules, then an accept of everything; an Admin Pass repeats what follows "
+    "the Admin tier, cut to what the Pass matches. These groups' rules must keep their "
+    "priorities."
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AlibabaOptions(BackendOptions):
@@ -372,9 +382,12 @@ def document(plan: Plan, attachment: Attachment, grants: Grants, region: str) ->
             },
         }
         groups.append(entry)
+    description = DESCRIPTION
+    if any(g.cluster for g in plan.groups):
+        description += TIERS_DESCRIPTION
     return {
         "regionId": region,
-        "description": DESCRIPTION,
+        "description": description,
         "securityGroups": groups,
         "podNetworkings": [n.to_object() for n in attachment.networkings],
         "attachment": {
