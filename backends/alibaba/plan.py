@@ -55,12 +55,13 @@ _BITS = {4: 32, 6: 128}
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One ``accept`` permission: traffic of ``family`` with ``protocol`` (None: every
-    protocol) on ``ports`` (None: every port) from/to the CIDR-aligned ``block``; the
-    NetworkPolicies (``namespace/name``) that allow it."""
+    """One permission: traffic of ``family`` with ``protocol`` (None: every protocol; ICMP,
+    ICMPv6 or GRE by name only in tier groups) on ``ports`` (None: every port) from/to the
+    CIDR-aligned ``block``; the policies (``namespace/name``, or a tier rule's description)
+    it comes from; its ``priority`` and ``action`` (``accept`` at 1 but in tier groups)."""
 
     family: int
-    protocol: ir.Protocol | None
+    protocol: ir.Protocol | str | None
     ports: Range | None
     block: Range
     policies: tuple[str, ...]
@@ -197,7 +198,7 @@ def _tier_groups(
             isolated = [(r.family, r.protocol, r.ports, r.block) for r in accepts[number]]
             isolating = ", ".join(p.key for p in cls.policies)
         entries = planner.entries(direction, policies, isolated, isolating, resolution)
-        found, overflow = levels(entries)
+        found, overflow = levels(entries, deny_sctp=planner.denies_sctp(policies, direction))
         if overflow is not None:
             count = bin(bits).count("1")
             who = f"pod {pods[bit_indices(bits)[0]].key}" + (

@@ -24,6 +24,11 @@ Entries become priorities in order. A level may hold drops followed by accepts: 
 matching both is dropped by the list (the drop comes first) and by ECS (drop wins the tie). So
 a new level starts only where a ``drop`` follows an ``accept``; a class needing more than 100
 levels is refused, naming the policy whose rule did not fit.
+
+ECS rules cannot name SCTP (ALL matches it, nothing else does). With ``--unsupported=deny`` an
+``Accept`` of SCTP is left out (later rules decide, never looser); a ``Deny`` or ``Pass`` of
+SCTP, which cannot just be left out, makes its pods accept no SCTP in that direction: their
+accepts of every protocol are spelled out as TCP, UDP, ICMP (ICMPv6) and GRE.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ __all__ = [
     "intersect",
     "levels",
     "overflow_error",
+    "sctp_names",
+    "uses_sctp",
 ]
 
 #: ECS priorities run from 1 (first) to 100.
@@ -55,8 +62,9 @@ _BITS = {4: 32, 6: 128}
 ACCEPT, DROP = "accept", "drop"
 
 #: (family, protocol or None for every protocol, port range or None for every port, an
-#: inclusive address range).
-Atom = tuple[int, ir.Protocol | None, Range | None, Range]
+#: inclusive address range). A protocol is a NetworkPolicy one, or (only where every
+#: protocol is spelled out, see :func:`levels`) ``ICMP``, ``ICMPv6`` or ``GRE``.
+Atom = tuple[int, ir.Protocol | str | None, Range | None, Range]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +101,7 @@ def _intersect(a: Atom, b: Atom) -> Atom | None:
         return (a[0], b[1], b[2], (lo, hi))
     if b[1] is None:
         return (a[0], a[1], a[2], (lo, hi))
-    if a[1] is not b[1]:
+    if a[1] != b[1]:
         return None
     assert a[2] is not None and b[2] is not None
     plo, phi = max(a[2][0], b[2][0]), min(a[2][1], b[2][1])
@@ -118,9 +126,23 @@ def _ports(ranges: Iterable[Range]) -> list[Range]:
     return [(max(lo, 1), hi) for lo, hi in merge(ranges) if max(lo, 1) <= hi]
 
 
-def levels(entries: Sequence[Entry]) -> tuple[list[Level], Entry | None]:
+def _spelled_out(v: int) -> tuple[tuple[ir.Protocol | str, Range | None], ...]:
+    """Every protocol an ECS rule names, but ALL (which SCTP matches too)."""
+    return (
+        (ir.Protocol.TCP, (1, 65535)),
+        (ir.Protocol.UDP, (1, 65535)),
+        ("ICMP" if v == 4 else "ICMPv6", None),
+        ("GRE", None),
+    )
+
+
+def levels(
+    entries: Sequence[Entry], *, deny_sctp: bool = False
+) -> tuple[list[Level], Entry | None]:
     """Priorities for a decision list (see the module doc), and the first entry that needed
-    a level past :data:`MAX_PRIORITY` (None when all fit)."""
+    a level past :data:`MAX_PRIORITY` (None when all fit). ``deny_sctp``: accept no SCTP at
+    all, by spelling every accept of all protocols out as TCP, UDP, ICMP and GRE (for pods
+    under a Deny or Pass of SCTP, with ``--unsupported=deny``)."""
     out: list[list[tuple[str, Atom, str]]] = [[]]
     has_accept = False
     overflow = None
@@ -133,7 +155,15 @@ def levels(entries: Sequence[Entry]) -> tuple[list[Level], Entry | None]:
             if len(out) > MAX_PRIORITY and overflow is None:
                 overflow = entry
         has_accept = has_accept or entry.action == ACCEPT
-        out[-1].extend((entry.action, atom, entry.source) for atom in entry.atoms)
+        for atom in entry.atoms:
+            if deny_sctp and entry.action == ACCEPT and atom[1] is None:
+                v, _, _, block = atom
+                out[-1].extend(
+                    (entry.action, (v, protocol, ports, block), entry.source)
+                    for protocol, ports in _spelled_out(v)
+                )
+            else:
+                out[-1].append((entry.action, atom, entry.source))
     return [Level(i + 1, _reduce(rules)) for i, rules in enumerate(out)], overflow
 
 
@@ -143,7 +173,7 @@ def _covers(wide: Atom, narrow: Atom) -> bool:
         return False
     if wide[1] is None:
         return True
-    if wide[1] is not narrow[1] or narrow[2] is None:
+    if wide[1] != narrow[1] or narrow[2] is None:
         return False
     assert wide[2] is not None
     return wide[2][0] <= narrow[2][0] and narrow[2][1] <= wide[2][1]
@@ -160,15 +190,15 @@ def _reduce(rules: list[tuple[str, Atom, str]]) -> tuple[tuple[str, Atom, tuple[
     drops = [atom for action, atom, _ in rules if action == DROP]
     if drops and len(drops) * (len(rules) - len(drops)) <= _PRUNE_LIMIT:
         rules = [r for r in rules if r[0] == DROP or not any(_covers(d, r[1]) for d in drops)]
-    buckets: dict[tuple[str, int, ir.Protocol | None, Range | None], list[Range]] = {}
-    sources: dict[tuple[str, int, ir.Protocol | None, Range | None], set[str]] = {}
+    buckets: dict[tuple[str, int, ir.Protocol | str | None, Range | None], list[Range]] = {}
+    sources: dict[tuple[str, int, ir.Protocol | str | None, Range | None], set[str]] = {}
     for action, (v, protocol, ports, block), source in rules:
         key = (action, v, protocol, ports)
         buckets.setdefault(key, []).append(block)
         sources.setdefault(key, set()).add(source)
     out = []
 
-    def order(key: tuple[str, int, ir.Protocol | None, Range | None]) -> tuple[object, ...]:
+    def order(key: tuple[str, int, ir.Protocol | str | None, Range | None]) -> tuple[object, ...]:
         action, v, protocol, ports = key
         return (action != DROP, v, "" if protocol is None else str(protocol), ports or (0, 0))
 
@@ -183,49 +213,60 @@ def _reduce(rules: list[tuple[str, Atom, str]]) -> tuple[tuple[str, Atom, tuple[
 # -- SCTP -----------------------------------------------------------------------------------
 
 
-def cluster_sctp(
-    policies: tiers.ClusterPolicySet, snapshot: Snapshot, *, deny: bool
-) -> list[Diagnostic]:
-    """ECS rules cannot name SCTP. An ``Accept`` of SCTP is an error, or with ``deny``
-    (``--unsupported=deny``) left out with a warning: the flows it accepted are then decided
-    by the rules after it, never allowed more. A ``Deny`` or ``Pass`` of SCTP is always an
-    error: leaving it out would let later rules accept what it denied or handed on. A
-    ``destinationNamedPort`` stands for every protocol; it uses SCTP only where some pod of
-    the snapshot gives that name to an SCTP port."""
-    sctp_names = {
+def sctp_names(snapshot: Snapshot) -> frozenset[str]:
+    """The container-port names some pod of the snapshot gives to an SCTP port."""
+    return frozenset(
         port.name
         for pod in snapshot.pods
         for port in pod.ports
         if port.name and port.protocol is ir.Protocol.SCTP
-    }
+    )
+
+
+def uses_sctp(rule: tiers.ClusterRule, names: frozenset[str]) -> bool:
+    """Whether the rule matches SCTP anywhere: an SCTP port, or a ``destinationNamedPort``
+    (which stands for every protocol) that some pod gives to an SCTP port (``names``)."""
+    return isinstance(rule.ports, ir.PortSet) and any(
+        e.protocol is ir.Protocol.SCTP and (e.ranges or names & set(e.named))
+        for e in rule.ports.entries
+    )
+
+
+def cluster_sctp(
+    policies: tiers.ClusterPolicySet, snapshot: Snapshot, *, deny: bool
+) -> list[Diagnostic]:
+    """ECS rules cannot name SCTP: each rule that uses it is an error, or with ``deny``
+    (``--unsupported=deny``) a warning saying what is done instead, never looser. An
+    ``Accept`` of SCTP is left out: the flows it accepted are decided by the rules after it.
+    A ``Deny`` or ``Pass`` of SCTP cannot just be left out (later rules could accept that
+    traffic): the pods it applies to then accept no SCTP at all in that direction (their
+    accepts of every protocol are spelled out as TCP, UDP, ICMP and GRE; see :func:`levels`)."""
+    names = sctp_names(snapshot)
     out = []
     for policy in policies:
         for direction in ir.DIRECTIONS:
             for index, rule in enumerate(policy.rules(direction)):
-                if not isinstance(rule.ports, ir.PortSet) or not any(
-                    e.protocol is ir.Protocol.SCTP and (e.ranges or sctp_names & set(e.named))
-                    for e in rule.ports.entries
-                ):
+                if not uses_sctp(rule, names):
                     continue
                 path: Path = ("spec", str(direction), index, "protocols")
                 accept = rule.action is tiers.Action.ACCEPT
-                if accept and deny:
-                    severity, message, hint = (
-                        Severity.WARNING,
-                        "its SCTP ports are left out (--unsupported=deny): later rules decide",
-                        None,
-                    )
-                elif accept:
-                    severity, message = Severity.ERROR, "nothing was emitted"
-                    hint = (
-                        "ECS rules name TCP, UDP, ICMP or all protocols; --unsupported=deny "
-                        "leaves this rule's SCTP ports out instead (later rules then decide)"
+                hint = None
+                if deny:
+                    severity = Severity.WARNING
+                    message = (
+                        "its SCTP ports are left out (--unsupported=deny): later rules decide"
+                        if accept
+                        else "its SCTP ports are left out, and the pods it applies to accept no "
+                        f"SCTP {direction} at all (--unsupported=deny: only TCP, UDP, ICMP and "
+                        "GRE where every protocol is allowed)"
                     )
                 else:
                     severity, message = Severity.ERROR, "nothing was emitted"
-                    hint = (
-                        f"a {rule.action} of SCTP cannot be left out (later rules could accept "
-                        "that traffic): write it without SCTP, or enforce it with another target"
+                    hint = "ECS rules name TCP, UDP, ICMP or all protocols; --unsupported=deny " + (
+                        "leaves this rule's SCTP ports out instead (later rules then decide)"
+                        if accept
+                        else "denies these pods' SCTP instead (an accept of every protocol "
+                        "then names TCP, UDP, ICMP and GRE)"
                     )
                 out.append(
                     Diagnostic(
@@ -270,6 +311,7 @@ class TierPlanner:
         }
         self._atoms: dict[tuple[object, ...], tuple[Atom, ...]] = {}
         snapshot = grants.snapshot
+        self._sctp_names = sctp_names(snapshot)
         self._node_labels = {n.name: n.labels for n in snapshot.nodes}
         # An address is a node's (rule T3): its Node object's, or a hostNetwork pod's there.
         self._node_of: dict[tuple[int, int], str] = {}
@@ -304,6 +346,15 @@ class TierPlanner:
                     for entry in rule.ports.entries:
                         found.update((name, entry.protocol) for name in entry.named)
         return tuple(sorted(found))
+
+    def denies_sctp(self, policies: Iterable[tiers.ClusterPolicy], direction: ir.Direction) -> bool:
+        """Whether the class under ``policies`` must accept no SCTP in ``direction``: a Deny
+        or Pass of SCTP applies to it and ``--unsupported=deny`` left that SCTP out."""
+        return self.drop_sctp and any(
+            rule.action is not tiers.Action.ACCEPT and uses_sctp(rule, self._sctp_names)
+            for policy in policies
+            for rule in policy.rules(direction)
+        )
 
     def everything(self) -> tuple[Atom, ...]:
         return tuple((v, None, None, _full(v)) for v in self.families)
@@ -452,8 +503,8 @@ class TierPlanner:
                 for v in FAMILIES:
                     found.extend((v, entry.protocol, ports, block) for block in merged[v])
             if found and entry.protocol is ir.Protocol.SCTP:
-                if self.drop_sctp and rule.action is tiers.Action.ACCEPT:
-                    continue
+                if self.drop_sctp:
+                    continue  # an Accept: later rules decide; else see denies_sctp
                 raise AssertionError("SCTP reaches the alibaba tiers")  # refused before
             out.extend(found)
         return tuple(out)
