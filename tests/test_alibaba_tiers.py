@@ -57,12 +57,7 @@ def test_random_tiers_agree_with_the_oracle(seed: int, alone: bool) -> None:
     peers; named ports) around random NetworkPolicies: every flow the same as the oracle's,
     but same-node pod traffic, which pod security groups do not filter."""
     bundle = _random_bundle(seed, alone)
-    try:
-        exact = assert_equivalent(bundle)
-    except UnsupportedError as exc:
-        # Only what ECS cannot say: a Deny or Pass of SCTP.
-        assert all("cannot express SCTP" in d.message for d in exc.diagnostics), exc
-        pytest.skip("a Deny or Pass of SCTP (refused by design)")
+    exact = assert_equivalent(bundle)
     assert exact > 50
 
 
