@@ -7,6 +7,7 @@ and decide a sample of flows.
 
     .venv/bin/python bench/alibaba_bench.py                          # 100 ns, 1,000 pods
     .venv/bin/python bench/alibaba_bench.py --namespaces 300 --policies 1500
+    .venv/bin/python bench/alibaba_bench.py --tiers      # plus ClusterNetworkPolicy guardrails
 """
 
 from __future__ import annotations
@@ -30,6 +31,38 @@ from npc.rulesets.alibaba.evaluate import EcsSemantics  # noqa: E402
 from npc.rulesets.alibaba.read import read_ruleset  # noqa: E402
 from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies  # noqa: E402
 
+#: Guardrails like a cluster operator's: an admin deny of the metadata address, an admin
+#: accept from one namespace, an admin pass from another (to NetworkPolicy), a baseline deny.
+TIERS = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {{name: guardrails}}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {{namespaces: {{}}}}
+  ingress:
+  - action: Accept
+    from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: {a}}}}}}}]
+    protocols: [{{tcp: {{destinationPort: {{number: 9100}}}}}}]
+  - action: Pass
+    from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: {b}}}}}}}]
+  egress:
+  - action: Deny
+    to: [{{networks: [169.254.169.254/32]}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {{name: baseline}}
+spec:
+  tier: Baseline
+  priority: 1000
+  subject: {{namespaces: {{}}}}
+  ingress:
+  - action: Deny
+    from: [{{namespaces: {{}}}}]
+"""
+
 
 def median_time(runs: int, action: Callable[[], object]) -> tuple[float, float]:
     """Median wall-clock and CPU seconds of ``runs`` calls."""
@@ -48,16 +81,21 @@ def main() -> int:
     parser.add_argument("--pods-per-namespace", type=int, default=10)
     parser.add_argument("--policies", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--tiers", action="store_true", help="add admin and baseline ClusterNetworkPolicies"
+    )
     args = parser.parse_args()
     rng = random.Random(1)
     snapshot = scaled_cluster(rng, args.namespaces, args.pods_per_namespace)
     policies = scaled_policies(rng, snapshot, args.policies)
-    bundle = npc.load(
-        [
-            npc.Source("policies.yaml", policy_yaml(policies)),
-            npc.Source("cluster.yaml", cluster_yaml(snapshot)),
-        ]
-    )
+    sources = [
+        npc.Source("policies.yaml", policy_yaml(policies)),
+        npc.Source("cluster.yaml", cluster_yaml(snapshot)),
+    ]
+    if args.tiers:
+        names = sorted({p.namespace for p in snapshot.pods})
+        sources.append(npc.Source("tiers.yaml", TIERS.format(a=names[0], b=names[1])))
+    bundle = npc.load(sources)
     print(f"{len(snapshot.pods)} pods, {len(bundle.policies)} policies")
     options = {"unsupported": "deny"}
     try:

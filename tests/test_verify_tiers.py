@@ -306,8 +306,10 @@ def test_compare_with_cluster_policies_follows_each_targets_capability() -> None
     for name, row in rows.items():
         backend = npc.targets.get_backend(name)
         if npc.capabilities.Capability.CLUSTER_NETWORK_POLICY in backend.capabilities:
+            if row.refused:  # a feature of the case, not the kind (ECS cannot name SCTP)
+                assert row.report is None and "SCTP" in " ".join(row.refused), name
+                continue
             assert row.report is not None and row.report.pod_flows > 0, name
-            assert not row.refused
         else:
             assert row.refused and row.report is None, name
             assert any("ClusterNetworkPolicy" in r for r in row.refused)

@@ -19,6 +19,10 @@ apart by labels at all. Those pods are attached by a label npc derives instead
 (:data:`LABEL`): one value per pair of groups, set by the ``kubectl label`` commands of the
 output, and excluded from the namespace's other PodNetworkings. Pods of namespaces with no
 isolating policy share one PodNetworking that matches every other namespace.
+
+A ClusterNetworkPolicy whose ``subject`` matches a namespace adds its ``subject`` pod
+selector to that namespace's selectors, as a podSelector does: its pods get groups of their
+own (the tiers), and the same algebra tells them apart.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from npc import ir
+from npc import ir, tiers
 from npc.backends.alibaba.plan import Plan
 from npc.backends.grants import Grants
 from npc.resolve import bit_indices
@@ -180,25 +184,30 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
 
 
-def attach(plan: Plan, grants: Grants) -> Attachment:
-    """PodNetworkings (and label changes) that give every selectable pod its two groups."""
+def attach(plan: Plan, grants: Grants, cluster: tiers.ClusterPolicySet = tiers.EMPTY) -> Attachment:
+    """PodNetworkings (and label changes) that give every selectable pod its groups."""
     resolver = grants.resolver
     pods = resolver.pods
     isolating = [p for p in grants.policies if p.ingress is not None or p.egress is not None]
-    by_namespace: dict[str, list[ir.Policy]] = {}
+    by_namespace: dict[str, list[ir.LabelSelector]] = {}
     for policy in isolating:
-        by_namespace.setdefault(policy.namespace, []).append(policy)
+        by_namespace.setdefault(policy.namespace, []).append(policy.pod_selector)
+    for cnp in cluster:
+        if not cnp.ingress and not cnp.egress:
+            continue
+        for namespace in resolver.namespaces_matching(cnp.subject.namespaces):
+            by_namespace.setdefault(namespace, []).append(cnp.subject.pods)
     networkings: list[Networking] = []
     labels: list[LabelChange] = []
     labelled: set[tuple[str, str]] = set()
     rest: list[int] = []
     for namespace in sorted({p.namespace for p in pods}):
         scope = resolver.namespace_bits(namespace) & resolver.selectable
-        policies = by_namespace.get(namespace)
-        if not policies:
+        selecting = by_namespace.get(namespace)
+        if not selecting:
             rest.extend(bit_indices(scope))
             continue
-        found = list(_namespace(plan, grants, namespace, policies, scope))
+        found = list(_namespace(plan, grants, namespace, selecting, scope))
         uses_label = any(label for _, _, _, label in found)
         ns_term = (ir.Requirement(METADATA_NAME_LABEL, ir.Operator.IN, (namespace,)),)
         for selector, groups, members, label in found:
@@ -242,12 +251,13 @@ def attach(plan: Plan, grants: Grants) -> Attachment:
 
 
 def _namespace(
-    plan: Plan, grants: Grants, namespace: str, policies: list[ir.Policy], scope: int
+    plan: Plan, grants: Grants, namespace: str, selecting: list[ir.LabelSelector], scope: int
 ) -> Iterator[tuple[tuple[ir.Requirement, ...] | None, tuple[str, ...], list[int], bool]]:
-    """Per class of pods (same isolating policies): (selector or None, groups, members,
-    attached by label?), one entry per pair of groups."""
+    """Per class of pods (the same of the namespace's ``selecting`` pod selectors select
+    them): (selector or None, groups, members, attached by label?), one entry per pair of
+    groups."""
     resolver = grants.resolver
-    selectors = sorted({p.pod_selector for p in policies}, key=str)
+    selectors = sorted(set(selecting), key=str)
     bits = [resolver.label_bits(s) & scope for s in selectors]
     classes: dict[tuple[bool, ...], list[int]] = {}
     for idx in bit_indices(scope):

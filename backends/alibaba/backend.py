@@ -24,11 +24,12 @@ from typing import Any, ClassVar
 
 import netaddr
 
-from npc import ir
+from npc import ir, tiers
 from npc.backends.alibaba import counts
 from npc.backends.alibaba.attach import LABEL, Attachment, attach
 from npc.backends.alibaba.cli import render
 from npc.backends.alibaba.plan import Group, Plan, Rule, build
+from npc.backends.alibaba.tiers import cluster_sctp
 from npc.backends.base import Backend, BackendOptions, Counts, Emitted
 from npc.backends.grants import Grants
 from npc.capabilities import NETWORK_POLICY, Capability, feature_uses
@@ -62,6 +63,16 @@ DESCRIPTION = (
     "Create the groups, then replace each group name in securityGroupIDs by the "
     "SecurityGroupId CreateSecurityGroup returned; Terway attaches groups when a pod is "
     "created, so set attachment.labels (in the pods' templates) and recreate the pods."
+)
+
+#: Added to :data:`DESCRIPTION` when ClusterNetworkPolicies apply to some pods.
+TIERS_DESCRIPTION = (
+    " Pods a ClusterNetworkPolicy applies to get, per direction, a group holding the tiers "
+    "as priorities (1 first; at equal priority drop wins): the Admin tier's rules, then their "
+    "NetworkPolicies' accepts and a drop of everything if one isolates them, else the "
+    "Baseline tier's rules, then an accept of everything; an Admin Pass repeats what follows "
+    "the Admin tier, cut to what the Pass matches. These groups' rules must keep their "
+    "priorities."
 )
 
 
@@ -104,9 +115,11 @@ class AlibabaBackend(Backend):
         "Alibaba Cloud ECS security groups for pods on Terway trunk ENIs, with PodNetworkings"
     )
     #: Every NetworkPolicy feature but SCTP; SCTP is listed because :meth:`emit` checks it
-    #: itself, where ``--unsupported=deny`` can leave it out instead of refusing. No
-    #: ClusterNetworkPolicy (refused by :func:`npc.capabilities.check_cluster`).
-    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
+    #: itself, where ``--unsupported=deny`` can leave it out instead of refusing. And
+    #: ClusterNetworkPolicy, as priorities and drop rules (:mod:`npc.backends.alibaba.tiers`).
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     needs_snapshot: ClassVar[bool] = True
     suffix: ClassVar[str] = "alibaba.json"
     options_type: ClassVar[type[BackendOptions]] = AlibabaOptions
@@ -123,16 +136,29 @@ class AlibabaBackend(Backend):
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions
     ) -> Emitted:
+        return self.emit_tiered(policies, tiers.EMPTY, snapshot, options)
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: tiers.ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """NetworkPolicies, and ClusterNetworkPolicies as priorities and drop rules in the
+        groups of the pods they apply to (:mod:`npc.backends.alibaba.tiers`)."""
         opts = self.check_options(options, AlibabaOptions)
         assert snapshot is not None
         deny = opts.unsupported == "deny"
-        own = _own_label(policies)
+        own = [*_own_label(policies), *_own_label_cluster(cluster_policies)]
         diagnostics = _sctp(policies, deny=deny)
-        if own or (diagnostics and not deny):
-            raise UnsupportedError([*own, *(d for d in diagnostics if not deny)])
+        diagnostics.extend(cluster_sctp(cluster_policies, snapshot, deny=deny))
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        if own or errors:
+            raise UnsupportedError([*own, *errors])
         grants = Grants(policies, snapshot)
-        plan = build(grants, drop_sctp=deny)
-        attachment = attach(plan, grants)
+        plan = build(grants, drop_sctp=deny, cluster=cluster_policies)
+        attachment = attach(plan, grants, cluster_policies)
         diagnostics.extend(grants.diagnostics)
         diagnostics.extend(_same_node(plan, grants))
         data = document(plan, attachment, grants, opts.region)
@@ -208,6 +234,37 @@ def _own_label(policies: ir.PolicySet) -> list[Diagnostic]:
     return out
 
 
+def _own_label_cluster(policies: tiers.ClusterPolicySet) -> list[Diagnostic]:
+    """The same refusal for ClusterNetworkPolicy subjects and pod peers on :data:`LABEL`."""
+    out = []
+    for policy in policies:
+        found: list[Path] = []
+        if any(r.key == LABEL for r in policy.subject.pods.requirements):
+            found.append(("spec", "subject", "pods", "podSelector"))
+        for direction in ir.DIRECTIONS:
+            for index, rule in enumerate(policy.rules(direction)):
+                for i, peer in enumerate(rule.peers):
+                    if isinstance(peer, ir.PodPeer) and any(
+                        r.key == LABEL for r in peer.pods.requirements
+                    ):
+                        field = ir.Direction(direction).peer_field
+                        found.append(("spec", str(direction), index, field, i, "pods"))
+        for path in found:
+            out.append(
+                Diagnostic(
+                    Code.UNSUPPORTED,
+                    Severity.ERROR,
+                    f"ClusterNetworkPolicy {policy.name}: target alibaba cannot express a "
+                    f"selector on {LABEL}, the label npc sets on pods to attach their security "
+                    "groups",
+                    format_path(path),
+                    hint=f"select on another label: npc adds and removes {LABEL} itself",
+                    origin=policy.origin.child(path) if policy.origin is not None else None,
+                )
+            )
+    return out
+
+
 def _rule_path(policy: ir.Policy, direction: str, index: int, rule: ir.Rule) -> Path:
     """The rule's field path in its NetworkPolicy (its origin when known, else its index)."""
     if rule.origin is not None and policy.origin is not None:
@@ -272,16 +329,24 @@ def permission(rule: Rule, direction: ir.Direction) -> dict[str, str]:
     return {
         "Description": description,
         "IpProtocol": "ALL" if rule.protocol is None else str(rule.protocol),
-        "Policy": "accept",
+        "Policy": rule.action,
         "PortRange": ports,
-        "Priority": "1",
+        "Priority": str(rule.priority),
         key: _cidr(rule),
     }
 
 
 def _describe(group: Group) -> str:
     other = "egress" if group.direction is ir.Direction.INGRESS else "ingress"
-    if group.open:
+    if group.cluster:
+        isolated = ", ".join(p.key for p in group.policies)
+        text = (
+            f"npc: {group.direction} of pods under ClusterNetworkPolicy "
+            + ", ".join(group.cluster)
+            + (f", isolated by {isolated}" if isolated else "")
+            + " (tiers as priorities: admin, NetworkPolicy, baseline, default)"
+        )
+    elif group.open:
         text = f"npc: {group.direction} of pods no NetworkPolicy isolates for {group.direction}"
     else:
         text = f"npc: {group.direction} of pods isolated by " + ", ".join(
@@ -322,9 +387,12 @@ def document(plan: Plan, attachment: Attachment, grants: Grants, region: str) ->
             },
         }
         groups.append(entry)
+    description = DESCRIPTION
+    if any(g.cluster for g in plan.groups):
+        description += TIERS_DESCRIPTION
     return {
         "regionId": region,
-        "description": DESCRIPTION,
+        "description": description,
         "securityGroups": groups,
         "podNetworkings": [n.to_object() for n in attachment.networkings],
         "attachment": {

@@ -14,7 +14,10 @@ grants are bucketed by (family, protocol, port range), the addresses of a bucket
 covered by the fewest CIDR-aligned blocks, and addresses already allowed by a wider bucket
 (every protocol, or a containing port range) left out. ``except`` was cut out of the ipBlocks
 as a CIDR difference (a ``drop`` rule would also block what another peer allows); all rules
-are ``accept`` at priority 1.
+are ``accept`` at priority 1. The pods ClusterNetworkPolicies apply to in a direction get a
+group of their own for it instead, holding the tiers, their NetworkPolicies' rules and the
+defaults as ``accept`` and ``drop`` rules at priorities 1 to 100
+(:mod:`npc.backends.alibaba.tiers`).
 
 Quotas (ECS "Security group limits"): 200 rules per group, 1,000 rules over the groups of one
 ENI, 5 groups per ENI. A direction needing more than 200 rules fills several groups, all on
@@ -28,7 +31,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from npc import ir
+from npc import ir, tiers
+from npc.backends.alibaba.tiers import TierPlanner, levels, overflow_error
 from npc.backends.grants import FAMILIES, Grants, IsolationClass, Range, cidr_blocks, merge
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.resolve import bit_indices
@@ -51,21 +55,25 @@ _BITS = {4: 32, 6: 128}
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One ``accept`` permission: traffic of ``family`` with ``protocol`` (None: every
-    protocol) on ``ports`` (None: every port) from/to the CIDR-aligned ``block``; the
-    NetworkPolicies (``namespace/name``) that allow it."""
+    """One permission: traffic of ``family`` with ``protocol`` (None: every protocol; ICMP,
+    ICMPv6 or GRE by name only in tier groups) on ``ports`` (None: every port) from/to the
+    CIDR-aligned ``block``; the policies (``namespace/name``, or a tier rule's description)
+    it comes from; its ``priority`` and ``action`` (``accept`` at 1 but in tier groups)."""
 
     family: int
-    protocol: ir.Protocol | None
+    protocol: ir.Protocol | str | None
     ports: Range | None
     block: Range
     policies: tuple[str, ...]
+    priority: int = 1
+    action: str = "accept"
 
 
 @dataclass(frozen=True, slots=True)
 class Group:
     """A security group for the pods ``pods`` (a resolver bitset) in one direction;
-    ``policies`` are the isolating ones (empty for the open group)."""
+    ``policies`` are the isolating ones (empty for the open group); ``cluster`` names the
+    ClusterNetworkPolicies whose tiers its rules hold (:mod:`npc.backends.alibaba.tiers`)."""
 
     name: str
     direction: ir.Direction
@@ -73,10 +81,11 @@ class Group:
     pods: int
     rules: tuple[Rule, ...]
     named_ports: tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...] = ()
+    cluster: tuple[str, ...] = ()
 
     @property
     def open(self) -> bool:
-        return not self.policies
+        return not self.policies and not self.cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,42 +98,144 @@ class Plan:
     egress_of: Mapping[int, tuple[str, ...]]
 
 
-def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
+def build(
+    grants: Grants, *, drop_sctp: bool = False, cluster: tiers.ClusterPolicySet = tiers.EMPTY
+) -> Plan:
     """Groups for every selectable pod of the snapshot, both directions.
 
     ``drop_sctp``: leave out the SCTP grants (``--unsupported=deny``); otherwise SCTP must
-    have been refused before (ECS rules cannot name SCTP)."""
+    have been refused before (ECS rules cannot name SCTP). ``cluster``: the
+    ClusterNetworkPolicies; the pods they apply to in a direction get that direction's rules
+    from :func:`_tier_groups` instead, with priorities."""
     resolver = grants.resolver
     families = _families(grants)
+    planner = TierPlanner(cluster, grants, families, drop_sctp) if cluster else None
     groups: list[Group] = []
     of: dict[ir.Direction, dict[int, tuple[str, ...]]] = {d: {} for d in ir.DIRECTIONS}
+    problems: list[Diagnostic] = []
     for direction in (ir.Direction.INGRESS, ir.Direction.EGRESS):
+        subjects = planner.subjects(direction) if planner is not None else {}
+        tiered = sum(1 << idx for idx in subjects)
+        classes = grants.classes(direction)
+        accepts: dict[int, tuple[Rule, ...]] = {}
         covered = 0
-        for cls in grants.classes(direction):
-            name = _name(direction, cls, {g.name for g in groups})
+        for number, cls in enumerate(classes):
             rules = _rules(grants, direction, cls, families, drop_sctp)
-            # Over one group's quota, the rules fill several groups on the same pods: ECS
-            # pools them, and accept rules mean the same in whichever group they are.
-            size = MAX_RULES_PER_GROUP
-            chunks = [rules[i : i + size] for i in range(0, len(rules), size)] or [()]
-            names = tuple(name if i == 0 else f"{name}-{i + 1}" for i in range(len(chunks)))
-            for part, chunk in zip(names, chunks, strict=True):
-                groups.append(
-                    Group(part, direction, cls.policies, cls.pods.bits, chunk, cls.named_ports)
-                )
-            for idx in bit_indices(cls.pods.bits):
-                of[direction][idx] = names
+            accepts[number] = rules
             covered |= cls.pods.bits
-        rest = resolver.selectable & ~covered
+            bits = cls.pods.bits & ~tiered
+            if not bits:
+                continue
+            name = _name(direction, cls, {g.name for g in groups})
+            for part, chunk in _chunks(name, rules):
+                groups.append(Group(part, direction, cls.policies, bits, chunk, cls.named_ports))
+            names = tuple(part for part, _ in _chunks(name, rules))
+            for idx in bit_indices(bits):
+                of[direction][idx] = names
+        rest = resolver.selectable & ~covered & ~tiered
         if rest:
             name = f"npc-{direction}-open"
             everything = tuple(Rule(v, None, None, (0, (1 << _BITS[v]) - 1), ()) for v in families)
             groups.append(Group(name, direction, (), rest, everything))
             for idx in bit_indices(rest):
                 of[direction][idx] = (name,)
+        if planner is not None and subjects:
+            problems.extend(
+                _tier_groups(planner, grants, direction, classes, accepts, subjects, groups, of)
+            )
+    if problems:
+        raise UnsupportedError(problems)
     plan = Plan(tuple(groups), of[ir.Direction.INGRESS], of[ir.Direction.EGRESS])
     check_quotas(plan, grants)
     return plan
+
+
+def _chunks(name: str, rules: tuple[Rule, ...]) -> list[tuple[str, tuple[Rule, ...]]]:
+    """Over one group's quota, the rules fill several groups on the same pods: ECS pools
+    them, and a rule means the same in whichever group it is (priorities are pooled too)."""
+    size = MAX_RULES_PER_GROUP
+    chunks = [rules[i : i + size] for i in range(0, len(rules), size)] or [()]
+    return [(name if i == 0 else f"{name}-{i + 1}", c) for i, c in enumerate(chunks)]
+
+
+def _tier_groups(
+    planner: TierPlanner,
+    grants: Grants,
+    direction: ir.Direction,
+    classes: list[IsolationClass],
+    accepts: Mapping[int, tuple[Rule, ...]],
+    subjects: Mapping[int, tuple[tiers.ClusterPolicy, ...]],
+    groups: list[Group],
+    of: dict[ir.Direction, dict[int, tuple[str, ...]]],
+) -> list[Diagnostic]:
+    """Groups for the pods ClusterNetworkPolicies apply to in ``direction``: one per class
+    of pods with the same policies, the same isolating NetworkPolicies (their class) and,
+    for ingress, the same numbers for the policies' named ports; each holds the whole
+    decision list (admin, NetworkPolicy, baseline, default) with its priorities. Returns the
+    classes that need more priorities than ECS has, as errors."""
+    pods = grants.resolver.pods
+    class_of = {idx: n for n, cls in enumerate(classes) for idx in bit_indices(cls.pods.bits)}
+    Key = tuple[tuple[str, ...], int, tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...]]
+    members: dict[Key, int] = {}
+    for idx, policies in subjects.items():
+        resolution: tuple[tuple[str, ir.Protocol, tuple[int, ...]], ...] = ()
+        if direction is ir.Direction.INGRESS:
+            resolution = tuple(
+                (name, protocol, pods[idx].named_port_numbers(name, protocol))
+                for name, protocol in planner.named_ports(policies, direction)
+            )
+        key = (tuple(p.name for p in policies), class_of.get(idx, -1), resolution)
+        members[key] = members.get(key, 0) | (1 << idx)
+    problems: list[Diagnostic] = []
+    for key in sorted(members, key=repr):
+        names, number, resolution = key
+        bits = members[key]
+        policies = subjects[bit_indices(bits)[0]]
+        cls = classes[number] if number >= 0 else None
+        isolated = None
+        isolating = ""
+        if cls is not None:
+            isolated = [(r.family, r.protocol, r.ports, r.block) for r in accepts[number]]
+            isolating = ", ".join(p.key for p in cls.policies)
+        entries = planner.entries(direction, policies, isolated, isolating, resolution)
+        found, overflow = levels(entries, deny_sctp=planner.denies_sctp(policies, direction))
+        if overflow is not None:
+            count = bin(bits).count("1")
+            who = f"pod {pods[bit_indices(bits)[0]].key}" + (
+                f" and {count - 1} more" if count > 1 else ""
+            )
+            problems.extend(
+                overflow_error(overflow, entries, direction, who, len(found)).diagnostics
+            )
+            continue
+        rules = tuple(
+            Rule(v, protocol, ports, block, sources, level.priority, action)
+            for level in found
+            for action, (v, protocol, ports, block), sources in level.rules
+        )
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        taken = {g.name for g in groups}
+        name = next(
+            f"npc-{direction}-tier-{digest[:size]}"
+            for size in range(10, 65, 2)
+            if f"npc-{direction}-tier-{digest[:size]}" not in taken
+        )
+        chunks = _chunks(name, rules)
+        for part, chunk in chunks:
+            groups.append(
+                Group(
+                    part,
+                    direction,
+                    cls.policies if cls is not None else (),
+                    bits,
+                    chunk,
+                    cls.named_ports if cls is not None else (),
+                    tuple(names),
+                )
+            )
+        for idx in bit_indices(bits):
+            of[direction][idx] = tuple(part for part, _ in chunks)
+    return problems
 
 
 def _families(grants: Grants) -> tuple[int, ...]:
