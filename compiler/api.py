@@ -326,14 +326,12 @@ def compare(
         except UnsupportedError as exc:
             rows.append(TargetRow(name, refused=tuple(d.render() for d in exc.errors)))
             continue
-        text = artifact.text
-        row = TargetRow(name, len(text.encode()), text.count("\n"))
+        text, files = artifact.text, artifact_sources(artifact)
+        output = tuple((f.name, f.text) for f in files)
+        row = TargetRow(name, len(text.encode()), text.count("\n"), output=output)
         try:
             report = verify_judge(
-                bundle.policies,
-                snapshot,
-                judge(name, artifact_sources(artifact), snapshot),
-                target=name,
+                bundle.policies, snapshot, judge(name, files, snapshot), target=name
             )
         except UnsupportedError as exc:
             rows.append(replace(row, note=exc.errors[0].message if exc.errors else ""))

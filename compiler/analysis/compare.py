@@ -9,7 +9,7 @@ verification lists it as a difference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from npc.analysis.verify import VerifyReport
@@ -20,7 +20,8 @@ __all__ = ["CompareReport", "Disagreement", "TargetRow"]
 @dataclass(frozen=True, slots=True)
 class TargetRow:
     """One target: what it emitted (bytes, lines), what it refused, and its verification
-    (None when it refused the policies or has no judge)."""
+    (None when it refused the policies or has no judge). ``output``: the emitted files as
+    ``(name, text)``, the names its judge's deciding rules (``file:line``) refer to."""
 
     target: str
     size: int = 0
@@ -28,6 +29,7 @@ class TargetRow:
     refused: tuple[str, ...] = ()
     report: VerifyReport | None = None
     note: str = ""
+    output: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def equivalent(self) -> bool | None:

@@ -5,8 +5,9 @@ A report is an ordered tuple of :class:`Section`; each section is built by a fun
 takes the data it shows (:func:`graph_section` a :class:`~npc.analysis.graph.ReachGraph`
 and its SVG, :func:`namespaces_section` the per-namespace isolation, :func:`lint_section`
 ``npc lint``'s findings, :func:`policies_section` the policies rule by rule) and names the
-template that draws it, so sections for other analyses (verify/compare verdicts, diffs) are
-one function and one template each, passed to :func:`build_report` as ``extra``.
+template that draws it; sections for other analyses are one function and one template
+each, passed to :func:`build_report` as ``extra`` (:mod:`npc.analysis.report_verify`: the
+targets' verdicts, ``--targets``, and the flows a change opens and closes, ``--against``).
 Summaries come first, details sit in ``<details>``; every list is cut at a stated bound
 (:data:`MAX_NAMESPACES`, :data:`MAX_CLASSES`, :data:`MAX_FINDINGS`, :data:`MAX_POLICIES`)
 so the page stays usable at 10,000 pods.
@@ -65,7 +66,8 @@ MAX_FINDINGS = 500
 @dataclass(frozen=True, slots=True)
 class Section:
     """One part of the report: an anchor id, a title, summary lines shown first, the
-    template (in ``npc/analysis/templates/``) that draws ``data``, and ``data`` as JSON."""
+    template (in ``npc/analysis/templates/``) that draws ``data``, ``data`` as JSON, and
+    the keys of the policies it links to (the policies section lists every one)."""
 
     id: str
     title: str
@@ -73,6 +75,7 @@ class Section:
     template: str
     data: Any
     json: dict[str, Any] = field(default_factory=dict)
+    policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,8 +258,8 @@ def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
     summary = [f"{plural(total, 'policy')}, each with its rules and where they are written."]
     if total > len(entries):
         summary.append(
-            f"{len(entries):,} are listed (at most {MAX_POLICIES}, and every policy an edge of "
-            "the graph links to)."
+            f"{len(entries):,} are listed (at most {MAX_POLICIES}, and every policy a link of "
+            "this page points to)."
         )
     return Section(
         "policies",
@@ -344,12 +347,14 @@ def build_report(
 ) -> Report:
     """The report of ``reach`` (policies over a snapshot) with its ``graph`` drawn as
     ``svg`` (None: not drawn), and lint ``findings`` when given (None: no lint section);
-    ``extra`` sections follow the built-in ones."""
+    ``extra`` sections come next, then the policies (every policy a section links to is
+    listed)."""
     sem = Semantics(reach.policies, reach.snapshot)
     namespaces = sorted({p.namespace for p in reach.pods})
     rows = _namespace_rows(reach, sem)
     linked = {r.policy for e in graph.edges for r in e.rules}
     linked |= {f.policy for f in (findings or ())[:MAX_FINDINGS] if f.policy}
+    linked |= {key for section in extra for key in section.policies}
     all_policies = list(reach.policies)
     shown = [p for i, p in enumerate(all_policies) if i < MAX_POLICIES or p.key in linked]
     entries = [_policy_entry(reach, p, locate) for p in shown]
@@ -363,8 +368,8 @@ def build_report(
         graph_section(graph, svg),
         namespaces_section(rows, len(namespaces)),
         *([lint_section(findings, [e.key for e in entries])] if findings is not None else []),
-        policies_section(entries, len(all_policies)),
         *extra,
+        policies_section(entries, len(all_policies)),
     )
     probes = tuple(str(p) for p in graph.probes)
     return Report("npc report", tuple(inputs), sizes, probes, sections)

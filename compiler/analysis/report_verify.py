@@ -1,0 +1,389 @@
+"""The report's sections on targets and on a change: ``npc report --targets`` and
+``--against``.
+
+:func:`targets_section` takes what :func:`npc.compare` found (every target compiled and its
+output verified by that target's judge) and shows, per target, the verdict (equivalent, not
+equivalent, refused, or not verified), what was emitted (files, lines, bytes), what it refused
+and why, and its counterexamples: widening ones (the ruleset allows what the policies deny)
+first, each with the rule that decided it in the emitted output (``file:line`` and that line)
+and, on the spec's side, what ``npc explain`` says of the same flow, linked to the policies it
+names; then the flows on which the targets disagree with each other.
+
+:func:`diff_section` takes what :func:`npc.diff` found between the policies before the change
+(``--against``) and the report's own (``-f``): the flows the change opens and those it closes,
+drawn in two colours (the classes ``opened`` and ``closed``) and counted.
+
+Both are bounded and say so: at most :data:`MAX_DIFFERENCES` counterexamples per target,
+:data:`MAX_DISAGREEMENTS` disagreements and :data:`MAX_CHANGES` flows of each kind of change
+are listed, with the totals stated. Their JSON (in ``sections`` of ``-o report.json``):
+
+* ``targets``: ``{"targets": [{"target", "verdict", "files", "lines", "bytes", "refused":
+  [str], "note", "checked", "differences_total", "widening", "narrowing", "rules": [{"kind",
+  "rule", "rule_text", "note", "flows"}], "differences": [{"from", "to", "protocol",
+  "port", "spec", "ruleset", "widening", "rule", "rule_text", "note", "reason": [str],
+  "policies": [str]}]}], "disagreements": [{"from", "to", "protocol", "port", "allowed_by",
+  "denied_by"}], "disagreements_total", "max_differences", "max_disagreements"}``;
+  ``verdict`` is ``equivalent``, ``not equivalent``, ``refused`` or ``not verified``;
+* ``diff``: ``{"against": [str], "opened_total", "closed_total", "opened": [{"from", "to",
+  "protocol", "port", "old", "new"}], "closed": [...], "max_changes"}``.
+
+Every list is sorted, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from npc import ir
+from npc.analysis.compare import CompareReport, Disagreement, TargetRow
+from npc.analysis.diff import Change, DiffReport
+from npc.analysis.explain import FlowExplanation, Locator, explain_flow
+from npc.analysis.report import Section
+from npc.analysis.verify import Difference
+from npc.flows import Probe
+from npc.snapshot import Snapshot
+from npc.wording import plural
+
+__all__ = [
+    "MAX_CHANGES",
+    "MAX_DIFFERENCES",
+    "MAX_DISAGREEMENTS",
+    "MAX_RULES",
+    "ChangedPair",
+    "Counterexample",
+    "RuleGroup",
+    "TargetVerdict",
+    "diff_section",
+    "target_verdicts",
+    "targets_section",
+]
+
+#: Counterexamples listed per target, disagreements listed, changed flows listed per kind.
+MAX_DIFFERENCES = 200
+MAX_DISAGREEMENTS = 200
+MAX_CHANGES = 500
+#: Deciding rules listed per target (with how many differences each decided).
+MAX_RULES = 50
+
+#: ``explain(src, dst, protocol, port)``: the spec's verdict on one flow, with reasons.
+Explain = Callable[[str, str, str, int], FlowExplanation]
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """A flow a target decides unlike the policies: the deciding rule's line of the emitted
+    output (None for a default), ``npc explain``'s words on the spec's side, and the
+    policies those words name (the report links to them)."""
+
+    difference: Difference
+    rule_text: str | None
+    reason: tuple[str, ...]
+    policies: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.difference
+        return {
+            **d.to_json(),
+            "widening": d.widening,
+            "rule_text": self.rule_text,
+            "note": d.note,
+            "reason": list(self.reason),
+            "policies": list(self.policies),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroup:
+    """The differences one rule of a target's output (or one default) decided."""
+
+    widening: bool
+    rule: str | None
+    rule_text: str | None
+    note: str
+    flows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "widening" if self.widening else "narrowing",
+            "rule": self.rule,
+            "rule_text": self.rule_text,
+            "note": self.note,
+            "flows": self.flows,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    """One target in the report: its verdict, output size, refusals, deciding rules (at
+    most :data:`MAX_RULES`) and counterexamples (at most :data:`MAX_DIFFERENCES`)."""
+
+    target: str
+    verdict: str
+    files: int
+    lines: int
+    size: int
+    refused: tuple[str, ...]
+    note: str
+    checked: str
+    differences_total: int
+    widening: int
+    rules: tuple[RuleGroup, ...]
+    shown: tuple[Counterexample, ...]
+
+    @property
+    def anchor(self) -> str:
+        return f"t-{self.target}"
+
+    @property
+    def narrowing(self) -> int:
+        return self.differences_total - self.widening
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "verdict": self.verdict,
+            "files": self.files,
+            "lines": self.lines,
+            "bytes": self.size,
+            "refused": list(self.refused),
+            "note": self.note,
+            "checked": self.checked,
+            "differences_total": self.differences_total,
+            "widening": self.widening,
+            "narrowing": self.narrowing,
+            "rules": [r.to_json() for r in self.rules],
+            "differences": [c.to_json() for c in self.shown],
+        }
+
+
+def _line_of(output: Sequence[tuple[str, str]], rule: str | None) -> str | None:
+    """The text of rule ``file:line`` in the emitted ``output`` (None when it is not there)."""
+    if rule is None:
+        return None
+    name, _, number = rule.rpartition(":")
+    if not number.isdigit():
+        return None
+    for file, text in output:
+        if file == name:
+            lines = text.splitlines()
+            index = int(number) - 1
+            return lines[index].strip() if 0 <= index < len(lines) else None
+    return None
+
+
+def _explainer(policies: ir.PolicySet, snapshot: Snapshot, locate: Locator) -> Explain:
+    """``npc explain`` on flows named as in a :class:`Difference`, each flow once."""
+    seen: dict[tuple[str, str, str, int], FlowExplanation] = {}
+
+    def explain(src: str, dst: str, protocol: str, port: int) -> FlowExplanation:
+        key = (src, dst, protocol, port)
+        found = seen.get(key)
+        if found is None:
+            ends = [snapshot.pod(e) or e for e in (src, dst)]
+            probe = Probe(port, ir.Protocol(protocol))
+            found = seen[key] = explain_flow(
+                policies, snapshot, ends[0], ends[1], probe, locate
+            )
+        return found
+
+    return explain
+
+
+def _reason(found: FlowExplanation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``npc explain``'s lines (the verdict's reason, then each side's), and the policies
+    they name: those isolating either side and those whose rules admit the flow."""
+    lines = tuple(s.strip() for s in found.text().splitlines()[1:] if s.strip())
+    named: dict[str, None] = {}
+    for family in found.families:
+        for side in (family.egress, family.ingress):
+            named.update((key, None) for key, _ in side.isolated_by)
+            named.update((c.policy, None) for c in side.checks if c.admits)
+    return lines, tuple(named)
+
+
+def _verdict(row: TargetRow, explain: Explain) -> TargetVerdict:
+    report = row.report
+    if report is None:
+        return TargetVerdict(
+            row.target,
+            "refused" if row.refused else "not verified",
+            len(row.output),
+            row.lines,
+            row.size,
+            row.refused,
+            row.note,
+            "",
+            0,
+            0,
+            (),
+            (),
+        )
+    ordered = sorted(report.differences, key=lambda d: (not d.widening, d))
+    groups: dict[tuple[bool, str | None, str], int] = {}
+    for d in ordered:
+        key = (d.widening, d.rule, "" if d.rule else d.note)
+        groups[key] = groups.get(key, 0) + 1
+    rules = tuple(
+        RuleGroup(widening, rule, _line_of(row.output, rule), note, flows)
+        for (widening, rule, note), flows in sorted(
+            groups.items(), key=lambda g: (not g[0][0], -g[1], g[0][1] or "", g[0][2])
+        )[:MAX_RULES]
+    )
+    shown = []
+    for d in ordered[:MAX_DIFFERENCES]:
+        reason, policies = _reason(explain(d.src, d.dst, d.protocol, d.port))
+        shown.append(Counterexample(d, _line_of(row.output, d.rule), reason, policies))
+    where = f" on node {report.node}" if report.node else ""
+    checked = (
+        f"{report.pod_flows:,} pod-to-pod and {report.outside_flows:,} outside flows over "
+        f"{plural(len(report.probes), 'probe')} and "
+        f"{plural(len(report.outside), 'outside address', 'outside addresses')}{where}"
+    )
+    return TargetVerdict(
+        row.target,
+        "equivalent" if report.equivalent else "not equivalent",
+        len(row.output),
+        row.lines,
+        row.size,
+        row.refused,
+        row.note,
+        checked,
+        len(ordered),
+        sum(d.widening for d in ordered),
+        rules,
+        tuple(shown),
+    )
+
+
+def target_verdicts(
+    compared: CompareReport, policies: ir.PolicySet, snapshot: Snapshot, locate: Locator
+) -> tuple[tuple[TargetVerdict, ...], tuple[Disagreement, ...]]:
+    """Each target's verdict (counterexamples explained against ``policies`` over
+    ``snapshot``), and every flow on which the verified targets disagree."""
+    explain = _explainer(policies, snapshot, locate)
+    return tuple(_verdict(r, explain) for r in compared.rows), compared.disagreements
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedPair:
+    """The changed flows of one kind between one source and one destination."""
+
+    src: str
+    dst: str
+    opened: bool
+    probes: tuple[str, ...]
+
+
+def _pairs(changes: Sequence[Change]) -> tuple[ChangedPair, ...]:
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for c in changes:
+        by_pair.setdefault((c.src, c.dst), []).append(f"{c.port}/{c.protocol}")
+    return tuple(
+        ChangedPair(src, dst, changes[0].opened, tuple(probes))
+        for (src, dst), probes in by_pair.items()
+    )
+
+
+def targets_section(
+    compared: CompareReport, policies: ir.PolicySet, snapshot: Snapshot, locate: Locator
+) -> Section:
+    """Every target's verdict on its own output, with counterexamples (see the module doc)."""
+    verdicts, disagreements = target_verdicts(compared, policies, snapshot, locate)
+    counts: dict[str, list[str]] = {}
+    for v in verdicts:
+        counts.setdefault(v.verdict, []).append(v.target)
+    summary = [
+        "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in sorted(counts.items()))
+        + "."
+    ]
+    for v in verdicts:
+        if v.differences_total:
+            summary.append(
+                f"{v.target}: {plural(v.differences_total, 'flow')} differ from the policies "
+                f"({v.widening:,} widening, {v.narrowing:,} narrowing)"
+                + (
+                    f"; the first {MAX_DIFFERENCES} are listed."
+                    if v.differences_total > MAX_DIFFERENCES
+                    else "."
+                )
+            )
+    summary.append(
+        f"{plural(len(disagreements), 'flow')} on which the verified targets disagree"
+        + (
+            f"; the first {MAX_DISAGREEMENTS} are listed."
+            if len(disagreements) > MAX_DISAGREEMENTS
+            else "."
+        )
+    )
+    shown = disagreements[:MAX_DISAGREEMENTS]
+    linked = sorted({k for v in verdicts for c in v.shown for k in c.policies})
+    return Section(
+        "targets",
+        "Targets: does each one enforce the policies?",
+        tuple(summary),
+        "section_targets.html.j2",
+        {
+            "verdicts": verdicts,
+            "disagreements": shown,
+            "total": len(disagreements),
+            "max_differences": MAX_DIFFERENCES,
+        },
+        {
+            "targets": [v.to_json() for v in verdicts],
+            "disagreements": [d.to_json() for d in shown],
+            "disagreements_total": len(disagreements),
+            "max_differences": MAX_DIFFERENCES,
+            "max_disagreements": MAX_DISAGREEMENTS,
+        },
+        tuple(linked),
+    )
+
+
+def diff_section(changes: DiffReport, against: Sequence[str]) -> Section:
+    """The flows that change from the policies of ``against`` (before) to the report's own
+    (after): opened and closed, each kind at most :data:`MAX_CHANGES`."""
+    opened = [d for d in changes.differences if d.opened]
+    closed = [d for d in changes.differences if not d.opened]
+    summary = [
+        f"From the policies of {', '.join(against)} (before) to this report's (after): "
+        + (
+            f"{plural(len(changes.differences), 'flow')} change, {len(opened):,} opened "
+            f"(denied before, allowed now) and {len(closed):,} closed (allowed before, "
+            "denied now)."
+            if changes.changed
+            else "no flow changes its verdict."
+        ),
+        f"Checked over {plural(len(changes.probes), 'probe')} and "
+        f"{plural(len(changes.outside), 'outside address', 'outside addresses')}, as "
+        "`npc diff -f BEFORE --against AFTER` does.",
+    ]
+    for name, items in (("opened", opened), ("closed", closed)):
+        if len(items) > MAX_CHANGES:
+            summary.append(
+                f"The first {MAX_CHANGES:,} of the {len(items):,} {name} flows are listed "
+                f"(at most {MAX_CHANGES})."
+            )
+    data = {
+        "opened": _pairs(opened[:MAX_CHANGES]),
+        "closed": _pairs(closed[:MAX_CHANGES]),
+        "opened_total": len(opened),
+        "closed_total": len(closed),
+        "max_changes": MAX_CHANGES,
+    }
+    return Section(
+        "diff",
+        "Change: flows opened and closed",
+        tuple(summary),
+        "section_diff.html.j2",
+        data,
+        {
+            "against": list(against),
+            "opened_total": len(opened),
+            "closed_total": len(closed),
+            "opened": [c.to_json() for c in opened[:MAX_CHANGES]],
+            "closed": [c.to_json() for c in closed[:MAX_CHANGES]],
+            "max_changes": MAX_CHANGES,
+        },
+    )
