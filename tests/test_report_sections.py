@@ -57,10 +57,12 @@ def _flows(items: object) -> list[tuple[object, ...]]:
 
 def test_targets_section_holds_what_npc_compare_finds(capsys: pytest.CaptureFixture[str]) -> None:
     """Every target's verdict, size and differences are `npc compare`'s; differences are
-    listed widening first, each explained as `npc explain` explains it and linked to the
-    policies that explanation names."""
+    listed widening first, each explained as `npc explain` explains it (and indents it) and
+    linked to the policies that explanation names."""
     section = _sections(capsys, "-f", "examples/xyz/", "--targets", JUDGED)["targets"]
-    status, out, _ = run(capsys, "compare", "-f", "examples/xyz/", "--targets", JUDGED, "-o", "json")
+    status, out, _ = run(
+        capsys, "compare", "-f", "examples/xyz/", "--targets", JUDGED, "-o", "json"
+    )
     assert status in (0, 1)
     compared = json.loads(out)
     rows = section["targets"]
@@ -73,9 +75,7 @@ def test_targets_section_holds_what_npc_compare_finds(capsys: pytest.CaptureFixt
         assert row["differences_total"] == len(want["differences"])
         shown = row["differences"]
         assert len(shown) == min(len(want["differences"]), MAX_DIFFERENCES)
-        assert sorted(_flows(shown)) == sorted(_flows(want["differences"]))[: len(shown)] or (
-            len(shown) == MAX_DIFFERENCES
-        )
+        assert set(_flows(shown)) <= set(_flows(want["differences"]))
         kinds = [d["widening"] for d in shown]
         assert kinds == sorted(kinds, reverse=True)  # widening first
         assert row["widening"] + row["narrowing"] == row["differences_total"]
@@ -83,7 +83,7 @@ def test_targets_section_holds_what_npc_compare_finds(capsys: pytest.CaptureFixt
         for d in shown:
             assert d["widening"] == (d["ruleset"] and not d["spec"])
             reason = explain_reason(bundle, d["from"], d["to"], d["protocol"], d["port"])
-            assert d["reason"] == reason
+            assert [line.strip() for line in d["reason"]] == reason
             assert d["policies"] and all(p.split("/")[0] in "xyz" for p in d["policies"])
     assert _flows(section["disagreements"]) == _flows(compared["disagreements"])
     assert section["disagreements_total"] == len(compared["disagreements"])

@@ -24,6 +24,10 @@ are listed, with the totals stated. Their JSON (in ``sections`` of ``-o report.j
   "policies": [str]}]}], "disagreements": [{"from", "to", "protocol", "port", "allowed_by",
   "denied_by"}], "disagreements_total", "max_differences", "max_disagreements"}``;
   ``verdict`` is ``equivalent``, ``not equivalent``, ``refused`` or ``not verified``;
+  ``rule`` is the deciding rule's ``file:line`` in the emitted output (null: a default
+  decided, ``note`` says which), ``rule_text`` that line; ``reason`` is what ``npc explain``
+  prints for the flow (its reason first, then each side's, indented as printed) and
+  ``policies`` the policies it names;
 * ``diff``: ``{"against": [str], "opened_total", "closed_total", "opened": [{"from", "to",
   "protocol", "port", "old", "new"}], "closed": [...], "max_changes"}``.
 
@@ -183,24 +187,24 @@ def _explainer(policies: ir.PolicySet, snapshot: Snapshot, locate: Locator) -> E
         if found is None:
             ends = [snapshot.pod(e) or e for e in (src, dst)]
             probe = Probe(port, ir.Protocol(protocol))
-            found = seen[key] = explain_flow(
-                policies, snapshot, ends[0], ends[1], probe, locate
-            )
+            found = seen[key] = explain_flow(policies, snapshot, ends[0], ends[1], probe, locate)
         return found
 
     return explain
 
 
 def _reason(found: FlowExplanation) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``npc explain``'s lines (the verdict's reason, then each side's), and the policies
-    they name: those isolating either side and those whose rules admit the flow."""
-    lines = tuple(s.strip() for s in found.text().splitlines()[1:] if s.strip())
+    """``npc explain``'s lines (the verdict's reason, then each side's, indented as it
+    prints them), and the policies they name: those isolating either side and those whose
+    rules admit the flow."""
+    lines = [s.rstrip() for s in found.text().splitlines()[1:] if s.strip()]
+    lines[:1] = [s.strip() for s in lines[:1]]
     named: dict[str, None] = {}
     for family in found.families:
         for side in (family.egress, family.ingress):
             named.update((key, None) for key, _ in side.isolated_by)
             named.update((c.policy, None) for c in side.checks if c.admits)
-    return lines, tuple(named)
+    return tuple(lines), tuple(named)
 
 
 def _verdict(row: TargetRow, explain: Explain) -> TargetVerdict:

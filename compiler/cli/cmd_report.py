@@ -88,9 +88,7 @@ def report_command(
     """
     fmt = fmt or ("json" if output.endswith(".json") else "html")
     names = target_names(targets)
-    bundle, reach, probes, sources, dests = prepare(
-        paths, ports, from_text, to_text, "npc report"
-    )
+    bundle, reach, probes, sources, dests = prepare(paths, ports, from_text, to_text, "npc report")
     snapshot = reach.snapshot
     extra: list[Section] = []
     if names:
