@@ -226,7 +226,8 @@ def test_the_targets_and_the_change_are_shown_in_two_colours(
     browser: webdriver.Chrome, pages: dict[str, Path]
 ) -> None:
     """Every target has a verdict row and its folded details; the change lists its opened
-    flows and its closed ones in two colours, which come from the page's own stylesheet."""
+    flows and its closed ones in two colours, which come from the page's own stylesheet, and
+    draws them over the graph as edges of two colours."""
     _open(browser, pages["xyz-change"])
     names = TARGETS[1].split(",")
     rows = browser.find_elements(By.CSS_SELECTOR, "#targets tr.verdict-row")
@@ -237,10 +238,18 @@ def test_the_targets_and_the_change_are_shown_in_two_colours(
     opened, closed = _background(browser, "tr.opened"), _background(browser, "tr.closed")
     assert opened != closed
     assert "rgba(0, 0, 0, 0)" not in (opened, closed)  # not transparent: the CSS applied
+    strokes = {
+        e.get_attribute("stroke")
+        for e in browser.find_elements(By.CSS_SELECTOR, "#graph svg g.edge[id^=c] path")
+    }
+    assert len(strokes) == 2  # the change over the graph: opened and closed edges
     _open_all(browser, "#targets details.target, #diff details")
+    browser.execute_script(  # two explanations, unfolded for the screenshot
+        "document.querySelectorAll('details.reason').forEach((d, i) => { d.open = i < 2; })"
+    )
     assert browser.find_element(By.CSS_SELECTOR, "#diff tr.opened").is_displayed()
     assert browser.find_element(By.CSS_SELECTOR, "#diff tr.closed").is_displayed()
-    for section in ("targets", "diff"):
+    for section in ("graph", "targets", "diff"):
         browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", section)
         shot = Path(tempfile.gettempdir()) / f"npc-report-xyz-{section}.png"
         browser.save_screenshot(str(shot))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from npc.analysis.verify import Difference, VerifyReport
 from npc.api import explain_reason
 from npc.targets import REGISTRY
 from tests.helpers import run_cli as run
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is missing")
 
 ROOT = Path(__file__).resolve().parent.parent
 #: examples/xyz without x/allow-ns-y-pod-b-and-ns-z and z/allow-cidr-except: going from it to
@@ -150,6 +153,29 @@ def test_against_draws_opened_and_closed_flows_by_class(
     assert "4 flows opened" in diff and "152 flows closed" in diff
     assert re.search(r"\.opened \{[^}]*background", html)
     assert re.search(r"\.closed \{[^}]*background", html)
+
+
+@needs_dot
+def test_a_change_is_drawn_over_the_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    """Changed flows between pods become dashed edges between the graph's nodes, one per
+    pair of nodes and kind, linking to the list of their kind; the JSON names the same."""
+    sections = _sections(capsys, "-f", "examples/xyz/", "--against", BEFORE)
+    nodes = {n["id"]: n for n in sections["graph"]["graph"]["nodes"]}  # type: ignore[index]
+    drawn = sections["diff"]["graph_edges"]
+    assert isinstance(drawn, list)
+    pods = {(e["opened"], p, q) for e in drawn for p in nodes[e["from"]]["pods"]
+            for q in nodes[e["to"]]["pods"]}  # fmt: skip
+    changed = {(c["new"], c["from"], c["to"]) for c in sections["diff"]["opened"]}  # type: ignore[union-attr]
+    changed |= {(c["new"], c["from"], c["to"]) for c in sections["diff"]["closed"]}  # type: ignore[union-attr]
+    assert pods == {c for c in changed if "/" in c[1] and "/" in c[2]}  # pods, not addresses
+    status, html, err = run(capsys, "report", "-f", "examples/xyz/", "--against", BEFORE, "-o", "-")
+    assert status == 0, err
+    edges = re.findall(r'<g id="(c\d+)" class="edge">(.*?)</g>\n</g>', html, re.S)
+    assert len(edges) == len(drawn)
+    for edge, body in edges:  # ids c1, c2, ... in the order of graph_edges
+        kind = "opened" if drawn[int(edge[1:]) - 1]["opened"] else "closed"
+        assert f'xlink:href="#diff-{kind}"' in body and f"{kind}: " in body, edge
+    assert 'class="opened">dashed green' in html and 'class="closed">dashed red' in html
 
 
 def test_no_change_says_so(capsys: pytest.CaptureFixture[str]) -> None:

@@ -184,8 +184,9 @@ class Report:
 # -- sections ---------------------------------------------------------------------------------
 
 
-def graph_section(graph: ReachGraph, svg: str | None) -> Section:
-    """The graph (inline SVG, or why it is not drawn) and its edges, each with its rules."""
+def graph_section(graph: ReachGraph, svg: str | None, changes: bool = False) -> Section:
+    """The graph (inline SVG, or why it is not drawn) and its edges, each with its rules;
+    ``changes``: the SVG also draws a change's opened and closed flows (the legend says so)."""
     pods = sum(len(n.pods) for n in graph.nodes)
     summary = [
         f"{plural(len(graph.nodes), 'node')} ({plural(pods, 'pod')}) and "
@@ -194,7 +195,7 @@ def graph_section(graph: ReachGraph, svg: str | None) -> Section:
     ]
     if graph.omitted is not None:
         summary.append(f"Not drawn: {graph.omitted}.")
-    data = {"graph": graph, "svg": svg}  # Graphviz's SVG, inlined as it is
+    data = {"graph": graph, "svg": svg, "changes": changes}  # Graphviz's SVG, inlined
     return Section(
         "graph",
         "Who may connect to whom",
@@ -344,11 +345,12 @@ def build_report(
     inputs: Sequence[str] = (),
     findings: Sequence[Finding] | None = None,
     extra: Sequence[Section] = (),
+    changes: bool = False,
 ) -> Report:
     """The report of ``reach`` (policies over a snapshot) with its ``graph`` drawn as
     ``svg`` (None: not drawn), and lint ``findings`` when given (None: no lint section);
     ``extra`` sections come next, then the policies (every policy a section links to is
-    listed)."""
+    listed). ``changes``: the SVG draws a change's flows too (:func:`graph_section`)."""
     sem = Semantics(reach.policies, reach.snapshot)
     namespaces = sorted({p.namespace for p in reach.pods})
     rows = _namespace_rows(reach, sem)
@@ -365,7 +367,7 @@ def build_report(
         ("policies", len(all_policies)),
     )
     sections = (
-        graph_section(graph, svg),
+        graph_section(graph, svg, changes),
         namespaces_section(rows, len(namespaces)),
         *([lint_section(findings, [e.key for e in entries])] if findings is not None else []),
         *extra,

@@ -11,7 +11,8 @@ names; then the flows on which the targets disagree with each other.
 
 :func:`diff_section` takes what :func:`npc.diff` found between the policies before the change
 (``--against``) and the report's own (``-f``): the flows the change opens and those it closes,
-drawn in two colours (the classes ``opened`` and ``closed``) and counted.
+drawn in two colours (the classes ``opened`` and ``closed``) and counted; between pods, also
+as dashed edges over the graph (:func:`change_edges`: green opened, red closed).
 
 Both are bounded and say so: at most :data:`MAX_DIFFERENCES` counterexamples per target,
 :data:`MAX_DISAGREEMENTS` disagreements and :data:`MAX_CHANGES` flows of each kind of change
@@ -29,7 +30,9 @@ are listed, with the totals stated. Their JSON (in ``sections`` of ``-o report.j
   prints for the flow (its reason first, then each side's, indented as printed) and
   ``policies`` the policies it names;
 * ``diff``: ``{"against": [str], "opened_total", "closed_total", "opened": [{"from", "to",
-  "protocol", "port", "old", "new"}], "closed": [...], "max_changes"}``.
+  "protocol", "port", "old", "new"}], "closed": [...], "max_changes", "graph_edges":
+  [{"from", "to", "opened", "ports"}]}`` (``graph_edges``: the changes drawn over the graph,
+  between its nodes' ids).
 
 Every list is sorted, so the output is deterministic.
 """
@@ -44,6 +47,7 @@ from npc import ir
 from npc.analysis.compare import CompareReport, Disagreement, TargetRow
 from npc.analysis.diff import Change, DiffReport
 from npc.analysis.explain import FlowExplanation, Locator, explain_flow
+from npc.analysis.graph import ChangeEdge, ReachGraph
 from npc.analysis.report import Section
 from npc.analysis.verify import Difference
 from npc.flows import Probe
@@ -52,6 +56,7 @@ from npc.wording import plural
 
 __all__ = [
     "MAX_CHANGES",
+    "MAX_CHANGE_EDGES",
     "MAX_DIFFERENCES",
     "MAX_DISAGREEMENTS",
     "MAX_RULES",
@@ -59,6 +64,7 @@ __all__ = [
     "Counterexample",
     "RuleGroup",
     "TargetVerdict",
+    "change_edges",
     "diff_section",
     "target_verdicts",
     "targets_section",
@@ -70,6 +76,9 @@ MAX_DISAGREEMENTS = 200
 MAX_CHANGES = 500
 #: Deciding rules listed per target (with how many differences each decided).
 MAX_RULES = 50
+#: Edges of a change drawn over the graph; ports named per edge.
+MAX_CHANGE_EDGES = 100
+_PORTS_NAMED = 4
 
 #: ``explain(src, dst, protocol, port)``: the spec's verdict on one flow, with reasons.
 Explain = Callable[[str, str, str, int], FlowExplanation]
@@ -345,9 +354,35 @@ def targets_section(
     )
 
 
-def diff_section(changes: DiffReport, against: Sequence[str]) -> Section:
+def change_edges(graph: ReachGraph, changes: DiffReport) -> tuple[ChangeEdge, ...]:
+    """The changed flows between pods, as edges between the graph's nodes (at most
+    :data:`MAX_CHANGE_EDGES`, opened first; none when the graph is not drawn). Flows to and
+    from outside addresses are not drawn: the graph's address nodes are its rules'."""
+    if graph.omitted is not None:
+        return ()
+    node_of = {pod: n.id for n in graph.nodes for pod in n.pods}
+    found: dict[tuple[bool, str, str], list[str]] = {}
+    for c in changes.differences:
+        ends = node_of.get(c.src), node_of.get(c.dst)
+        if ends[0] is not None and ends[1] is not None:
+            probes = found.setdefault((not c.opened, ends[0], ends[1]), [])
+            probe = f"{c.port}/{c.protocol}"
+            if probe not in probes:
+                probes.append(probe)
+    edges = []
+    for (closed, src, dst), probes in sorted(found.items())[:MAX_CHANGE_EDGES]:
+        named = ", ".join(probes[:_PORTS_NAMED])
+        more = len(probes) - _PORTS_NAMED
+        edges.append(ChangeEdge(src, dst, not closed, named + (f" +{more}" if more > 0 else "")))
+    return tuple(edges)
+
+
+def diff_section(
+    changes: DiffReport, against: Sequence[str], drawn: Sequence[ChangeEdge] = ()
+) -> Section:
     """The flows that change from the policies of ``against`` (before) to the report's own
-    (after): opened and closed, each kind at most :data:`MAX_CHANGES`."""
+    (after): opened and closed, each kind at most :data:`MAX_CHANGES`; ``drawn``: the
+    edges :func:`change_edges` drew over the graph."""
     opened = [d for d in changes.differences if d.opened]
     closed = [d for d in changes.differences if not d.opened]
     summary = [
@@ -363,6 +398,12 @@ def diff_section(changes: DiffReport, against: Sequence[str]) -> Section:
         f"{plural(len(changes.outside), 'outside address', 'outside addresses')}, as "
         "`npc diff -f BEFORE --against AFTER` does.",
     ]
+    if drawn:
+        summary.append(
+            f"The graph shows {plural(len(drawn), 'dashed edge')} between classes of pods, "
+            "green where the change opens flows and red where it closes them"
+            + (f" (at most {MAX_CHANGE_EDGES})." if len(drawn) >= MAX_CHANGE_EDGES else ".")
+        )
     for name, items in (("opened", opened), ("closed", closed)):
         if len(items) > MAX_CHANGES:
             summary.append(
@@ -389,5 +430,9 @@ def diff_section(changes: DiffReport, against: Sequence[str]) -> Section:
             "opened": [c.to_json() for c in opened[:MAX_CHANGES]],
             "closed": [c.to_json() for c in closed[:MAX_CHANGES]],
             "max_changes": MAX_CHANGES,
+            "graph_edges": [
+                {"from": e.source, "to": e.target, "opened": e.opened, "ports": e.ports}
+                for e in drawn
+            ],
         },
     )

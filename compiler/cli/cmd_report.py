@@ -9,9 +9,9 @@ from dataclasses import replace
 import click
 
 from npc.analysis.draw import inline_svg, render_svg
-from npc.analysis.graph import build_graph, to_dot
+from npc.analysis.graph import ChangeEdge, build_graph, to_dot
 from npc.analysis.report import Section, build_report, render_html, render_json
-from npc.analysis.report_verify import diff_section, targets_section
+from npc.analysis.report_verify import change_edges, diff_section, targets_section
 from npc.api import compare, diff, lint
 from npc.cli.app import cli, cni_option, load_inputs, print_diagnostics, write_output
 from npc.cli.cmd_compare import target_names
@@ -90,20 +90,24 @@ def report_command(
     names = target_names(targets)
     bundle, reach, probes, sources, dests = prepare(paths, ports, from_text, to_text, "npc report")
     snapshot = reach.snapshot
+    graph = build_graph(reach, probes, sources, dests, bundle.locate)
     extra: list[Section] = []
     if names:
         compared = compare(bundle, names)
         extra.append(targets_section(compared, bundle.policies, snapshot, bundle.locate))
+    drawn: tuple[ChangeEdge, ...] = ()
     if against:
         before = load_inputs(against)
         print_diagnostics(before.diagnostics)
         # Over the report's snapshot: a snapshot among the --against files is not used.
         changes = diff(replace(before, snapshot=None), bundle)
-        extra.append(diff_section(changes, against))
-    graph = build_graph(reach, probes, sources, dests, bundle.locate)
+        drawn = change_edges(graph, changes)
+        extra.append(diff_section(changes, against, drawn))
     svg = None
     if fmt == "html" and graph.omitted is None:
-        svg = inline_svg(render_svg(to_dot(graph)))
+        svg = inline_svg(render_svg(to_dot(graph, drawn)))
     findings = lint(bundle, cni=cni)
-    report = build_report(reach, graph, svg, bundle.locate, paths, findings, extra)
+    report = build_report(
+        reach, graph, svg, bundle.locate, paths, findings, extra, changes=bool(drawn)
+    )
     write_output(output, render_html(report) if fmt == "html" else render_json(report))
