@@ -39,8 +39,8 @@ Every list is sorted, so the output is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from npc import ir
@@ -171,19 +171,16 @@ class TargetVerdict:
         }
 
 
-def _line_of(output: Sequence[tuple[str, str]], rule: str | None) -> str | None:
-    """The text of rule ``file:line`` in the emitted ``output`` (None when it is not there)."""
+def _line_of(output: Mapping[str, Sequence[str]], rule: str | None) -> str | None:
+    """The text of rule ``file:line`` in the emitted ``output`` (its lines by file name;
+    None when it is not there)."""
     if rule is None:
         return None
     name, _, number = rule.rpartition(":")
-    if not number.isdigit():
+    lines = output.get(name)
+    if lines is None or not number.isdigit() or not 0 < int(number) <= len(lines):
         return None
-    for file, text in output:
-        if file == name:
-            lines = text.splitlines()
-            index = int(number) - 1
-            return lines[index].strip() if 0 <= index < len(lines) else None
-    return None
+    return lines[int(number) - 1].strip()
 
 
 def _explainer(policies: ir.PolicySet, snapshot: Snapshot, locate: Locator) -> Explain:
@@ -218,28 +215,30 @@ def _reason(found: FlowExplanation) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _verdict(row: TargetRow, explain: Explain) -> TargetVerdict:
     report = row.report
+    unverified = TargetVerdict(
+        row.target,
+        "refused" if row.refused else "not verified",
+        len(row.output),
+        row.lines,
+        row.size,
+        row.refused,
+        row.note,
+        "",
+        0,
+        0,
+        (),
+        (),
+    )
     if report is None:
-        return TargetVerdict(
-            row.target,
-            "refused" if row.refused else "not verified",
-            len(row.output),
-            row.lines,
-            row.size,
-            row.refused,
-            row.note,
-            "",
-            0,
-            0,
-            (),
-            (),
-        )
+        return unverified
+    output = {name: text.splitlines() for name, text in row.output} if report.differences else {}
     ordered = sorted(report.differences, key=lambda d: (not d.widening, d))
     groups: dict[tuple[bool, str | None, str], int] = {}
     for d in ordered:
         key = (d.widening, d.rule, "" if d.rule else d.note)
         groups[key] = groups.get(key, 0) + 1
     rules = tuple(
-        RuleGroup(widening, rule, _line_of(row.output, rule), note, flows)
+        RuleGroup(widening, rule, _line_of(output, rule), note, flows)
         for (widening, rule, note), flows in sorted(
             groups.items(), key=lambda g: (not g[0][0], -g[1], g[0][1] or "", g[0][2])
         )[:MAX_RULES]
@@ -247,26 +246,21 @@ def _verdict(row: TargetRow, explain: Explain) -> TargetVerdict:
     shown = []
     for d in ordered[:MAX_DIFFERENCES]:
         reason, policies = _reason(explain(d.src, d.dst, d.protocol, d.port))
-        shown.append(Counterexample(d, _line_of(row.output, d.rule), reason, policies))
+        shown.append(Counterexample(d, _line_of(output, d.rule), reason, policies))
     where = f" on node {report.node}" if report.node else ""
     checked = (
         f"{report.pod_flows:,} pod-to-pod and {report.outside_flows:,} outside flows over "
         f"{plural(len(report.probes), 'probe')} and "
         f"{plural(len(report.outside), 'outside address', 'outside addresses')}{where}"
     )
-    return TargetVerdict(
-        row.target,
-        "equivalent" if report.equivalent else "not equivalent",
-        len(row.output),
-        row.lines,
-        row.size,
-        row.refused,
-        row.note,
-        checked,
-        len(ordered),
-        sum(d.widening for d in ordered),
-        rules,
-        tuple(shown),
+    return replace(
+        unverified,
+        verdict="equivalent" if report.equivalent else "not equivalent",
+        checked=checked,
+        differences_total=len(ordered),
+        widening=sum(d.widening for d in ordered),
+        rules=rules,
+        shown=tuple(shown),
     )
 
 
