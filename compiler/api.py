@@ -334,8 +334,9 @@ def compare(
         except UnsupportedError as exc:
             rows.append(TargetRow(name, refused=tuple(d.render() for d in exc.errors)))
             continue
-        text = artifact.text
-        row = TargetRow(name, len(text.encode()), text.count("\n"))
+        text, files = artifact.text, artifact_sources(artifact)
+        output = tuple((f.name, f.text) for f in files)
+        row = TargetRow(name, len(text.encode()), text.count("\n"), output=output)
         counted = get_backend(name).count(Emitted(text, (), artifact.files))
         if counted is not None:
             row = replace(
@@ -349,7 +350,7 @@ def compare(
             report = verify_judge(
                 bundle.policies,
                 snapshot,
-                judge(name, artifact_sources(artifact), snapshot),
+                judge(name, files, snapshot),
                 target=name,
                 cluster_policies=bundle.cluster_policies,
             )

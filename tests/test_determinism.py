@@ -3,7 +3,8 @@
 One process per hash seed runs every command on the same input (a random dual-stack cluster
 with hostNetwork pods and random policies): every registered target, optimized and not, with
 every value of every target setting that has a fixed set of choices (and ``--node``); ``reach``
-in every format (``svg`` when Graphviz is installed); ``report`` as JSON and HTML; ``explain``
+in every format (``svg`` when Graphviz is installed); ``report`` as JSON and HTML (also with
+every judged target and a change, ``--targets`` and ``--against``); ``explain``
 of policies and of a flow, as text and JSON; ``validate`` with
 text and JSON diagnostics. Stdout, stderr and exit status must agree across the processes.
 The list of targets comes from the registry, so a new target is covered without touching
@@ -19,6 +20,7 @@ import random
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +60,11 @@ def _compile_commands(files: list[str]) -> list[list[str]]:
     return commands
 
 
+def _report_extra(files: list[str]) -> list[str]:
+    judged = ",".join(sorted(t.name for t in REGISTRY.values() if t.reader))
+    return ["--targets", judged, "--against", str(Path(files[1]).with_name("before.yaml"))]
+
+
 def _commands(files: list[str]) -> list[list[str]]:
     flow = ["--from", "ns0/pod0", "--to", "ns1/pod4", "--port", "80/TCP"]
     return [
@@ -68,8 +75,11 @@ def _commands(files: list[str]) -> list[list[str]]:
         ["reach", *files, "--port", "8080", "--from", "ns0/", "-o", "json"],
         ["reach", *files, "-o", "dot"],
         ["report", *files, "-o", "-", "--format", "json"],
+        # Every judged target's verdict, and the change from a second random policy set.
+        ["report", *files, *_report_extra(files), "-o", "-", "--format", "json"],
         # Drawn by Graphviz, when installed (.ci/run installs it).
         *([["reach", *files, "-o", "svg"], ["report", *files, "-o", "-"]] if DOT else []),
+        *([["report", *files, *_report_extra(files), "-o", "-"]] if DOT else []),
         ["explain", *files],
         ["explain", *files, "-o", "json"],
         ["explain", *files, *flow],
@@ -85,6 +95,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("determinism")
     (folder / "policies.yaml").write_text(policy_yaml(policies), encoding="utf-8")
     (folder / "cluster.yaml").write_text(cluster_yaml(snapshot), encoding="utf-8")
+    before = random_policies(rng, snapshot, count=6, ipv6=True)  # for report --against
+    (folder / "before.yaml").write_text(policy_yaml(before), encoding="utf-8")
     return ["-f", str(folder / "policies.yaml"), "-f", str(folder / "cluster.yaml")]
 
 

@@ -35,9 +35,15 @@ def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
 
-def _report(capsys: pytest.CaptureFixture[str], example: str, fmt: str = "html") -> str:
+#: The README's command for the examples' reports: with every target's verdict.
+README_TARGETS = ("--targets", "nft,iptables,calico,alibaba")
+
+
+def _report(
+    capsys: pytest.CaptureFixture[str], example: str, fmt: str = "html", *extra: str
+) -> str:
     status, out, err = run(
-        capsys, "report", "-f", f"examples/{example}/", "-o", "-", "--format", fmt
+        capsys, "report", "-f", f"examples/{example}/", *extra, "-o", "-", "--format", fmt
     )
     assert status == 0, err
     return out
@@ -51,7 +57,8 @@ _SVG = re.compile(r"<svg.*</svg>", re.S)
 def test_the_page_loads_nothing(example: str, capsys: pytest.CaptureFixture[str]) -> None:
     """No src, no stylesheet link, no url(): every reference is a fragment of the page, and
     the Content Security Policy forbids fetching anything anyway."""
-    html = _report(capsys, example)
+    before = {"xyz": "tests/data/report/xyz-before.yaml", "testing": "examples/xyz/policies.yaml"}
+    html = _report(capsys, example, "html", *README_TARGETS, "--against", before[example])
     assert "default-src 'none'" in html
     assert not re.search(r"\ssrc=|<link|@import|url\(", html)
     hrefs = re.findall(r'href="([^"]*)"', html)
@@ -68,7 +75,7 @@ def test_the_committed_example_reports_are_current(
 ) -> None:
     """examples/<case>/report.html is what the README's command writes (the SVG aside: its
     bytes are Graphviz's, which may differ between Graphviz versions)."""
-    html = _report(capsys, example)
+    html = _report(capsys, example, "html", *README_TARGETS)
     committed = (ROOT / "examples" / example / "report.html").read_text(encoding="utf-8")
     assert _SVG.sub("<svg/>", html) == _SVG.sub("<svg/>", committed), (
         f"examples/{example}/report.html is stale: rerun the README's report command"

@@ -3,8 +3,10 @@
 One browser session serves every test of this module. Checked: the page loads with no console
 message and no request leaving the file (Chromium's own network log, read through the
 performance log), the graph of a golden case has the expected nodes and edges, clicking an
-edge's link reaches its policy rule (the folded ``<details>`` opens), and screenshots are
-saved under the temporary directory (``npc-report-*.png``) for a person to look at.
+edge's link reaches its policy rule (the folded ``<details>`` opens), the targets' verdicts
+(``--targets``) and a change's opened and closed flows (``--against``) are there, drawn by the
+page's stylesheet, a counterexample's link reaches its policy, and screenshots are saved under
+the temporary directory (``npc-report-*.png``) for a person to look at.
 
 Without ``chromium`` and ``chromedriver`` the tests skip, loudly; where ``CI`` is set they
 fail instead, since CI installs both (``.ci/run``).
@@ -27,9 +29,14 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from npc.cli import main
+from npc.targets import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = Path(__file__).resolve().parent / "data" / "graphs"
+#: As the README's command writes the examples' reports.
+TARGETS = ("--targets", ",".join(sorted(t.name for t in REGISTRY.values() if t.reader)))
+#: The change to examples/xyz from a policy set without two of its policies.
+AGAINST = ("--against", "tests/data/report/xyz-before.yaml")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 MISSING = [name for name, found in (("chromium", CHROMIUM), ("chromedriver", DRIVER)) if not found]
@@ -86,8 +93,10 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     try:
         for example in ("testing", "xyz"):
             out = folder / f"{example}.html"
-            assert main(["report", "-f", f"examples/{example}/", "-o", str(out)]) == 0
+            assert main(["report", "-f", f"examples/{example}/", *TARGETS, "-o", str(out)]) == 0
             found[example] = out
+        out = found["xyz-change"] = folder / "xyz-change.html"
+        assert main(["report", "-f", "examples/xyz/", *TARGETS, *AGAINST, "-o", str(out)]) == 0
     finally:
         os.chdir(cwd)
     return found
@@ -122,7 +131,7 @@ def test_the_checks_see_a_request_and_an_error(browser: webdriver.Chrome, tmp_pa
     assert console
 
 
-@pytest.mark.parametrize("example", ["testing", "xyz"])
+@pytest.mark.parametrize("example", ["testing", "xyz", "xyz-change"])
 def test_the_report_loads_with_no_console_message_and_no_request(
     browser: webdriver.Chrome, pages: dict[str, Path], example: str
 ) -> None:
@@ -195,5 +204,78 @@ def test_clicking_an_edge_reaches_its_policy_rule(
     policy = browser.find_element(By.ID, "p-x/allow-ns-y-pod-b-and-ns-z")
     assert policy.get_attribute("open") is not None
     shot = Path(tempfile.gettempdir()) / "npc-report-xyz-after-click.png"
+    browser.save_screenshot(str(shot))
+    assert browser.get_log("browser") == []
+
+
+def _open_all(driver: webdriver.Chrome, selector: str) -> None:
+    driver.execute_script(
+        "document.querySelectorAll(arguments[0]).forEach(d => { d.open = true; })", selector
+    )
+
+
+def _background(driver: webdriver.Chrome, selector: str) -> str:
+    found: str = driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).backgroundColor",
+        selector,
+    )
+    return found
+
+
+def test_the_targets_and_the_change_are_shown_in_two_colours(
+    browser: webdriver.Chrome, pages: dict[str, Path]
+) -> None:
+    """Every target has a verdict row and its folded details; the change lists its opened
+    flows and its closed ones in two colours, which come from the page's own stylesheet, and
+    draws them over the graph as edges of two colours."""
+    _open(browser, pages["xyz-change"])
+    names = TARGETS[1].split(",")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#targets tr.verdict-row")
+    assert [r.find_element(By.CSS_SELECTOR, "td a").text for r in rows] == names
+    for name in names:
+        assert browser.find_element(By.ID, f"t-{name}").tag_name == "details"
+    assert browser.find_element(By.ID, "disagreements").tag_name == "details"
+    opened, closed = _background(browser, "tr.opened"), _background(browser, "tr.closed")
+    assert opened != closed
+    assert "rgba(0, 0, 0, 0)" not in (opened, closed)  # not transparent: the CSS applied
+    strokes = {
+        e.get_attribute("stroke")
+        for e in browser.find_elements(By.CSS_SELECTOR, "#graph svg g.edge[id^=c] path")
+    }
+    assert len(strokes) == 2  # the change over the graph: opened and closed edges
+    _open_all(browser, "#targets details.target, #diff details")
+    browser.execute_script(  # two explanations, unfolded for the screenshot
+        "document.querySelectorAll('details.reason').forEach((d, i) => { d.open = i < 2; })"
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "#diff tr.opened").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#diff tr.closed").is_displayed()
+    for section in ("graph", "targets", "diff"):
+        browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", section)
+        shot = Path(tempfile.gettempdir()) / f"npc-report-xyz-{section}.png"
+        browser.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    assert browser.get_log("browser") == []
+
+
+def test_a_counterexamples_link_reaches_its_policy(
+    browser: webdriver.Chrome, pages: dict[str, Path]
+) -> None:
+    """The first counterexample (a target's output allowing what the policies deny: on
+    examples/xyz, alibaba's, whose security groups do not filter pods of one node) links to
+    the policy its explanation names; following the link opens that policy."""
+    _open(browser, pages["xyz-change"])
+    row = browser.find_element(By.CSS_SELECTOR, "#targets tr.counterexample")
+    target = browser.execute_script("return arguments[0].closest('details').id", row)
+    assert not row.is_displayed()
+    browser.find_element(By.CSS_SELECTOR, f"details#{target} > summary").click()
+    assert row.is_displayed()
+    link = row.find_element(By.CSS_SELECTOR, "a.policy-link")
+    key = link.text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    link.click()
+    assert browser.execute_script("return decodeURIComponent(location.hash)") == f"#p-{key}"
+    policy = browser.find_element(By.ID, f"p-{key}")
+    assert policy.get_attribute("open") is not None and policy.is_displayed()
+    shot = Path(tempfile.gettempdir()) / "npc-report-xyz-counterexample-click.png"
     browser.save_screenshot(str(shot))
     assert browser.get_log("browser") == []

@@ -9,7 +9,7 @@ verification lists it as a difference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from npc.analysis.verify import VerifyReport
@@ -22,7 +22,8 @@ class TargetRow:
     """One target: what it emitted (objects and rules as the backend counts them, bytes,
     lines), what it refused, and its verification (None when it refused the policies or has
     no judge). ``objects``/``rules`` are None when the backend does not count;
-    ``objects_are``/``rules_are`` say what it counted."""
+    ``objects_are``/``rules_are`` say what it counted. ``output``: the emitted files as
+    ``(name, text)``, the names its judge's deciding rules (``file:line``) refer to."""
 
     target: str
     size: int = 0
@@ -34,6 +35,7 @@ class TargetRow:
     rules: int | None = None
     objects_are: str = ""
     rules_are: str = ""
+    output: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def equivalent(self) -> bool | None:

@@ -476,10 +476,26 @@ def _tooltip(edge: GraphEdge, graph: ReachGraph) -> str:
     return head + "\n" + "\n".join(f"admitted by {r}" for r in edge.rules)
 
 
-def to_dot(graph: ReachGraph) -> str:
+@dataclass(frozen=True, slots=True)
+class ChangeEdge:
+    """Flows a change opens (or closes) from the pods of node ``source`` to those of node
+    ``target``, on ``ports``; drawn dashed over the graph, green (or red)."""
+
+    source: str
+    target: str
+    opened: bool
+    ports: str
+
+
+#: Colours of the edges a change opens and closes.
+_CHANGE_COLOUR = {True: "#188038", False: "#d93025"}
+
+
+def to_dot(graph: ReachGraph, changes: Sequence[ChangeEdge] = ()) -> str:
     """The graph in the DOT language, namespaces as clusters; deterministic. Nodes and
     edges carry ``id`` attributes (kept in Graphviz's SVG) and edges a ``URL`` to the first
-    rule admitting them (``#r-...``, the report's anchors)."""
+    rule admitting them (``#r-...``, the report's anchors). ``changes`` are drawn as dashed
+    edges of their own (ids ``c1``, ...) linking to the report's list of them."""
     out = [
         "digraph npc {",
         '  graph [rankdir="LR", fontname="Helvetica", fontsize="11", nodesep="0.25", '
@@ -521,5 +537,20 @@ def to_dot(graph: ReachGraph) -> str:
         if edge.rules:
             values["URL"] = "#" + edge.rules[0].anchor
         out.append(f"  {dot_quote(edge.source)} -> {dot_quote(edge.target)} {_attrs(**values)};")
+    for n, change in enumerate(changes, 1):
+        kind = "opened" if change.opened else "closed"
+        colour = _CHANGE_COLOUR[change.opened]
+        attrs = _attrs(
+            label=f"{kind}: {change.ports}",
+            id=f"c{n}",
+            style="dashed",
+            color=colour,
+            fontcolor=colour,
+            penwidth="1.6",
+            tooltip=f"{graph.node(change.source).title} -> {graph.node(change.target).title}: "
+            f"{kind} on {change.ports}",
+            URL=f"#diff-{kind}",
+        )
+        out.append(f"  {dot_quote(change.source)} -> {dot_quote(change.target)} {attrs};")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -5,8 +5,9 @@ A report is an ordered tuple of :class:`Section`; each section is built by a fun
 takes the data it shows (:func:`graph_section` a :class:`~npc.analysis.graph.ReachGraph`
 and its SVG, :func:`namespaces_section` the per-namespace isolation, :func:`lint_section`
 ``npc lint``'s findings, :func:`policies_section` the policies rule by rule) and names the
-template that draws it, so sections for other analyses (verify/compare verdicts, diffs) are
-one function and one template each, passed to :func:`build_report` as ``extra``.
+template that draws it; sections for other analyses are one function and one template
+each, passed to :func:`build_report` as ``extra`` (:mod:`npc.analysis.report_verify`: the
+targets' verdicts, ``--targets``, and the flows a change opens and closes, ``--against``).
 Summaries come first, details sit in ``<details>``; every list is cut at a stated bound
 (:data:`MAX_NAMESPACES`, :data:`MAX_CLASSES`, :data:`MAX_FINDINGS`, :data:`MAX_POLICIES`)
 so the page stays usable at 10,000 pods.
@@ -65,7 +66,8 @@ MAX_FINDINGS = 500
 @dataclass(frozen=True, slots=True)
 class Section:
     """One part of the report: an anchor id, a title, summary lines shown first, the
-    template (in ``npc/analysis/templates/``) that draws ``data``, and ``data`` as JSON."""
+    template (in ``npc/analysis/templates/``) that draws ``data``, ``data`` as JSON, and
+    the keys of the policies it links to (the policies section lists every one)."""
 
     id: str
     title: str
@@ -73,6 +75,7 @@ class Section:
     template: str
     data: Any
     json: dict[str, Any] = field(default_factory=dict)
+    policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +184,9 @@ class Report:
 # -- sections ---------------------------------------------------------------------------------
 
 
-def graph_section(graph: ReachGraph, svg: str | None) -> Section:
-    """The graph (inline SVG, or why it is not drawn) and its edges, each with its rules."""
+def graph_section(graph: ReachGraph, svg: str | None, changes: bool = False) -> Section:
+    """The graph (inline SVG, or why it is not drawn) and its edges, each with its rules;
+    ``changes``: the SVG also draws a change's opened and closed flows (the legend says so)."""
     pods = sum(len(n.pods) for n in graph.nodes)
     summary = [
         f"{plural(len(graph.nodes), 'node')} ({plural(pods, 'pod')}) and "
@@ -191,7 +195,7 @@ def graph_section(graph: ReachGraph, svg: str | None) -> Section:
     ]
     if graph.omitted is not None:
         summary.append(f"Not drawn: {graph.omitted}.")
-    data = {"graph": graph, "svg": svg}  # Graphviz's SVG, inlined as it is
+    data = {"graph": graph, "svg": svg, "changes": changes}  # Graphviz's SVG, inlined
     return Section(
         "graph",
         "Who may connect to whom",
@@ -255,8 +259,8 @@ def policies_section(entries: Sequence[PolicyEntry], total: int) -> Section:
     summary = [f"{plural(total, 'policy')}, each with its rules and where they are written."]
     if total > len(entries):
         summary.append(
-            f"{len(entries):,} are listed (at most {MAX_POLICIES}, and every policy an edge of "
-            "the graph links to)."
+            f"{len(entries):,} are listed (at most {MAX_POLICIES}, and every policy a link of "
+            "this page points to)."
         )
     return Section(
         "policies",
@@ -341,15 +345,18 @@ def build_report(
     inputs: Sequence[str] = (),
     findings: Sequence[Finding] | None = None,
     extra: Sequence[Section] = (),
+    changes: bool = False,
 ) -> Report:
     """The report of ``reach`` (policies over a snapshot) with its ``graph`` drawn as
     ``svg`` (None: not drawn), and lint ``findings`` when given (None: no lint section);
-    ``extra`` sections follow the built-in ones."""
+    ``extra`` sections come next, then the policies (every policy a section links to is
+    listed). ``changes``: the SVG draws a change's flows too (:func:`graph_section`)."""
     sem = Semantics(reach.policies, reach.snapshot)
     namespaces = sorted({p.namespace for p in reach.pods})
     rows = _namespace_rows(reach, sem)
     linked = {r.policy for e in graph.edges for r in e.rules}
     linked |= {f.policy for f in (findings or ())[:MAX_FINDINGS] if f.policy}
+    linked |= {key for section in extra for key in section.policies}
     all_policies = list(reach.policies)
     shown = [p for i, p in enumerate(all_policies) if i < MAX_POLICIES or p.key in linked]
     entries = [_policy_entry(reach, p, locate) for p in shown]
@@ -360,11 +367,11 @@ def build_report(
         ("policies", len(all_policies)),
     )
     sections = (
-        graph_section(graph, svg),
+        graph_section(graph, svg, changes),
         namespaces_section(rows, len(namespaces)),
         *([lint_section(findings, [e.key for e in entries])] if findings is not None else []),
-        policies_section(entries, len(all_policies)),
         *extra,
+        policies_section(entries, len(all_policies)),
     )
     probes = tuple(str(p) for p in graph.probes)
     return Report("npc report", tuple(inputs), sizes, probes, sections)

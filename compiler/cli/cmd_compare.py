@@ -10,7 +10,7 @@ from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.cli.cmd_verify import FORMATS, echo_report
 from npc.targets import REGISTRY
 
-__all__ = ["compare_command"]
+__all__ = ["compare_command", "target_names"]
 
 _EPILOG = """\b
 Examples:
@@ -90,6 +90,18 @@ def _text(report: CompareReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def target_names(targets: str | None) -> list[str] | None:
+    """``--targets T1,T2,...`` as a list of registered target names (None when not given);
+    an unknown name is a usage error."""
+    if not targets:
+        return None
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    unknown = [t for t in names if t not in REGISTRY]
+    if unknown:
+        raise click.BadParameter(f"unknown target(s) {', '.join(unknown)}", param_hint="--targets")
+    return names
+
+
 @cli.command("compare", epilog=_EPILOG)
 @input_options
 @click.option(
@@ -114,14 +126,7 @@ def compare_command(
     not (with counterexamples); then the flows on which targets disagree with each other.
     Exit status 0 when every target that compiled is equivalent, 1 otherwise.
     """
-    names = None
-    if targets:
-        names = [t.strip() for t in targets.split(",") if t.strip()]
-        unknown = [t for t in names if t not in REGISTRY]
-        if unknown:
-            raise click.BadParameter(
-                f"unknown target(s) {', '.join(unknown)}", param_hint="--targets"
-            )
+    names = target_names(targets)
     bundle = load_inputs(paths)
     print_diagnostics(bundle.diagnostics)
     report = compare(bundle, names)
