@@ -49,7 +49,7 @@ from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.rulesets.base import Judge, Text
 from npc.snapshot import Snapshot
-from npc.targets import REGISTRY, check_can_apply, get_backend, get_target
+from npc.targets import REGISTRY, TARGET_SETTINGS, check_can_apply, get_backend, get_target
 
 __all__ = [
     "Applied",
@@ -317,20 +317,35 @@ def verify(
 
 
 def compare(
-    source: Bundle | Iterable[Source], targets: Sequence[str] | None = None
+    source: Bundle | Iterable[Source],
+    targets: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> CompareReport:
     """Compile for each of ``targets`` (default: every target with a judge), verify each
     output, and tabulate: objects and rules emitted (each backend's own count), size,
     features refused, equivalence, disagreements. A target that cannot express the input
-    (ClusterNetworkPolicies, say: its capabilities decide) is a row with what it refused."""
+    (ClusterNetworkPolicies, say: its capabilities decide) is a row with what it refused.
+    ``settings`` (names of :data:`~npc.targets.TARGET_SETTINGS`) go to each target that
+    declares them (``{"same_node": "trust"}`` reaches alibaba only)."""
     bundle = _bundle(source)
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
+    unknown = sorted(set(settings or {}) - {s.name for s in TARGET_SETTINGS})
+    if unknown:
+        raise UnsupportedError(
+            Diagnostic(
+                Code.INVALID_VALUE,
+                Severity.ERROR,
+                f"unknown target setting(s) {', '.join(unknown)}",
+                hint=f"target settings: {', '.join(s.name for s in TARGET_SETTINGS)}",
+            )
+        )
     rows = []
     for name in names:
-        get_target(name)
+        declared = get_target(name).settings
+        options = {k: v for k, v in (settings or {}).items() if k in declared}
         try:
-            artifact = compile(bundle, name)
+            artifact = compile(bundle, name, options)
         except UnsupportedError as exc:
             rows.append(TargetRow(name, refused=tuple(d.render() for d in exc.errors)))
             continue

@@ -105,6 +105,13 @@ TARGET_SETTINGS = (
         choices=("error", "deny"),
     ),
     TargetSetting(
+        "same_node",
+        "alibaba: pods an isolating policy selects that share a node with other pods are an "
+        "error (default: ECS does not filter their traffic), or trust leaves that traffic to "
+        "another enforcer (Terway's policy agent) with a warning.",
+        choices=("error", "trust"),
+    ),
+    TargetSetting(
         "calico_scope",
         "calico: GlobalNetworkPolicy (default) or Calico's namespaced NetworkPolicy.",
         choices=("global", "namespaced"),
@@ -120,7 +127,7 @@ REGISTRY = MappingProxyType(
                 "alibaba",
                 "npc.backends.alibaba.backend:AlibabaBackend",
                 reader="npc.rulesets.alibaba",
-                settings=("region", "format", "unsupported"),
+                settings=("region", "format", "unsupported", "same_node"),
             ),
             Target(
                 "calico",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def _files(case: Path) -> tuple[str, ...]:
     return ("-f", str(case / "input.yaml"), "-f", str(case / "cluster.yaml"))
 
 
+#: The APP and SCTP clusters put isolated pods on shared nodes: ECS does not filter that
+#: traffic, so these tests leave it to another enforcer (the default refuses).
+TRUST = ("--same-node", "trust")
+
+
 def _run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     status = main(["--color", "never", *args])
     out, err = capsys.readouterr()
@@ -31,12 +37,12 @@ def _run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]
 
 
 def test_json_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = _run("compile", "-t", "alibaba", *_files(APP), capsys=capsys)
+    status, out, _ = _run("compile", "-t", "alibaba", *_files(APP), *TRUST, capsys=capsys)
     assert status == 0
     data = json.loads(out)
     assert data["regionId"] == "cn-hangzhou"
     status, out, _ = _run(
-        "compile", "-t", "alibaba", *_files(APP), "--region", "cn-shanghai", capsys=capsys
+        "compile", "-t", "alibaba", *_files(APP), *TRUST, "--region", "cn-shanghai", capsys=capsys
     )
     assert status == 0 and json.loads(out)["regionId"] == "cn-shanghai"
     assert out.endswith("}\n")
@@ -56,7 +62,7 @@ def test_sctp_is_refused_naming_policy_field_and_target(
 
 def test_unsupported_deny_drops_only_sctp_and_warns(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = _run(
-        "compile", "-t", "alibaba", *_files(SCTP), "--unsupported", "deny", capsys=capsys
+        "compile", "-t", "alibaba", *_files(SCTP), *TRUST, "--unsupported", "deny", capsys=capsys
     )
     assert status == 0
     assert "input.yaml:82:9: warning: spec.ingress[1].ports: NetworkPolicy shop/db" in err
@@ -169,7 +175,7 @@ def test_the_aliyun_cli_script_runs_and_applies_the_ids(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     status, script, _ = _run(
-        "compile", "-t", "alibaba", *_files(APP), "--format", "aliyun-cli", capsys=capsys
+        "compile", "-t", "alibaba", *_files(APP), *TRUST, "--format", "aliyun-cli", capsys=capsys
     )
     assert status == 0 and script.startswith("#!/bin/sh\n")
     data = json.loads(
@@ -179,6 +185,7 @@ def test_the_aliyun_cli_script_runs_and_applies_the_ids(
                 for n in ("input.yaml", "cluster.yaml")
             ],
             "alibaba",
+            {"same_node": "trust"},
         ).text
     )
     bin_dir = tmp_path / "bin"
@@ -217,7 +224,7 @@ def test_without_a_vpc_the_script_stops_first(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     _, script, _ = _run(
-        "compile", "-t", "alibaba", *_files(APP), "--format", "aliyun-cli", capsys=capsys
+        "compile", "-t", "alibaba", *_files(APP), *TRUST, "--format", "aliyun-cli", capsys=capsys
     )
     (tmp_path / "run.sh").write_text(script, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "VPC_ID"}
@@ -245,3 +252,23 @@ def test_selectors_on_the_label_npc_sets_are_refused(
     assert "policies.yaml:13:16: error: spec.podSelector: NetworkPolicy shop/labelled" in err
     assert "spec.ingress[0].from[0].podSelector: NetworkPolicy shop/from-unlabelled" in err
     assert err.count("npc/security-groups") >= 2
+
+
+def test_isolated_pods_on_a_shared_node_are_refused_unless_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fail closed: ECS does not filter traffic between pods of one node, so by default the
+    target refuses (exit 2, file:line:col naming the policy, no output file); with
+    ``--same-node trust`` it emits and warns."""
+    out_file = tmp_path / "groups.json"
+    status, out, err = _run(
+        "compile", "-t", "alibaba", *_files(APP), "-o", str(out_file), capsys=capsys
+    )
+    assert status == 2 and out == "" and not out_file.exists()
+    line = next(x for x in err.splitlines() if ": error: " in x)
+    assert re.match(r"^.+\.yaml:\d+:\d+: error: spec\.podSelector: target alibaba: ", line)
+    assert "share node" in line and "--same-node=trust" in err
+    status, out, err = _run(
+        "compile", "-t", "alibaba", *_files(APP), *TRUST, "-o", str(out_file), capsys=capsys
+    )
+    assert status == 0 and out_file.exists() and "warning:" in err and "another enforcer" in err

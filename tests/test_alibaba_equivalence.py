@@ -71,7 +71,7 @@ def assert_equivalent(bundle: npc.Bundle) -> int:
     """Compile, read back, compare every flow; returns how many were compared exactly."""
     assert bundle.snapshot is not None
     deny = _uses_sctp(bundle)
-    options = {"unsupported": "deny"} if deny else {}
+    options = {"unsupported": "deny", "same_node": "trust"} if deny else {"same_node": "trust"}
     text = npc.compile(bundle, "alibaba", options).text
     ruleset = read_ruleset(text, "out.json")
     ecs = EcsSemantics(ruleset, bundle.snapshot)
@@ -156,7 +156,7 @@ def test_a_policy_filling_several_groups_keeps_its_meaning() -> None:
     snap = _alone(random_cluster(rng, namespaces=2, pods=8, ipv6=True))
     policy = large_policy(snap, rules=40, ports=60, blocks=20, excepts=10)
     bundle = _bundle(ir.PolicySet((policy,)), snap)
-    text = npc.compile(bundle, "alibaba").text
+    text = npc.compile(bundle, "alibaba", {"same_node": "trust"}).text
     ruleset = read_ruleset(text, "out.json")
     counts = sorted(len(g.permissions) for g in ruleset.groups if g.permissions)
     assert counts[-1] == 200 and len(counts) >= 3, counts
@@ -216,7 +216,7 @@ def test_pods_one_selector_cannot_describe_get_a_label_and_stale_labels_go() -> 
     ]
     cluster = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     bundle = npc.load([npc.Source("p.yaml", LABELLED), npc.Source("c.json", cluster)])
-    data = json.loads(npc.compile(bundle, "alibaba").text)
+    data = json.loads(npc.compile(bundle, "alibaba", {"same_node": "trust"}).text)
     commands = data["attachment"]["commands"]
     assert len(commands) == 3
     value = commands[1].rsplit("=", 1)[1].split()[0]

@@ -57,6 +57,16 @@ def _compile_commands(files: list[str]) -> list[list[str]]:
             if setting.name in taken:
                 for value in setting.choices or SETTING_VALUES.get(setting.name, ()):
                     commands.append(["compile", "-t", target, setting.flag, value, *files])
+        # Every choice at its last, most permissive value at once (alibaba needs both
+        # --unsupported deny and --same-node trust for the random clusters).
+        last = [
+            arg
+            for s in TARGET_SETTINGS
+            if s.name in taken and s.choices
+            for arg in (s.flag, s.choices[-1])
+        ]
+        if len(last) > 2:
+            commands.append(["compile", "-t", target, *last, *files])
     return commands
 
 

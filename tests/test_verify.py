@@ -45,7 +45,12 @@ JUDGED = [
     for t in sorted(REGISTRY)
     if _has_judge(t)
     for opts in (
-        [{"calico_scope": "global"}, {"calico_scope": "namespaced"}] if t == "calico" else [{}]
+        [{"calico_scope": "global"}, {"calico_scope": "namespaced"}]
+        if t == "calico"
+        # ECS leaves same-node pod traffic to another enforcer: _same_node_on_ecs below
+        else [{"same_node": "trust"}]
+        if t == "alibaba"
+        else [{}]
     )
 ]
 

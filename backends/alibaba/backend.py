@@ -48,6 +48,9 @@ __all__ = ["AlibabaBackend", "AlibabaOptions", "document"]
 
 FORMATS = ("json", "aliyun-cli")
 UNSUPPORTED = ("error", "deny")
+#: ``same_node``: refuse pods an isolating policy selects that share a node with other pods
+#: (default), or trust another enforcer with that traffic (a warning then).
+SAME_NODE = ("error", "trust")
 #: Permissions per AuthorizeSecurityGroup(Egress) call (the API takes 1 to 100).
 BATCH = 100
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
@@ -80,11 +83,15 @@ TIERS_DESCRIPTION = (
 class AlibabaOptions(BackendOptions):
     """``region``: the ECS region (``RegionId``); ``format``: ``json`` (data) or
     ``aliyun-cli`` (a shell script); ``unsupported``: ``error`` (refuse SCTP) or ``deny``
-    (drop SCTP allow entries, with a warning: stricter, never looser)."""
+    (drop SCTP allow entries, with a warning: stricter, never looser); ``same_node``:
+    ``error`` (refuse isolated pods that share a node with other pods: ECS does not filter
+    their traffic) or ``trust`` (another enforcer, such as Terway's policy agent, covers it;
+    a warning)."""
 
     region: str = "cn-hangzhou"
     format: str = "json"
     unsupported: str = "error"
+    same_node: str = "error"
 
     def __post_init__(self) -> None:
         problems = []
@@ -94,6 +101,8 @@ class AlibabaOptions(BackendOptions):
             problems.append(("format", self.format, " or ".join(FORMATS)))
         if self.unsupported not in UNSUPPORTED:
             problems.append(("unsupported", self.unsupported, " or ".join(UNSUPPORTED)))
+        if self.same_node not in SAME_NODE:
+            problems.append(("same_node", self.same_node, " or ".join(SAME_NODE)))
         if problems:
             raise ValidationError(
                 [
@@ -160,7 +169,10 @@ class AlibabaBackend(Backend):
         plan = build(grants, drop_sctp=deny, cluster=cluster_policies)
         attachment = attach(plan, grants, cluster_policies)
         diagnostics.extend(grants.diagnostics)
-        diagnostics.extend(_same_node(plan, grants))
+        shared = _same_node(plan, grants, trust=opts.same_node == "trust")
+        if shared and shared[0].severity is Severity.ERROR:
+            raise UnsupportedError(shared)
+        diagnostics.extend(shared)
         data = document(plan, attachment, grants, opts.region)
         if opts.format == "aliyun-cli":
             text = render(data)
@@ -274,32 +286,62 @@ def _rule_path(policy: ir.Policy, direction: str, index: int, rule: ir.Rule) -> 
     return ("spec", str(direction), index)
 
 
-def _same_node(plan: Plan, grants: Grants) -> list[Diagnostic]:
-    """One warning: where isolated pods share a node with other pods, ECS does not filter
-    their traffic (pod security groups skip same-node pod-to-pod traffic)."""
-    isolated = {g.name for g in plan.groups if not g.open}
+def _same_node(plan: Plan, grants: Grants, *, trust: bool) -> list[Diagnostic]:
+    """Where pods an isolating policy selects share a node with other pods, ECS does not
+    filter their traffic (pod security groups skip same-node pod-to-pod traffic), so the
+    groups would let through what the policies deny: an error naming the first such policy,
+    or with ``trust`` (another enforcer covers that traffic) one warning."""
+    isolated = {g.name: g for g in plan.groups if not g.open}
     by_node: dict[str, list[int]] = {}
     for idx, pod in enumerate(grants.resolver.pods):
         if idx in plan.ingress_of and pod.node_name:
             by_node.setdefault(pod.node_name, []).append(idx)
-    nodes = sorted(
-        node
-        for node, members in by_node.items()
-        if len(members) > 1
-        and any(isolated.intersection((*plan.ingress_of[i], *plan.egress_of[i])) for i in members)
-    )
-    if not nodes:
+    nodes: list[str] = []
+    first: Group | None = None
+    for node in sorted(by_node):
+        members = by_node[node]
+        if len(members) < 2:
+            continue
+        groups = [
+            isolated[name]
+            for i in members
+            for name in (*plan.ingress_of[i], *plan.egress_of[i])
+            if name in isolated
+        ]
+        if groups:
+            nodes.append(node)
+            if first is None:
+                first = min(groups, key=lambda g: g.name)
+    if first is None:
         return []
     shown = ", ".join(nodes[:5]) + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+    isolating = [p.key for p in first.policies] or list(first.cluster)
+    policy = first.policies[0] if first.policies else None
+    origin = policy.origin.child(("spec", "podSelector")) if policy and policy.origin else None
+    what = f"pods isolated by {', '.join(isolating)} share " + (
+        f"node {shown} with other pods" if len(nodes) == 1 else f"nodes with other pods ({shown})"
+    )
+    why = "Terway does not apply pod security groups to traffic between pods of one node"
+    if trust:
+        return [
+            Diagnostic(
+                Code.NOT_ENFORCEABLE,
+                Severity.WARNING,
+                f"{what}: {why}; there another enforcer must apply the policies "
+                "(--same-node=trust)",
+            )
+        ]
     return [
         Diagnostic(
             Code.NOT_ENFORCEABLE,
-            Severity.WARNING,
-            f"pods isolated by NetworkPolicy share nodes with other pods ({shown}): Terway "
-            "does not apply pod security groups to traffic between pods of one node, so "
-            "there the policies are not enforced by these groups",
-            hint="keep NetworkPolicy enforcement in the cluster as well (Terway's policy "
-            "agent), or spread the pods apart (anti-affinity)",
+            Severity.ERROR,
+            f"target alibaba: {what}: {why}, so these groups would allow there what the "
+            "policies deny; nothing was emitted",
+            "spec.podSelector" if policy else "spec.subject",
+            hint="spread the pods apart (anti-affinity), or, when another enforcer applies "
+            "NetworkPolicy between pods of one node as well (Terway's policy agent), pass "
+            "--same-node=trust",
+            origin=origin,
         )
     ]
 

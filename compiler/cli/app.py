@@ -152,6 +152,30 @@ def _setting_option(setting: TargetSetting) -> Callable[[F], F]:
     return click.option(setting.flag, setting.name, metavar=setting.metavar, help=setting.help)
 
 
+#: The settings ``compare`` and ``report --targets`` take: what decides whether a target may
+#: compile the input at all, and the form judged (each target gets those it declares).
+COMPARE_SETTINGS = ("calico_scope", "unsupported", "same_node")
+
+
+def settings_options(names: tuple[str, ...]) -> Callable[[F], F]:
+    """The flags of the target settings ``names``; the decorated command receives those set
+    as one ``target_settings`` mapping (unset ones left out)."""
+    chosen = [s for s in TARGET_SETTINGS if s.name in names]
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            given = {s.name: kwargs.pop(s.name) for s in chosen}
+            return func(target_settings={k: v for k, v in given.items() if v is not None}, **kwargs)
+
+        wrapped: Any = command
+        for setting in reversed(chosen):
+            wrapped = _setting_option(setting)(wrapped)
+        return typing.cast(F, wrapped)
+
+    return decorate
+
+
 def target_options(verb: str) -> Callable[[F], F]:
     """``--target`` and the target settings the registry declares, shared by ``compile`` and
     ``apply``.

@@ -6,7 +6,14 @@ import click
 
 from npc.analysis.compare import CompareReport
 from npc.api import compare
-from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
+from npc.cli.app import (
+    COMPARE_SETTINGS,
+    cli,
+    input_options,
+    load_inputs,
+    print_diagnostics,
+    settings_options,
+)
 from npc.cli.cmd_verify import FORMATS, echo_report
 from npc.targets import REGISTRY
 
@@ -111,12 +118,17 @@ def target_names(targets: str | None) -> list[str] | None:
     + ", ".join(sorted(t.name for t in REGISTRY.values() if t.reader))
     + ").",
 )
+@settings_options(COMPARE_SETTINGS)
 @click.option(
     "-o", "--output", "fmt", type=click.Choice(FORMATS), default="text", show_default=True
 )
 @click.pass_context
 def compare_command(
-    ctx: click.Context, paths: tuple[str, ...], targets: str | None, fmt: str
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    targets: str | None,
+    fmt: str,
+    target_settings: dict[str, str],
 ) -> None:
     """Compile the policies for each target, verify each output, and tabulate.
 
@@ -124,11 +136,12 @@ def compare_command(
     chains, sets and maps; iptables chains and ipsets; Calico resources; security groups
     and their permissions), output size, features refused, equivalent to the policies or
     not (with counterexamples); then the flows on which targets disagree with each other.
-    Exit status 0 when every target that compiled is equivalent, 1 otherwise.
+    Exit status 0 when every target that compiled is equivalent, 1 otherwise. The settings
+    given apply to the targets that take them (as for `npc compile`).
     """
     names = target_names(targets)
     bundle = load_inputs(paths)
     print_diagnostics(bundle.diagnostics)
-    report = compare(bundle, names)
+    report = compare(bundle, names, target_settings)
     echo_report(fmt, report.to_json(), _HEADER, _rows(report), lambda: _text(report))
     ctx.exit(0 if all(r.equivalent is not False for r in report.rows) else 1)

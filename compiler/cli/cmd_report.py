@@ -13,7 +13,15 @@ from npc.analysis.graph import ChangeEdge, build_graph, to_dot
 from npc.analysis.report import Section, build_report, render_html, render_json
 from npc.analysis.report_verify import change_edges, diff_section, targets_section
 from npc.api import compare, diff, lint
-from npc.cli.app import cli, cni_option, load_inputs, print_diagnostics, write_output
+from npc.cli.app import (
+    COMPARE_SETTINGS,
+    cli,
+    cni_option,
+    load_inputs,
+    print_diagnostics,
+    settings_options,
+    write_output,
+)
 from npc.cli.cmd_compare import target_names
 from npc.cli.cmd_reach import prepare, query_options
 from npc.targets import REGISTRY
@@ -41,6 +49,7 @@ Examples:
     + ", ".join(sorted(t.name for t in REGISTRY.values() if t.reader))
     + ").",
 )
+@settings_options(COMPARE_SETTINGS)
 @click.option(
     "--against",
     "against",
@@ -75,6 +84,7 @@ def report_command(
     against: tuple[str, ...],
     output: str,
     fmt: str | None,
+    target_settings: dict[str, str],
 ) -> None:
     """Write a report: the graph of who may connect to whom, per namespace what is isolated
     and what is open (and which policies make it so), `npc lint`'s findings, every policy
@@ -93,7 +103,7 @@ def report_command(
     graph = build_graph(reach, probes, sources, dests, bundle.locate)
     extra: list[Section] = []
     if names:
-        compared = compare(bundle, names)
+        compared = compare(bundle, names, target_settings)
         extra.append(targets_section(compared, bundle.policies, snapshot, bundle.locate))
     drawn: tuple[ChangeEdge, ...] = ()
     if against:
