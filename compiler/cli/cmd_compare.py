@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from npc.analysis.compare import CompareReport
 from npc.api import compare
 from npc.cli.app import cli, input_options, load_inputs, print_diagnostics
 from npc.cli.cmd_verify import FORMATS, echo_report
 from npc.targets import REGISTRY
+
+if TYPE_CHECKING:
+    from npc.analysis.compare import CompareReport
 
 __all__ = ["compare_command"]
 

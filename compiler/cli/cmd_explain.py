@@ -10,7 +10,6 @@ import click
 import netaddr
 
 from npc import ir
-from npc.analysis.explain import explain_flow, explain_policy
 from npc.cli.app import (
     cli,
     cni_option,
@@ -115,6 +114,8 @@ def explain_command(
     With --to svc/NAMESPACE/NAME[:PORT] (--port optional): every path a client at --from
     takes through that Service, which address the policies see on each and why.
     """
+    from npc.analysis.explain import explain_flow, explain_policy  # noqa: PLC0415
+
     if to_text is not None and to_text.startswith("svc/") and not names:
         bundle = load_inputs(paths)
         print_diagnostics(bundle.diagnostics)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import click
 
-from npc.analysis.draw import inline_svg, render_svg
-from npc.analysis.graph import build_graph, to_dot
-from npc.analysis.report import build_report, render_html, render_json
 from npc.api import lint
 from npc.cli.app import cli, cni_option, write_output
 from npc.cli.cmd_reach import prepare, query_options
@@ -56,6 +53,11 @@ def report_command(
     and bounded in size: summaries first, details folded, long lists cut at a stated bound.
     Drawing the graph needs Graphviz's `dot` (a graph too large to draw is described instead).
     """
+    # Imported here, not when npc starts: jinja2 and graphviz serve only this command.
+    from npc.analysis.draw import inline_svg, render_svg  # noqa: PLC0415
+    from npc.analysis.graph import build_graph, to_dot  # noqa: PLC0415
+    from npc.analysis.report import build_report, render_html, render_json  # noqa: PLC0415
+
     fmt = fmt or ("json" if output.endswith(".json") else "html")
     bundle, reach, probes, sources, targets = prepare(
         paths, ports, from_text, to_text, "npc report"
