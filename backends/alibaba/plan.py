@@ -97,11 +97,12 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
     resolver = grants.resolver
     families = _families(grants)
     groups: list[Group] = []
+    taken: set[str] = set()  # the names in `groups` (kept as they are added: no rescans)
     of: dict[ir.Direction, dict[int, tuple[str, ...]]] = {d: {} for d in ir.DIRECTIONS}
     for direction in (ir.Direction.INGRESS, ir.Direction.EGRESS):
         covered = 0
         for cls in grants.classes(direction):
-            name = _name(direction, cls, {g.name for g in groups})
+            name = _name(direction, cls, taken)
             rules = _rules(grants, direction, cls, families, drop_sctp)
             # Over one group's quota, the rules fill several groups on the same pods: ECS
             # pools them, and accept rules mean the same in whichever group they are.
@@ -112,6 +113,7 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
                 groups.append(
                     Group(part, direction, cls.policies, cls.pods.bits, chunk, cls.named_ports)
                 )
+                taken.add(part)
             for idx in bit_indices(cls.pods.bits):
                 of[direction][idx] = names
             covered |= cls.pods.bits
@@ -120,6 +122,7 @@ def build(grants: Grants, *, drop_sctp: bool = False) -> Plan:
             name = f"npc-{direction}-open"
             everything = tuple(Rule(v, None, None, (0, (1 << _BITS[v]) - 1), ()) for v in families)
             groups.append(Group(name, direction, (), rest, everything))
+            taken.add(name)
             for idx in bit_indices(rest):
                 of[direction][idx] = (name,)
     plan = Plan(tuple(groups), of[ir.Direction.INGRESS], of[ir.Direction.EGRESS])
