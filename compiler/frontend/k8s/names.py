@@ -218,12 +218,12 @@ def parse_cidr(text: str) -> ParsedCidr | None:
             warnings = ("IPv4 address has leading zeros, read as decimal",)
         if prefix > 32:
             return None
-        network = netaddr.IPNetwork(f"{addr}/{prefix}")
+        network = netaddr.IPNetwork((int(addr), prefix), 4)  # (address, prefix): no re-parse
     else:
         addr6 = _parse_v6(addr_text)
         if addr6 is None or prefix > 128:
             return None
-        network = netaddr.IPNetwork(f"{addr6}/{prefix}")
+        network = netaddr.IPNetwork((int(addr6), prefix), 6)
         if network.cidr.ip.is_ipv4_mapped():
             # Go's IPNet works on the IPv4 address and the low 32 bits of the mask.
             network = netaddr.IPNetwork(f"{network.ip.ipv4()}/{prefix - 96}")
