@@ -161,6 +161,8 @@ _GO_BIG = 0xFFFFFF  # Go's dtoi gives up at this value
 
 
 _DOTTED_QUAD = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+#: In a dotted quad: a part of two or more digits that starts with 0.
+_LEADING_ZERO = re.compile(r"(?:^|\.)0[0-9]")
 
 
 def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
@@ -169,10 +171,10 @@ def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
     if m is None:
         return None
     parts = m.groups()
-    a, b, c, d = (int(p) for p in parts)
+    a, b, c, d = map(int, parts)
     if a > 255 or b > 255 or c > 255 or d > 255:
         return None
-    leading_zero = any(len(p) > 1 and p[0] == "0" for p in parts)
+    leading_zero = _LEADING_ZERO.search(text) is not None
     return netaddr.IPAddress((a << 24) | (b << 16) | (c << 8) | d, 4), leading_zero
 
 
