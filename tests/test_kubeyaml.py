@@ -100,3 +100,21 @@ def test_dump_all_writes_what_dump_writes(data: object, sort_keys: bool, flow: b
     assert kubeyaml.dump_all(mixed, **options) == "".join(
         kubeyaml.dump(d, explicit_start=i > 0, **options) for i, d in enumerate(mixed)
     )
+
+
+#: What kubeyaml.safe_dump writes with: libyaml's emitter when PyYAML has it.
+_SAFE = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@given(_PLAIN, st.booleans(), st.booleans())
+def test_safe_dump_is_yaml_safe_dump(data: object, sort_keys: bool, flow: bool) -> None:
+    options = {"sort_keys": sort_keys, "default_flow_style": flow, "width": 100}
+    assert kubeyaml.safe_dump(data, **options) == yaml.dump(data, Dumper=_SAFE, **options)
+
+
+def test_safe_dump_anchors_objects_met_twice() -> None:
+    shared = {"a": [1, "x"]}
+    data = {"one": shared, "two": shared, "list": [shared["a"], shared["a"]], "f": None}
+    for options in ({"sort_keys": False}, {"default_flow_style": False}, {}):
+        assert kubeyaml.safe_dump(data, **options) == yaml.dump(data, Dumper=_SAFE, **options)
+    assert "&id001" in kubeyaml.safe_dump(data)
