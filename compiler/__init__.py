@@ -19,6 +19,7 @@ Library use::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from npc.api import (
@@ -67,6 +68,14 @@ def __getattr__(name: str) -> Any:
         from npc.analysis.lint import Finding  # noqa: PLC0415
 
         return Finding
+    if not name.startswith("__"):
+        # A subpackage (npc.grammar, npc.backends) is imported when first named, as
+        # importing npc did when it imported every analysis (and so the grammars) eagerly.
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
