@@ -239,27 +239,43 @@ def _int_or_string(dec: Decoder, value: Any, path: Path) -> Any:
     return dec.wrong(value, "a port number or a port name", path, _quote_hint(value))
 
 
+def _shape(tp: Any) -> tuple[str, Any]:
+    """What a field type is, for both kinds of plans: ``("struct", cls)``, ``("int-or-string",
+    None)``, ``("any", None)``, ``("list", item)``, ``("map", item)`` or ``("scalar", type)``
+    (an optional type is its member's)."""
+    while True:
+        if dataclasses.is_dataclass(tp):
+            return "struct", tp
+        origin = get_origin(tp)
+        if origin is typing.Union or origin is types.UnionType:
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+                continue
+            if set(members) == {int, str}:
+                return "int-or-string", None
+            raise TypeError(f"npc.frontend.decode: unsupported union {tp!r}")  # a bug in a shape
+        if tp is Any:
+            return "any", None
+        if origin is tuple:
+            return "list", get_args(tp)[0]
+        if origin is Mapping or origin is dict:
+            return "map", get_args(tp)[1]
+        if tp in (str, bool, int):
+            return "scalar", tp
+        raise TypeError(f"npc.frontend.decode: unsupported field type {tp!r}")  # a bug in a shape
+
+
 def _compile(tp: Any) -> _Plan:
-    if dataclasses.is_dataclass(tp):
-        return _struct_plan(typing.cast(type, tp))
-    origin = get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return _compile(members[0])
-        if set(members) == {int, str}:
-            return _int_or_string
-        raise TypeError(f"npc.frontend.decode: unsupported union {tp!r}")  # a bug in a shape
-    if tp is Any:
-        return _any
-    if origin is tuple:
-        return _list_plan(get_args(tp)[0])
-    if origin is Mapping or origin is dict:
-        return _map_plan(get_args(tp)[1])
-    scalar = {str: _string, bool: _boolean, int: _integer}.get(tp)
-    if scalar is not None:
-        return scalar
-    raise TypeError(f"npc.frontend.decode: unsupported field type {tp!r}")  # a bug in a shape
+    kind, arg = _shape(tp)
+    if kind == "struct":
+        return _struct_plan(arg)
+    if kind == "list":
+        return _list_plan(arg)
+    if kind == "map":
+        return _map_plan(arg)
+    plans: dict[Any, _Plan] = {str: _string, bool: _boolean, int: _integer}
+    return {"int-or-string": _int_or_string, "any": _any}.get(kind) or plans[arg]
 
 
 def _struct_plan(cls: type) -> _Plan:
@@ -381,29 +397,18 @@ def _fast_plan(cls: type, strict: bool) -> _Fast:
 
 
 def _fast_compile(tp: Any, strict: bool, cache: dict[bool, _Fast] | None = None) -> _Fast:
-    if dataclasses.is_dataclass(tp):
-        cls = typing.cast(type, tp)
-        if cache is None:
-            return _fast_plan(cls, strict)
-        return _fast_struct(cls, strict, cache)
-    origin = get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        if len(members) == 1:
-            return _fast_compile(members[0], strict)
-        if set(members) == {int, str}:
-            return _fast_int_or_string
-        raise TypeError(f"npc.frontend.decode: unsupported union {tp!r}")  # a bug in a shape
-    if tp is Any:
-        return _fast_any
-    if origin is tuple:
-        return _fast_list(get_args(tp)[0], strict)
-    if origin is Mapping or origin is dict:
-        return _fast_map(get_args(tp)[1], strict)
-    scalar = {str: str, bool: bool, int: int}.get(tp)
-    if scalar is not None:
-        return _fast_scalar(scalar)
-    raise TypeError(f"npc.frontend.decode: unsupported field type {tp!r}")  # a bug in a shape
+    kind, arg = _shape(tp)
+    if kind == "struct":
+        if cache is None or arg is not tp:
+            return _fast_plan(arg, strict)
+        return _fast_struct(arg, strict, cache)
+    if kind == "list":
+        return _fast_list(arg, strict)
+    if kind == "map":
+        return _fast_map(arg, strict)
+    if kind == "scalar":
+        return _fast_scalar(arg)
+    return _fast_int_or_string if kind == "int-or-string" else _fast_any
 
 
 def _fast_any(value: Any) -> Any:
