@@ -132,7 +132,7 @@ class AlibabaBackend(Backend):
         diagnostics.extend(_same_node(plan, grants))
         data = document(plan, attachment, grants, opts.region)
         # dumps: json.dumps(sort_keys=True, indent=2), the same text, faster
-        text = render(data) if opts.format == "aliyun-cli" else dumps(data) + "\n"
+        text = render(data) if opts.format == "aliyun-cli" else dumps(data, end="\n")
         return Emitted(text, tuple(diagnostics))
 
 
