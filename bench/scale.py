@@ -150,7 +150,7 @@ _BACKEND_TIMERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("npc.backends.calico.backend", "check_namespace_label_spoofing", "plan"),
         ("npc.backends.calico.backend", "dump", "render"),
     ),
-    "ir": (("yaml", "dump", "render"), ("yaml", "safe_dump", "render")),
+    "ir": (("npc.kubeyaml", "safe_dump", "render"), ("yaml", "safe_dump", "render")),
 }
 
 

@@ -19,12 +19,12 @@ Library use::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from npc.api import (
     Applied,
     Artifact,
-    Finding,
     apply,
     compare,
     compile,
@@ -48,10 +48,36 @@ from npc.frontend import Bundle
 from npc.frontend.inputs import read_sources
 from npc.frontend.source import Source
 
-try:
-    __version__ = version("npc-netpol")  # the distribution's name: `npc` on PyPI is another project
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from npc.analysis.lint import Finding
+
+    __version__: str
+
+
+def __getattr__(name: str) -> Any:
+    # Looked up on first use (PEP 562): importlib.metadata costs a command ~50 ms to import.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            # the distribution's name: `npc` on PyPI is another project
+            return version("npc-netpol")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0.0.0"
+    if name == "Finding":
+        from npc.analysis.lint import Finding  # noqa: PLC0415
+
+        return Finding
+    if not name.startswith("__"):
+        # A subpackage (npc.grammar, npc.backends) is imported when first named, as
+        # importing npc did when it imported every analysis (and so the grammars) eagerly.
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Applied",

@@ -18,18 +18,10 @@ import logging
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npc import collector, ir
-from npc.analysis.cni import cni_names, get_cni
-from npc.analysis.compare import CompareReport, TargetRow
-from npc.analysis.diff import DiffReport
-from npc.analysis.diff import diff as diff_policies
-from npc.analysis.explain import explain_flow
-from npc.analysis.lint import Finding, LintOptions, written_findings
-from npc.analysis.lint import lint as run_lint
-from npc.analysis.verify import Difference, VerifyReport
-from npc.analysis.verify import verify as verify_judge
+from npc.analysis.lint import written_findings
 from npc.backends.base import Applied, BackendOptions, Emitted
 from npc.capabilities import check, check_cluster
 from npc.errors import (
@@ -50,6 +42,12 @@ from npc.passes import optimize
 from npc.rulesets.base import Judge, Text
 from npc.snapshot import Snapshot
 from npc.targets import REGISTRY, TARGET_SETTINGS, check_can_apply, get_backend, get_target
+
+if TYPE_CHECKING:  # imported where used: a process running `npc compile` never needs them
+    from npc.analysis.compare import CompareReport
+    from npc.analysis.diff import DiffReport
+    from npc.analysis.lint import Finding
+    from npc.analysis.verify import Difference, VerifyReport
 
 __all__ = [
     "Applied",
@@ -74,6 +72,23 @@ __all__ = [
 ]
 
 log = logging.getLogger("npc")
+
+#: The analysis types this module re-exports, by the module that defines them. They are
+#: imported on first use (PEP 562), so that importing npc does not import every analysis.
+_LAZY = {
+    "CompareReport": "npc.analysis.compare",
+    "DiffReport": "npc.analysis.diff",
+    "Difference": "npc.analysis.verify",
+    "Finding": "npc.analysis.lint",
+    "VerifyReport": "npc.analysis.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,10 @@ def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[
     and sorted by file and line. ``cni`` names the plugin that enforces the policies
     (:func:`npc.analysis.cni.cni_names`). Raises what :func:`load` raises, and
     :class:`~npc.errors.UnsupportedError` for an unknown ``cni``; never writes files."""
+    from npc.analysis.cni import cni_names, get_cni  # noqa: PLC0415
+    from npc.analysis.lint import Finding, LintOptions  # noqa: PLC0415
+    from npc.analysis.lint import lint as run_lint  # noqa: PLC0415
+
     if cni is not None and cni not in cni_names():
         raise UnsupportedError(
             Diagnostic(
@@ -301,6 +320,8 @@ def verify(
     """Compare a ruleset of ``target`` (npc's output or anyone else's) with the policies,
     flow by flow, over the bundle's snapshot (see :mod:`npc.analysis.verify`). ``node``:
     the ruleset is that node's (it judges only the flows that node enforces)."""
+    from npc.analysis.verify import verify as verify_judge  # noqa: PLC0415
+
     bundle = _bundle(source)
     snapshot = _snapshot(bundle, "npc verify")
     _check_node(snapshot, node)
@@ -327,6 +348,9 @@ def compare(
     (ClusterNetworkPolicies, say: its capabilities decide) is a row with what it refused.
     ``settings`` (names of :data:`~npc.targets.TARGET_SETTINGS`) go to each target that
     declares them (``{"same_node": "trust"}`` reaches alibaba only)."""
+    from npc.analysis.compare import CompareReport, TargetRow  # noqa: PLC0415
+    from npc.analysis.verify import verify as verify_judge  # noqa: PLC0415
+
     bundle = _bundle(source)
     snapshot = _snapshot(bundle, "npc compare")
     names = sorted(t.name for t in REGISTRY.values() if t.reader) if targets is None else targets
@@ -387,6 +411,8 @@ def artifact_sources(artifact: Artifact) -> list[Source]:
 def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> DiffReport:
     """The flows that change from policies ``old`` to ``new``, over the snapshot of either
     (``old``'s when both have one)."""
+    from npc.analysis.diff import diff as diff_policies  # noqa: PLC0415
+
     before, after = _bundle(old), _bundle(new)
     snapshot = before.snapshot or after.snapshot
     if snapshot is None:
@@ -403,6 +429,8 @@ def diff(old: Bundle | Iterable[Source], new: Bundle | Iterable[Source]) -> Diff
 def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int) -> list[str]:
     """What ``npc explain`` says of one flow (endpoints ``ns/pod`` or an address), as lines:
     the reason first, then each side's reasons."""
+    from npc.analysis.explain import explain_flow  # noqa: PLC0415
+
     snapshot = _snapshot(bundle, "npc explain")
     ends = [snapshot.pod(e) or e for e in (src, dst)]
     probe = Probe(port, ir.Protocol(protocol))

@@ -78,3 +78,43 @@ spec: {{podSelector: {{}}}}"""
             assert names == {("y", "p"), ("0907", "p")}
         else:
             assert {n for _, n in names} == {"y.p", "0907.p"}
+
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(_PLAIN, st.booleans(), st.booleans())
+def test_dump_all_writes_what_dump_writes(data: object, sort_keys: bool, flow: bool) -> None:
+    """dump_all builds plain data's nodes itself (a stream of 10,000 pods' policies is
+    large): the text is the representer's, as dump (one document) writes it."""
+    options = {"sort_keys": sort_keys, "default_flow_style": flow, "width": 4096}
+    assert kubeyaml.dump_all([data], explicit_start=True, **options) == kubeyaml.dump(
+        data, explicit_start=True, **options
+    )
+    mixed = [data, {"f": 1.5}]  # a float: the whole stream goes through the representer
+    assert kubeyaml.dump_all(mixed, **options) == "".join(
+        kubeyaml.dump(d, explicit_start=i > 0, **options) for i, d in enumerate(mixed)
+    )
+
+
+#: What kubeyaml.safe_dump writes with: libyaml's emitter when PyYAML has it.
+_SAFE = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@given(_PLAIN, st.booleans(), st.booleans())
+def test_safe_dump_is_yaml_safe_dump(data: object, sort_keys: bool, flow: bool) -> None:
+    options = {"sort_keys": sort_keys, "default_flow_style": flow, "width": 100}
+    assert kubeyaml.safe_dump(data, **options) == yaml.dump(data, Dumper=_SAFE, **options)
+
+
+def test_safe_dump_anchors_objects_met_twice() -> None:
+    shared = {"a": [1, "x"]}
+    data = {"one": shared, "two": shared, "list": [shared["a"], shared["a"]], "f": None}
+    for options in ({"sort_keys": False}, {"default_flow_style": False}, {}):
+        assert kubeyaml.safe_dump(data, **options) == yaml.dump(data, Dumper=_SAFE, **options)
+    assert "&id001" in kubeyaml.safe_dump(data)

@@ -17,7 +17,6 @@ for the latter and npc reports as a warning for the former.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ from npc import ir, tiers
 from npc.backends.alibaba import counts
 from npc.backends.alibaba.attach import LABEL, Attachment, attach
 from npc.backends.alibaba.cli import render
+from npc.backends.alibaba.jsontext import dumps
 from npc.backends.alibaba.plan import Group, Plan, Rule, build
 from npc.backends.alibaba.tiers import cluster_sctp
 from npc.backends.base import Backend, BackendOptions, Counts, Emitted
@@ -174,10 +174,8 @@ class AlibabaBackend(Backend):
             raise UnsupportedError(shared)
         diagnostics.extend(shared)
         data = document(plan, attachment, grants, opts.region)
-        if opts.format == "aliyun-cli":
-            text = render(data)
-        else:
-            text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        # dumps: json.dumps(sort_keys=True, indent=2), the same text, faster
+        text = render(data) if opts.format == "aliyun-cli" else dumps(data, end="\n")
         return Emitted(text, tuple(diagnostics))
 
 
@@ -404,16 +402,19 @@ def _describe(group: Group) -> str:
 def document(plan: Plan, attachment: Attachment, grants: Grants, region: str) -> dict[str, Any]:
     """The whole output as data (serialised with sorted keys)."""
     pods = grants.resolver.pods
+    # Each group's members, from one pass over the pods (not one pass per group).
+    members_of: dict[tuple[ir.Direction, str], list[str]] = {}
+    for direction, of in (
+        (ir.Direction.INGRESS, plan.ingress_of),
+        (ir.Direction.EGRESS, plan.egress_of),
+    ):
+        for i, names in of.items():
+            for name in names:
+                members_of.setdefault((direction, name), []).append(pods[i].key)
     groups = []
     for group in plan.groups:
         rules = [permission(r, group.direction) for r in group.rules]
-        members = sorted(
-            pods[i].key
-            for i, name in (
-                plan.ingress_of if group.direction is ir.Direction.INGRESS else plan.egress_of
-            ).items()
-            if group.name in name
-        )
+        members = sorted(members_of.get((group.direction, group.name), ()))
         entry: dict[str, Any] = {
             "name": group.name,
             "securityGroupType": "enterprise",

@@ -118,6 +118,7 @@ def build(
         tiered = sum(1 << idx for idx in subjects)
         classes = grants.classes(direction)
         accepts: dict[int, tuple[Rule, ...]] = {}
+        taken = {g.name for g in groups}  # kept as groups are added: no rescans
         covered = 0
         for number, cls in enumerate(classes):
             rules = _rules(grants, direction, cls, families, drop_sctp)
@@ -126,9 +127,10 @@ def build(
             bits = cls.pods.bits & ~tiered
             if not bits:
                 continue
-            name = _name(direction, cls, {g.name for g in groups})
+            name = _name(direction, cls, taken)
             for part, chunk in _chunks(name, rules):
                 groups.append(Group(part, direction, cls.policies, bits, chunk, cls.named_ports))
+                taken.add(part)
             names = tuple(part for part, _ in _chunks(name, rules))
             for idx in bit_indices(bits):
                 of[direction][idx] = names
@@ -137,6 +139,7 @@ def build(
             name = f"npc-{direction}-open"
             everything = tuple(Rule(v, None, None, (0, (1 << _BITS[v]) - 1), ()) for v in families)
             groups.append(Group(name, direction, (), rest, everything))
+            taken.add(name)
             for idx in bit_indices(rest):
                 of[direction][idx] = (name,)
         if planner is not None and subjects:

@@ -125,14 +125,32 @@ class _Planner:
     memo: dict[tuple[int, str, int, ir.Direction], tuple[tuple[Grant, ...], tuple[str, ...]]] = (
         field(default_factory=dict)
     )
+    #: The address matches of an address set (by id: grants share them between classes; the
+    #: set is kept here beside its matches, so its id is not reused).
+    peer_memo: dict[tuple[int, ir.Direction, int], tuple[object, tuple[str, ...]]] = field(
+        default_factory=dict
+    )
 
     # -- peers ---------------------------------------------------------------------------
 
-    def _peer_matches(self, version: int, direction: ir.Direction, grant: Grant) -> list[str]:
+    def _peer_matches(
+        self, version: int, direction: ir.Direction, grant: Grant
+    ) -> tuple[str, ...]:
         """The address part of the rules for ``grant`` in ``version``: one string per rule
         ("" for any address); empty when the grant names no address of this family."""
         if grant.addresses is None:
-            return [""]
+            return ("",)
+        key = (version, direction, id(grant.addresses))
+        found = self.peer_memo.get(key)
+        if found is None:
+            found = self.peer_memo[key] = (
+                grant.addresses,
+                tuple(self._address_matches(version, direction, grant)),
+            )
+        return found[1]
+
+    def _address_matches(self, version: int, direction: ir.Direction, grant: Grant) -> list[str]:
+        assert grant.addresses is not None
         hosts = grant.addresses.hosts.get(version, frozenset())
         blocks = grant.addresses.blocks.get(version, ())
         ranges = merge([*((h, h) for h in hosts), *blocks])

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from npc import ir, tiers
+from npc import ir, kubeyaml, tiers
 from npc.backends.base import Backend, BackendOptions, Counts, Emitted
 from npc.backends.ir import counts
 from npc.capabilities import NETWORK_POLICY, Capability
@@ -128,9 +128,8 @@ class IrBackend(Backend):
                 for p in policies
             ]
         }
-        # libyaml's emitter (when PyYAML has it) writes the bytes PyYAML's own would, faster.
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        text = yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=100)
+        # yaml.safe_dump's text, faster (libyaml's emitter, nodes made without the representer)
+        text = kubeyaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
         return Emitted(text)
 
     def emit_tiered(

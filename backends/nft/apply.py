@@ -78,7 +78,8 @@ def _check_owner(nft: str, table_name: str) -> None:
     """Refuse to replace ``table inet <table_name>`` unless npc wrote it: the script deletes
     the table it replaces, and a host's own firewall table of that name (``--table filter``)
     would go with its rules."""
-    listed = _run([nft, "list", "table", "inet", table_name])
+    # -t (terse): without the set elements, which a large ruleset is mostly made of
+    listed = _run([nft, "-t", "list", "table", "inet", table_name])
     if listed.returncode != 0:
         return  # no such table (or nft cannot list it: loading will then say why)
     marker = f"comment {nft_syntax.comment(nft_syntax.OWNER)}"

@@ -12,9 +12,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from npc.analysis.diff import DiffReport
-from npc.analysis.verify import Difference, VerifyReport
+if TYPE_CHECKING:  # the CLI imports this module at start; the reports come later
+    from npc.analysis.diff import DiffReport
+    from npc.analysis.verify import Difference, VerifyReport
 
 __all__ = ["csv_rows", "diff_text", "markdown_table", "verify_text"]
 

@@ -17,9 +17,7 @@ from typing import Any, TypeVar
 import click
 import netaddr
 
-from npc import __version__
 from npc.analysis.cni import Forwarding, cni_names, get_cni
-from npc.analysis.services import ServiceReach, reach_service
 from npc.api import load
 from npc.errors import (
     Code,
@@ -35,6 +33,9 @@ from npc.flows import Probe, ProbeSyntaxError
 from npc.frontend import Bundle
 from npc.frontend.inputs import read_sources
 from npc.targets import REGISTRY, TARGET_SETTINGS, TargetSetting, available
+
+if typing.TYPE_CHECKING:
+    from npc.analysis.services import ServiceReach
 
 __all__ = [
     "Settings",
@@ -97,7 +98,8 @@ class _Group(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXAMPLES,
 )
-@click.version_option(__version__, "--version", prog_name="npc")
+# The version is looked up when asked for (importlib.metadata is slow to import).
+@click.version_option(None, "--version", package_name="npc-netpol", prog_name="npc")
 @click.option(
     "--color",
     "colour",
@@ -316,6 +318,8 @@ def service_reach(
 ) -> list[ServiceReach]:
     """``--from IP --to svc/NS/NAME[:PORT]``: a client outside the cluster through a Service,
     one answer per Service port (PORT, or ``--port``, picks one by number or name)."""
+    from npc.analysis.services import reach_service  # noqa: PLC0415
+
     snapshot = bundle.snapshot
     if snapshot is None:
         raise InputError(snapshot_required("npc reach --to svc/..."))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from npc.analysis.compare import CompareReport
 from npc.api import compare
 from npc.cli.app import (
     COMPARE_SETTINGS,
@@ -16,6 +17,9 @@ from npc.cli.app import (
 )
 from npc.cli.cmd_verify import FORMATS, echo_report
 from npc.targets import REGISTRY
+
+if TYPE_CHECKING:
+    from npc.analysis.compare import CompareReport
 
 __all__ = ["compare_command", "target_names"]
 

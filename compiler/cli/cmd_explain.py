@@ -10,8 +10,6 @@ import click
 import netaddr
 
 from npc import ir, tiers
-from npc.analysis.cluster_explain import explain_cluster_policy
-from npc.analysis.explain import explain_flow, explain_policy
 from npc.cli.app import (
     cli,
     cni_option,
@@ -125,6 +123,9 @@ def explain_command(
     With --to svc/NAMESPACE/NAME[:PORT] (--port optional): every path a client at --from
     takes through that Service, which address the policies see on each and why.
     """
+    from npc.analysis.cluster_explain import explain_cluster_policy  # noqa: PLC0415
+    from npc.analysis.explain import explain_flow, explain_policy  # noqa: PLC0415
+
     if to_text is not None and to_text.startswith("svc/") and not names:
         bundle = load_inputs(paths)
         print_diagnostics(bundle.diagnostics)

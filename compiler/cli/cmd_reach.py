@@ -5,23 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 
-from npc.analysis.draw import render_svg
-from npc.analysis.graph import build_graph, to_dot
-from npc.analysis.reach import Reach
-from npc.analysis.reach_format import (
-    MAX_TABLE_COLUMNS,
-    MAX_TABLE_ROWS,
-    ReachView,
-    csv_chunks,
-    fits_table,
-    json_chunks,
-    summary,
-    table,
-)
-from npc.analysis.reach_tiers import make_reach
 from npc.cli.app import (
     F,
     cli,
@@ -36,8 +23,14 @@ from npc.cli.app import (
 from npc.errors import Code, Diagnostic, InputError, Severity, snapshot_required
 from npc.flows import Probe, default_probes
 from npc.frontend import Bundle
-from npc.frontend.selectors import PodQuery, SelectorSyntaxError, parse_pod_query
 from npc.snapshot import Pod
+
+if TYPE_CHECKING:
+    from npc.analysis.reach import Reach
+    from npc.frontend.selectors import PodQuery
+
+# The analyses (and lark, graphviz) are imported by the commands that run them: every npc
+# process imports this module to register its command.
 
 __all__ = ["parse_query", "prepare", "query_options", "stdout_colour", "write_chunks"]
 
@@ -60,6 +53,8 @@ def parse_query(text: str | None, option: str) -> PodQuery | None:
     a syntax error is a usage error pointing at the column."""
     if text is None:
         return None
+    from npc.frontend.selectors import SelectorSyntaxError, parse_pod_query  # noqa: PLC0415
+
     try:
         return parse_pod_query(text)
     except SelectorSyntaxError as exc:
@@ -133,6 +128,8 @@ def prepare(
     """What ``reach`` and ``report`` share: the inputs loaded (diagnostics printed), the
     probes (default: every containerPort), the ``--from``/``--to`` pods, warnings for a
     selector that selects nothing."""
+    from npc.analysis.reach_tiers import make_reach  # noqa: PLC0415
+
     probes = parse_probes(tuple(ports))
     sources_query = parse_query(from_text, "--from")
     targets_query = parse_query(to_text, "--to")
@@ -208,6 +205,19 @@ def reach_command(
     the destination's policies see on each (externalTrafficPolicy Cluster: the forwarding
     node's, chosen by --cni; Local: the client's).
     """
+    from npc.analysis.draw import render_svg  # noqa: PLC0415
+    from npc.analysis.graph import build_graph, to_dot  # noqa: PLC0415
+    from npc.analysis.reach_format import (  # noqa: PLC0415
+        MAX_TABLE_COLUMNS,
+        MAX_TABLE_ROWS,
+        ReachView,
+        csv_chunks,
+        fits_table,
+        json_chunks,
+        summary,
+        table,
+    )
+
     if to_text is not None and to_text.startswith("svc/"):
         bundle = load_inputs(paths)
         print_diagnostics(bundle.diagnostics)

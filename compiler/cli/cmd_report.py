@@ -8,10 +8,6 @@ from dataclasses import replace
 
 import click
 
-from npc.analysis.draw import inline_svg, render_svg
-from npc.analysis.graph import ChangeEdge, build_graph, to_dot
-from npc.analysis.report import Section, build_report, render_html, render_json
-from npc.analysis.report_verify import change_edges, diff_section, targets_section
 from npc.api import compare, diff, lint
 from npc.cli.app import (
     COMPARE_SETTINGS,
@@ -96,6 +92,21 @@ def report_command(
     and bounded in size: summaries first, details folded, long lists cut at a stated bound.
     Drawing the graph needs Graphviz's `dot` (a graph too large to draw is described instead).
     """
+    # Imported here, not when npc starts: jinja2 and graphviz serve only this command.
+    from npc.analysis.draw import inline_svg, render_svg  # noqa: PLC0415
+    from npc.analysis.graph import ChangeEdge, build_graph, to_dot  # noqa: PLC0415
+    from npc.analysis.report import (  # noqa: PLC0415
+        Section,
+        build_report,
+        render_html,
+        render_json,
+    )
+    from npc.analysis.report_verify import (  # noqa: PLC0415
+        change_edges,
+        diff_section,
+        targets_section,
+    )
+
     fmt = fmt or ("json" if output.endswith(".json") else "html")
     names = target_names(targets)
     bundle, reach, probes, sources, dests = prepare(paths, ports, from_text, to_text, "npc report")

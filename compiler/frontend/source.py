@@ -187,7 +187,10 @@ def _parse_json(index: int, source: Source) -> ParseResult:
     # A big text is machine output (`kubectl get -o json`): parse it at C speed, and check
     # for duplicate keys only the documents that hold objects decoded strictly.
     fast = len(text) > _JSON_CHECK_LIMIT
-    decoder = json.JSONDecoder() if fast else checked
+    # A text that names NetworkPolicy probably holds some: parse it checked once, rather
+    # than fast and again checked (what is checked is the same: documents holding one).
+    once = fast and "NetworkPolicy" in text
+    decoder = json.JSONDecoder() if fast and not once else checked
     spans: list[tuple[int, int]] = []
     start = 1 if text.startswith(_BOM) else 0
     pos = _SPACE.match(text, start).end()  # type: ignore[union-attr]
@@ -217,7 +220,9 @@ def _parse_json(index: int, source: Source) -> ParseResult:
                 )
             )
             break
-        if fast and _holds_policy(data):
+        if once and not _holds_policy(data):
+            duplicates = False
+        elif fast and not once and _holds_policy(data):
             checked.raw_decode(text, pos)
         result.documents.append(Document(index, len(spans), data, duplicates))
         spans.append((pos, end))

@@ -30,7 +30,7 @@ owns the parsing); ``npc lint`` reports it with the rest.
 from __future__ import annotations
 
 from npc import ir, tiers
-from npc.analysis.lint import addresses, cluster, dns, plugins, selectors, shadow, written
+from npc.analysis.lint import written
 from npc.analysis.lint.finding import Finding, LintOptions
 from npc.snapshot import Snapshot
 
@@ -50,6 +50,16 @@ def lint(
 ) -> tuple[Finding, ...]:
     """Every check over ``policies`` and ``cluster_policies`` (and ``snapshot``: checks that
     need one are skipped without it). Findings come unlocated, grouped by check."""
+    # Imported here: every load runs the written checks, only `npc lint` the others.
+    from npc.analysis.lint import (  # noqa: PLC0415
+        addresses,
+        cluster,
+        dns,
+        plugins,
+        selectors,
+        shadow,
+    )
+
     opts = options or LintOptions()
     found: list[Finding] = list(written_findings(policies))
     found.extend(shadow.check(policies))

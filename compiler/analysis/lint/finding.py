@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npc import ir, tiers
-from npc.analysis.cni import Cni
 from npc.errors import Code, Diagnostic, Location, Origin, Path, Severity, format_path
+
+if TYPE_CHECKING:  # the plugin table is only needed by `npc lint --cni`
+    from npc.analysis.cni import Cni
 
 __all__ = ["Finding", "LintOptions"]
 

@@ -161,6 +161,8 @@ _GO_BIG = 0xFFFFFF  # Go's dtoi gives up at this value
 
 
 _DOTTED_QUAD = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+#: In a dotted quad: a part of two or more digits that starts with 0.
+_LEADING_ZERO = re.compile(r"(?:^|\.)0[0-9]")
 
 
 def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
@@ -169,10 +171,10 @@ def _parse_v4_sloppy(text: str) -> tuple[netaddr.IPAddress, bool] | None:
     if m is None:
         return None
     parts = m.groups()
-    a, b, c, d = (int(p) for p in parts)
+    a, b, c, d = map(int, parts)
     if a > 255 or b > 255 or c > 255 or d > 255:
         return None
-    leading_zero = any(len(p) > 1 and p[0] == "0" for p in parts)
+    leading_zero = _LEADING_ZERO.search(text) is not None
     return netaddr.IPAddress((a << 24) | (b << 16) | (c << 8) | d, 4), leading_zero
 
 
@@ -218,12 +220,12 @@ def parse_cidr(text: str) -> ParsedCidr | None:
             warnings = ("IPv4 address has leading zeros, read as decimal",)
         if prefix > 32:
             return None
-        network = netaddr.IPNetwork(f"{addr}/{prefix}")
+        network = netaddr.IPNetwork((int(addr), prefix), 4)  # (address, prefix): no re-parse
     else:
         addr6 = _parse_v6(addr_text)
         if addr6 is None or prefix > 128:
             return None
-        network = netaddr.IPNetwork(f"{addr6}/{prefix}")
+        network = netaddr.IPNetwork((int(addr6), prefix), 6)
         if network.cidr.ip.is_ipv4_mapped():
             # Go's IPNet works on the IPv4 address and the low 32 bits of the mask.
             network = netaddr.IPNetwork(f"{network.ip.ipv4()}/{prefix - 96}")

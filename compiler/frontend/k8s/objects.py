@@ -96,6 +96,8 @@ _OTHER_KINDS = frozenset(
         "Tier",
     }
 )
+#: The known kinds by name (a lookup, not a scan of the enum, for each of many objects).
+_KNOWN = MappingProxyType({k.value: k for k in KnownKind})
 _LIST_KINDS = ("List", *(f"{k}List" for k in KnownKind))
 
 
@@ -205,8 +207,8 @@ def _classify(
         inherit = (api_version, item_kind) if item_kind else None
         return [(item, (*ref.root, "items", i), inherit) for i, item in enumerate(items)]
 
-    if kind in KnownKind.__members__.values():
-        known = KnownKind(kind)
+    known = _KNOWN.get(kind)
+    if known is not None:
         expected = _API_VERSIONS[known]
         if api_version == expected:
             return RawObject(known, ref, data)
