@@ -92,6 +92,19 @@ def random_cluster_policies(
 # -- rendering back to YAML -----------------------------------------------------------------
 
 
+def nodes_yaml(snap: Snapshot) -> str:
+    """The snapshot's Node objects (as :func:`with_nodes` makes them) as YAML documents."""
+    docs = [
+        "---\napiVersion: v1\nkind: Node\n"
+        f"metadata: {{name: {n.name}, labels: {{role: {n.labels['role']}}}}}\n"
+        "status: {addresses: ["
+        + ", ".join(f"{{type: {t}, address: '{a}'}}" for t, a in n.addresses)
+        + "]}\n"
+        for n in snap.nodes
+    ]
+    return "".join(docs)
+
+
 def _selector(sel: ir.LabelSelector) -> dict[str, Any]:
     out: dict[str, Any] = {}
     labels = {

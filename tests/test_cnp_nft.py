@@ -14,7 +14,12 @@ import npc
 from npc.rulesets import nft
 from tests.flow_check import wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
-from tests.synth_tiers import cluster_policy_yaml, random_cluster_policies, with_nodes
+from tests.synth_tiers import (
+    cluster_policy_yaml,
+    nodes_yaml,
+    random_cluster_policies,
+    with_nodes,
+)
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "192.168.7.10", "2001:db8::1")
 
@@ -28,7 +33,7 @@ def test_nft_tiers_agree_with_the_oracle(seed: int) -> None:
     cluster = random_cluster_policies(rng, count=rng.randint(1, 4), ipv6=ipv6)
     sources = [
         npc.Source("cnp.yaml", cluster_policy_yaml(cluster)),
-        npc.Source("cluster.yaml", cluster_yaml(snap) + _nodes_yaml(snap)),
+        npc.Source("cluster.yaml", cluster_yaml(snap) + nodes_yaml(snap)),
     ]
     if len(policies):
         sources.append(npc.Source("np.yaml", policy_yaml(policies)))
@@ -47,15 +52,3 @@ class _Text:
 
     def __init__(self, name: str, text: str) -> None:
         self.name, self.text = name, text
-
-
-def _nodes_yaml(snap: npc.snapshot.Snapshot) -> str:
-    docs = [
-        "---\napiVersion: v1\nkind: Node\n"
-        f"metadata: {{name: {n.name}, labels: {{role: {n.labels['role']}}}}}\n"
-        "status: {addresses: ["
-        + ", ".join(f"{{type: {t}, address: '{a}'}}" for t, a in n.addresses)
-        + "]}\n"
-        for n in snap.nodes
-    ]
-    return "".join(docs)

@@ -1,0 +1,277 @@
+"""ClusterNetworkPolicy tiers in iptables: ordered chains around the NetworkPolicy dispatch.
+
+With ClusterNetworkPolicies, ``NPC-FORWARD`` always runs both sides, each a row of three
+stages (``-j`` into the side's first chain, ``-g`` between the stages, so that a ``RETURN``
+anywhere ends the side and ``NPC-FORWARD`` goes on with the next)::
+
+    NPC-FORWARD:          RELATED,ESTABLISHED ACCEPT; INVALID DROP;
+                          -j NPC-EGRESS; -j NPC-INGRESS
+    NPC-EGRESS:           the Admin tier's egress rules in order; -g NPC-EGRESS-NP
+    NPC-EGRESS-NP:        the dispatch tree of the isolated sources (-g class chains);
+                          every chain of the tree ends in -g NPC-EGRESS-BASELINE
+    NPC-EGRESS-BASELINE:  the Baseline tier's egress rules in order (falls off: allowed)
+
+and the same for ingress (``NPC-INGRESS``, ``NPC-INGRESS-NP``, ``NPC-INGRESS-BASELINE``). A
+rule is ``<subject addresses> <peer addresses> <ports> <verdict>``: ``Accept`` is ``RETURN``
+on egress (the destination's ingress side still runs, as for a NetworkPolicy egress allow)
+and ``ACCEPT`` on ingress (as for an ingress allow); ``Deny`` is ``DROP``; ``Pass`` is
+``-g`` to the side's NetworkPolicy stage from the Admin tier and ``RETURN`` (the default,
+allowed) from the Baseline tier. A pod some NetworkPolicy isolates is dispatched to its class
+chain, whose verdict is final (the Baseline tier never sees it), also when a policy allows
+it everything. Rules of one tier follow the policies' evaluation order (priority, then name)
+and, within a policy, the order written: first match wins.
+
+Subjects and pod peers resolve to the snapshot's pod addresses (host-network pods never);
+``networks`` are CIDRs, ``nodes`` the addresses of matching Node objects (and of the
+host-network pods on them); address sets are the backend's (one block inline, else an ipset,
+or one rule per block with ``--sets none``). A named port becomes (destination address,
+protocol, port) elements of the pods that declare it: a ``hash:ip,port`` set matched on
+``dst,dst``, which also confines the destination (the subjects on ingress, the pod peers on
+egress). Semantics: :mod:`npc.analysis.tier_semantics`; the nftables target's
+:mod:`npc.backends.nft.tiers` has the same structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Protocol
+
+from npc import ir, tiers
+from npc.backends.grants import Range, merge
+from npc.backends.iptables import syntax
+from npc.errors import Code, Diagnostic, Severity, UnsupportedError, format_path
+from npc.snapshot import Pod, Snapshot
+
+__all__ = ["SIDE_CHAINS", "AddressSets", "Stages", "TierPlanner", "subject_pods"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The chains of one side: Admin tier (entered with ``-j``), NetworkPolicy dispatch,
+    Baseline tier."""
+
+    admin: str
+    np: str
+    baseline: str
+
+
+#: Per direction, the side's chains.
+SIDE_CHAINS: Final = MappingProxyType(
+    {
+        ir.Direction.EGRESS: Stages("NPC-EGRESS", "NPC-EGRESS-NP", "NPC-EGRESS-BASELINE"),
+        ir.Direction.INGRESS: Stages("NPC-INGRESS", "NPC-INGRESS-NP", "NPC-INGRESS-BASELINE"),
+    }
+)
+#: Per direction: (subject option, subject set flag, peer option, peer set flag, Accept).
+_SIDES: Final = MappingProxyType(
+    {
+        ir.Direction.EGRESS: ("-s", "src", "-d", "dst", "RETURN"),
+        ir.Direction.INGRESS: ("-d", "dst", "-s", "src", "ACCEPT"),
+    }
+)
+
+Element = tuple[int, ir.Protocol, int]
+
+
+class AddressSets(Protocol):
+    """How the backend spells addresses (its set machinery, :mod:`.plan`)."""
+
+    def address_matches(
+        self, version: int, ranges: list[Range], option: str, direction_word: str
+    ) -> list[str]: ...
+
+    def port_element_matches(
+        self, version: int, elements: list[Element]
+    ) -> list[tuple[str, str]]: ...
+
+
+def subject_pods(policy: tiers.ClusterPolicy, snapshot: Snapshot) -> list[Pod]:
+    """The pods ``policy`` applies to (rule T1: never host-network pods)."""
+    return _pods(snapshot, policy.subject.namespaces, policy.subject.pods)
+
+
+def _pods(snapshot: Snapshot, namespaces: ir.LabelSelector, pods: ir.LabelSelector) -> list[Pod]:
+    return [
+        p
+        for p in snapshot.pods
+        if not p.host_network
+        and pods.matches(p.labels)
+        and namespaces.matches(snapshot.namespace_labels(p.namespace))
+    ]
+
+
+class TierPlanner:
+    """The Admin and Baseline chains of one address family (module docstring)."""
+
+    def __init__(
+        self,
+        policies: tiers.ClusterPolicySet,
+        snapshot: Snapshot,
+        in_scope: Callable[[Pod], bool],
+        sets: AddressSets,
+    ) -> None:
+        self.policies = policies
+        self.snapshot = snapshot
+        self.in_scope = in_scope
+        self.sets = sets
+
+    def admin(self, direction: ir.Direction, version: int) -> tuple[str, ...]:
+        """The Admin tier's rules of a side, ending in ``-g`` to the NetworkPolicy stage."""
+        rules = self._tier(tiers.Tier.ADMIN, direction, version)
+        return (*rules, f"-g {SIDE_CHAINS[direction].np}")
+
+    def baseline(self, direction: ir.Direction, version: int) -> tuple[str, ...]:
+        """The Baseline tier's rules of a side (a packet falling off the end is allowed)."""
+        return tuple(self._tier(tiers.Tier.BASELINE, direction, version))
+
+    def _tier(self, tier: tiers.Tier, direction: ir.Direction, version: int) -> list[str]:
+        out: list[str] = []
+        for policy in self.policies.tier(tier):
+            out.extend(self._policy(policy, direction, version))
+        return list(dict.fromkeys(out))
+
+    def _verdict(self, action: tiers.Action, tier: tiers.Tier, direction: ir.Direction) -> str:
+        if action is tiers.Action.ACCEPT:
+            return f"-j {_SIDES[direction][4]}"
+        if action is tiers.Action.DENY:
+            return "-j DROP"
+        if tier is tiers.Tier.ADMIN:  # Pass: the rest of the Admin tier is skipped
+            return f"-g {SIDE_CHAINS[direction].np}"
+        return "-j RETURN"  # Pass out of the Baseline tier: the default, allowed
+
+    def _policy(
+        self, policy: tiers.ClusterPolicy, direction: ir.Direction, version: int
+    ) -> list[str]:
+        rules = policy.rules(direction)
+        if not rules:
+            return []
+        subjects = [p for p in subject_pods(policy, self.snapshot) if self.in_scope(p)]
+        subject_ranges = merge(
+            (a.value, a.value) for p in subjects for a in p.ips if a.version == version
+        )
+        s_option, s_word, p_option, p_word, _ = _SIDES[direction]
+        subject_parts = self.sets.address_matches(version, subject_ranges, s_option, s_word)
+        if not subject_parts:
+            return []
+        out: list[str] = []
+        for i, rule in enumerate(rules):
+            what = f"{policy.name} {direction} rule {i} {rule.action}"
+            tag = f"-m comment --comment {syntax.comment(what)}"
+            verdict = self._verdict(rule.action, policy.tier, direction)
+            peers = self._peers(policy, direction, i, rule, version)
+            if peers is None:
+                peer_parts = [""]
+                peer_pods = [p for p in self.snapshot.pods if not p.host_network]
+            else:
+                ranges, peer_pods = peers
+                peer_parts = self.sets.address_matches(version, ranges, p_option, p_word)
+                if not peer_parts:
+                    continue  # the peers hold no address of this family: nothing matches
+            for ports in self._numeric(rule.ports):
+                out.extend(
+                    syntax.rule_body([s, p], ports, tag, verdict)
+                    for s in subject_parts
+                    for p in peer_parts
+                )
+            # A named port confines the destination: the subjects on ingress, the pod peers
+            # on egress; the other side is matched as above.
+            destinations = subjects if direction == ir.Direction.INGRESS else peer_pods
+            elements = self._elements(rule.ports, destinations, version)
+            if not elements:
+                continue
+            sources = peer_parts if direction == ir.Direction.INGRESS else subject_parts
+            for address, ports in self.sets.port_element_matches(version, elements):
+                out.extend(syntax.rule_body([s, address], ports, tag, verdict) for s in sources)
+        return out
+
+    def _peers(
+        self,
+        policy: tiers.ClusterPolicy,
+        direction: ir.Direction,
+        index: int,
+        rule: tiers.ClusterRule,
+        version: int,
+    ) -> tuple[list[Range], list[Pod]] | None:
+        """The address ranges of ``version`` the rule's peers match and its pod peers;
+        None when they match every address (an unknown peer in a Deny or Pass rule)."""
+        addresses: list[Range] = []
+        pods: list[Pod] = []
+        for j, peer in enumerate(rule.peers):
+            if isinstance(peer, ir.PodPeer):
+                if not isinstance(peer.namespaces, ir.LabelSelector):  # not made by the frontend
+                    raise AssertionError("a ClusterNetworkPolicy peer has no namespace selector")
+                matched = _pods(self.snapshot, peer.namespaces, peer.pods)
+                pods.extend(matched)
+                addresses += [
+                    (a.value, a.value) for p in matched for a in p.ips if a.version == version
+                ]
+            elif isinstance(peer, ir.AddressPeer):
+                addresses += [
+                    (c.first, c.last) for c in peer.addresses.cidrs if c.version == version
+                ]
+            elif isinstance(peer, tiers.NodesPeer):
+                nodes = {n.name for n in self.snapshot.nodes if peer.nodes.matches(n.labels)}
+                found = [a for n in self.snapshot.nodes if n.name in nodes for _, a in n.addresses]
+                found += [
+                    a
+                    for p in self.snapshot.pods
+                    if p.host_network and p.node_name in nodes
+                    for a in p.ips
+                ]
+                addresses += [(a.value, a.value) for a in found if a.version == version]
+            elif isinstance(peer, tiers.UnknownPeer):
+                if rule.action is not tiers.Action.ACCEPT:
+                    return None  # fail closed: it matches everything
+            else:  # domainNames: refused before emitting (capabilities.check_cluster)
+                raise UnsupportedError(_refusal(policy, direction, index, j, "domainNames peers"))
+        return merge(addresses), pods
+
+    @staticmethod
+    def _numeric(ports: ir.Ports) -> list[str]:
+        """The protocol and numeric port parts of a rule's matches, one per rule ("" for
+        every protocol and port); empty when only named ports are listed."""
+        if isinstance(ports, ir.AnyPort):
+            return [""]
+        return [
+            match
+            for entry in ports.entries
+            if entry.ranges
+            for match in syntax.port_matches(
+                entry.protocol, merge((r.start, r.end) for r in entry.ranges)
+            )
+        ]
+
+    @staticmethod
+    def _elements(ports: ir.Ports, destinations: list[Pod], version: int) -> list[Element]:
+        """(address, protocol, port) of each destination pod's container ports of the
+        names ``ports`` lists, in ``version``."""
+        if isinstance(ports, ir.AnyPort):
+            return []
+        found: set[Element] = set()
+        for entry in ports.entries:
+            for name in entry.named:
+                for pod in destinations:
+                    for number in pod.named_port_numbers(name, entry.protocol):
+                        found.update(
+                            (a.value, entry.protocol, number)
+                            for a in pod.ips
+                            if a.version == version
+                        )
+        return sorted(found, key=lambda e: (e[0], e[1].value, e[2]))
+
+
+def _refusal(
+    policy: tiers.ClusterPolicy, direction: str, index: int, peer: int, what: str
+) -> Diagnostic:
+    path = ("spec", direction, index, ir.Direction(direction).peer_field, peer)
+    return Diagnostic(
+        Code.UNSUPPORTED,
+        Severity.ERROR,
+        f"ClusterNetworkPolicy {policy.name}: target iptables cannot express {what}",
+        format_path(path),
+        None,
+        "nothing was emitted",
+        policy.origin.child(path) if policy.origin is not None else None,
+    )
