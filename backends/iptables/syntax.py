@@ -194,9 +194,11 @@ def port_element(version: int, value: int, proto: ir.Protocol, number: int) -> s
 
 
 def rule_body(addresses: Sequence[str], ports: str, *rest: str) -> str:
-    """A rule body from its parts in ``iptables-save``'s order: inline addresses (``-s``,
-    ``-d``) first, then ``-p`` and its port match, then set matches (address parts marked
+    """A rule body from its parts in ``iptables-save``'s order: inline addresses (``-s``
+    before ``-d``) first, then ``-p`` and its port match, then set matches (address parts marked
     with a leading :data:`SET_MARK`), then ``rest`` (comment, target); empty parts vanish."""
-    inline = [a for a in addresses if a and not a.startswith(SET_MARK)]
+    inline = sorted(
+        (a for a in addresses if a and not a.startswith(SET_MARK)), key=lambda a: a[:2] == "-d"
+    )
     matched = [a[len(SET_MARK) :] for a in addresses if a.startswith(SET_MARK)]
     return " ".join(p for p in (*inline, ports, *matched, *rest) if p)
