@@ -14,9 +14,12 @@ import netaddr
 import pytest
 
 import npc
+from npc import ir, tiers
+from npc.errors import UnsupportedError
 from npc.rulesets import iptables
 from npc.rulesets.base import Packet
 from npc.rulesets.iptables.evaluate import IptablesJudge
+from npc.targets import get_backend
 from tests.flow_check import Verdict, wrong_flows
 from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
 from tests.synth_tiers import (
@@ -171,3 +174,59 @@ def test_deny_pass_accept_and_baseline_decide_where_the_spec_says(sets: str) -> 
     assert not allowed and "baseline ingress rule 0 Deny" in line
     allowed, _ = decide("192.0.2.1", "10.9.3.2", 80)  # not a pod peer: falls off, allowed
     assert allowed
+
+
+def _emit(*policies: tiers.ClusterPolicy) -> IptablesJudge:
+    bundle = npc.load([npc.Source("c.yaml", CLUSTER)])
+    backend = get_backend("iptables")
+    emitted = backend.emit_tiered(
+        bundle.policies,
+        tiers.ClusterPolicySet(policies),
+        bundle.snapshot,
+        backend.make_options({}),
+    )
+    files = dict(emitted.files)
+    return iptables.read([_Text("out.ipset", files[".ipset"]), _Text("out", files[""])])
+
+
+def _web_subject(*rules: tiers.ClusterRule) -> tiers.ClusterPolicy:
+    web = ir.LabelSelector.of({"kubernetes.io/metadata.name": "web"})
+    return tiers.ClusterPolicy("p", tiers.Tier.ADMIN, 1, tiers.Subject(web), ingress=rules)
+
+
+@pytest.mark.parametrize("action", [tiers.Action.DENY, tiers.Action.PASS])
+def test_an_unknown_peer_matches_everything_in_deny_and_pass(action: tiers.Action) -> None:
+    """Fail closed: a peer npc does not know matches every source (Deny: dropped; Pass:
+    handed on, here to the Baseline tier's Deny) and nothing in an Accept rule."""
+    unknown = tiers.ClusterRule(action, (tiers.UnknownPeer(),))
+    baseline = tiers.ClusterPolicy(
+        "b",
+        tiers.Tier.BASELINE,
+        1,
+        tiers.Subject(),
+        ingress=(tiers.ClusterRule(tiers.Action.DENY, (tiers.UnknownPeer(),)),),
+    )
+    judge = _emit(_web_subject(unknown), baseline)
+    for src in ("10.9.0.2", "192.0.2.1"):
+        packet = Packet(netaddr.IPAddress(src), netaddr.IPAddress("10.9.2.2"), 17, 53)
+        assert not judge.decide_packet(packet).allowed
+
+
+def test_an_unknown_peer_in_accept_matches_nothing() -> None:
+    accept = tiers.ClusterRule(tiers.Action.ACCEPT, (tiers.UnknownPeer(),))
+    deny = tiers.ClusterRule(tiers.Action.DENY, (ir.PodPeer(ir.EVERYTHING),))
+    judge = _emit(_web_subject(accept, deny))
+    packet = Packet(netaddr.IPAddress("10.9.1.2"), netaddr.IPAddress("10.9.2.2"), 6, 80)
+    assert not judge.decide_packet(packet).allowed
+
+
+def test_domain_names_refused_by_a_direct_call() -> None:
+    """Also past ``npc.compile``'s check: an error naming the policy, the field and the
+    target, never a silently missing rule."""
+    rule = tiers.ClusterRule(tiers.Action.DENY, (tiers.DomainNamesPeer(("example.com",)),))
+    policy = tiers.ClusterPolicy("dns", tiers.Tier.ADMIN, 1, tiers.Subject(), egress=(rule,))
+    with pytest.raises(UnsupportedError) as info:
+        _emit(policy)
+    (d,) = info.value.diagnostics
+    assert "ClusterNetworkPolicy dns" in d.message and "target iptables" in d.message
+    assert d.path == "spec.egress[0].to[0]"

@@ -161,9 +161,9 @@ class TierPlanner:
             tag = f"-m comment --comment {syntax.comment(what)}"
             verdict = self._verdict(rule.action, policy.tier, direction)
             peers = self._peers(policy, direction, i, rule, version)
-            if peers is None:
+            if peers is None:  # every address: a named port of any pod's, fail closed
                 peer_parts = [""]
-                peer_pods = [p for p in self.snapshot.pods if not p.host_network]
+                peer_pods = list(self.snapshot.pods)
             else:
                 ranges, peer_pods = peers
                 peer_parts = self.sets.address_matches(version, ranges, p_option, p_word)
