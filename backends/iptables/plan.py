@@ -338,22 +338,17 @@ class _Planner:
                 if tiered:
                     # A packet no class chain takes falls off the tree: to the Baseline tier.
                     tree = [Chain(c.name, (*c.rules, f"-g {stages.baseline}")) for c in tree]
-                    tree.insert(
-                        0,
-                        Chain(
-                            stages.admin,
-                            tier_planner.admin(direction, v),
-                            f"Admin tier, {direction}",
-                        ),
-                    )
-                    tree[1] = Chain(tree[1].name, tree[1].rules, f"NetworkPolicy, {direction}")
-                    tree.append(
-                        Chain(
-                            stages.baseline,
-                            tier_planner.baseline(direction, v),
+                    tree[0] = Chain(tree[0].name, tree[0].rules, f"NetworkPolicy, {direction}")
+                    admin = tier_planner.admin(direction, v)
+                    baseline = tier_planner.baseline(direction, v)
+                    tree = [
+                        *_tier_chains(admin, f"Admin tier, {direction}"),
+                        *tree,
+                        *_tier_chains(
+                            baseline,
                             f"Baseline tier, {direction} (a packet falling off is allowed)",
-                        )
-                    )
+                        ),
+                    ]
                 dispatch[v].extend(tree)
         tables = [
             Table(v, (Chain(TOP, tuple(top[v])), *dispatch[v], *per_family[v]))
@@ -364,6 +359,11 @@ class _Planner:
     def _in_scope(self, pod: Pod) -> bool:
         node = self.grants.node
         return node is None or pod.node_name == node or not pod.node_name
+
+
+def _tier_chains(chains: list[tuple[str, tuple[str, ...]]], note: str) -> list[Chain]:
+    """A tier's chains of one side, the entry (with ``note``) first."""
+    return [Chain(name, rules, note if i == 0 else "") for i, (name, rules) in enumerate(chains)]
 
 
 def _family_warnings(

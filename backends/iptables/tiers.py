@@ -27,7 +27,10 @@ host-network pods on them); address sets are the backend's (one block inline, el
 or one rule per block with ``--sets none``). A named port becomes (destination address,
 protocol, port) elements of the pods that declare it: a ``hash:ip,port`` set matched on
 ``dst,dst``, which also confines the destination (the subjects on ingress, the pod peers on
-egress). Semantics: :mod:`npc.analysis.tier_semantics`; the nftables target's
+egress). With ``--sets none`` a subject of several blocks is tested once, sending its pods
+to a chain with the policy's rules (``NPC-CT-<digest>``) that ends in ``-g`` to the rest of
+the tier, so rules do not multiply subject blocks by peer blocks (:class:`_Segments`).
+Semantics: :mod:`npc.analysis.tier_semantics`; the nftables target's
 :mod:`npc.backends.nft.tiers` has the same structure.
 """
 
@@ -102,6 +105,65 @@ def _pods(snapshot: Snapshot, namespaces: ir.LabelSelector, pods: ir.LabelSelect
     ]
 
 
+class _Segments:
+    """A tier's rules as chains. A rule that would be the product of two lists of tests
+    (``--sets none``: subject blocks x peer blocks, peer blocks x named-port elements) is a
+    branch instead: each test of the first list ``-g`` to a chain holding the second, which
+    ends, like the chain the tests are in, in ``-g`` to a continuation chain holding the rest
+    of the tier. Every move is a goto, so ``RETURN`` still ends the side from anywhere, and
+    the rule count is the sum of the lists, not their product."""
+
+    def __init__(self, entry: str, identity: str) -> None:
+        self.chains: list[tuple[str, list[str]]] = [(entry, [])]
+        self.identity = identity
+        self.resume: list[str] = []
+
+    def add(self, rule: str) -> None:
+        self.chains[-1][1].append(rule)
+
+    def _name(self) -> str:
+        return syntax.chain_name("CT", f"{self.identity}/{len(self.chains)}")
+
+    def branch(self, tests: list[str], tag: str) -> None:
+        """``tests`` each go to a new chain, which the rules added next fill, up to
+        :meth:`end`; a packet matching none goes on after them."""
+        inner, after = (
+            self._name(),
+            syntax.chain_name("CT", f"{self.identity}/after/{len(self.chains)}"),
+        )
+        for test in tests:
+            self.add(syntax.rule_body([test], "", tag, f"-g {inner}"))
+        self.add(f"-g {after}")
+        self.chains.append((inner, []))
+        self.resume.append(after)
+
+    def end(self) -> None:
+        """Close the innermost branch: its chain ends in the continuation, which comes next."""
+        after = self.resume.pop()
+        self.add(f"-g {after}")
+        self.chains.append((after, []))
+
+    def conjunction(
+        self,
+        fixed: list[str],
+        first: list[str],
+        second: list[tuple[str, str]],
+        tag: str,
+        verdict: str,
+    ) -> None:
+        """Rules for ``fixed`` and one of ``first`` (address parts) and one of ``second``
+        ((address part, port part) pairs)."""
+        if len(first) > 1 and len(second) > 1:
+            self.branch([syntax.rule_body([*fixed, a], "") for a in first], tag)
+            for address, ports in second:
+                self.add(syntax.rule_body([address], ports, tag, verdict))
+            self.end()
+            return
+        for a in first:
+            for address, ports in second:
+                self.add(syntax.rule_body([*fixed, a, address], ports, tag, verdict))
+
+
 class TierPlanner:
     """The Admin and Baseline chains of one address family (module docstring)."""
 
@@ -117,20 +179,27 @@ class TierPlanner:
         self.in_scope = in_scope
         self.sets = sets
 
-    def admin(self, direction: ir.Direction, version: int) -> tuple[str, ...]:
-        """The Admin tier's rules of a side, ending in ``-g`` to the NetworkPolicy stage."""
-        rules = self._tier(tiers.Tier.ADMIN, direction, version)
-        return (*rules, f"-g {SIDE_CHAINS[direction].np}")
+    def admin(self, direction: ir.Direction, version: int) -> list[tuple[str, tuple[str, ...]]]:
+        """The Admin tier's chains of a side, ``(name, rules)``, the side's entry first; the
+        last ends in ``-g`` to the NetworkPolicy stage."""
+        chains = self._tier(tiers.Tier.ADMIN, SIDE_CHAINS[direction].admin, direction, version)
+        chains.add(f"-g {SIDE_CHAINS[direction].np}")
+        return [(name, tuple(rules)) for name, rules in chains.chains]
 
-    def baseline(self, direction: ir.Direction, version: int) -> tuple[str, ...]:
-        """The Baseline tier's rules of a side (a packet falling off the end is allowed)."""
-        return tuple(self._tier(tiers.Tier.BASELINE, direction, version))
+    def baseline(self, direction: ir.Direction, version: int) -> list[tuple[str, tuple[str, ...]]]:
+        """The Baseline tier's chains of a side (a packet falling off the end is allowed)."""
+        chains = self._tier(
+            tiers.Tier.BASELINE, SIDE_CHAINS[direction].baseline, direction, version
+        )
+        return [(name, tuple(rules)) for name, rules in chains.chains]
 
-    def _tier(self, tier: tiers.Tier, direction: ir.Direction, version: int) -> list[str]:
-        out: list[str] = []
+    def _tier(
+        self, tier: tiers.Tier, entry: str, direction: ir.Direction, version: int
+    ) -> _Segments:
+        out = _Segments(entry, f"{version} {entry}")
         for policy in self.policies.tier(tier):
-            out.extend(self._policy(policy, direction, version))
-        return list(dict.fromkeys(out))
+            self._policy(out, policy, direction, version)
+        return out
 
     def _verdict(self, action: tiers.Action, tier: tiers.Tier, direction: ir.Direction) -> str:
         if action is tiers.Action.ACCEPT:
@@ -142,11 +211,11 @@ class TierPlanner:
         return "-j RETURN"  # Pass out of the Baseline tier: the default, allowed
 
     def _policy(
-        self, policy: tiers.ClusterPolicy, direction: ir.Direction, version: int
-    ) -> list[str]:
+        self, out: _Segments, policy: tiers.ClusterPolicy, direction: ir.Direction, version: int
+    ) -> None:
         rules = policy.rules(direction)
         if not rules:
-            return []
+            return
         subjects = [p for p in subject_pods(policy, self.snapshot) if self.in_scope(p)]
         subject_ranges = merge(
             (a.value, a.value) for p in subjects for a in p.ips if a.version == version
@@ -154,8 +223,11 @@ class TierPlanner:
         s_option, s_word, p_option, p_word, _ = _SIDES[direction]
         subject_parts = self.sets.address_matches(version, subject_ranges, s_option, s_word)
         if not subject_parts:
-            return []
-        out: list[str] = []
+            return
+        branched = len(subject_parts) > 1
+        if branched:  # --sets none: test the subject once, then the rules
+            out.branch(subject_parts, f"-m comment --comment {syntax.comment(policy.name)}")
+            subject_parts = [""]
         for i, rule in enumerate(rules):
             what = f"{policy.name} {direction} rule {i} {rule.action}"
             tag = f"-m comment --comment {syntax.comment(what)}"
@@ -169,22 +241,22 @@ class TierPlanner:
                 peer_parts = self.sets.address_matches(version, ranges, p_option, p_word)
                 if not peer_parts:
                     continue  # the peers hold no address of this family: nothing matches
-            for ports in self._numeric(rule.ports):
-                out.extend(
-                    syntax.rule_body([s, p], ports, tag, verdict)
-                    for s in subject_parts
-                    for p in peer_parts
-                )
+            numeric = [("", ports) for ports in self._numeric(rule.ports)]
+            if numeric:
+                out.conjunction(subject_parts, peer_parts, numeric, tag, verdict)
             # A named port confines the destination: the subjects on ingress, the pod peers
             # on egress; the other side is matched as above.
             destinations = subjects if direction == ir.Direction.INGRESS else peer_pods
             elements = self._elements(rule.ports, destinations, version)
             if not elements:
                 continue
-            sources = peer_parts if direction == ir.Direction.INGRESS else subject_parts
-            for address, ports in self.sets.port_element_matches(version, elements):
-                out.extend(syntax.rule_body([s, address], ports, tag, verdict) for s in sources)
-        return out
+            named = self.sets.port_element_matches(version, elements)
+            if direction == ir.Direction.INGRESS:
+                out.conjunction([], peer_parts, named, tag, verdict)
+            else:
+                out.conjunction([], subject_parts, named, tag, verdict)
+        if branched:
+            out.end()
 
     def _peers(
         self,
