@@ -135,3 +135,34 @@ def test_tier_chains_coexist_and_go_when_stale(
 
 def _ours(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "NPC-" in line)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sets_none_branches_are_enforced(
+    variant: str,
+    iptables_ok: None,
+    make_lab: MakeLab,
+    probe_ports_for: Callable[[Ports], Ports],
+) -> None:
+    """``--sets none``: the subject of several blocks is tested once and branches to the
+    policy's rules (``NPC-CT-`` chains), which hand the rest of the tier on."""
+    files = (TIER_CASE / "input.yaml", TIER_CASE / "cluster.yaml")
+    bundle = npc.load(npc.read_sources([str(f) for f in files]))
+    assert bundle.snapshot is not None
+    assert "-g NPC-CT-" in npc.compile(bundle, "iptables", {"sets": "none"}).text
+    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
+    args = [a for f in files for a in ("-f", str(f))]
+    done = lab.npc(
+        "node", "apply", "--target", "iptables", "--variant", variant, "--sets", "none", *args
+    )
+    assert done.returncode == 0, done.stderr
+    ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
+    total, allowed = assert_enforces_semantics(
+        lab,
+        bundle.policies,
+        bundle.snapshot,
+        ports,
+        _dump(lab, variant),
+        cluster_policies=bundle.cluster_policies,
+    )
+    assert 0 < allowed < total
