@@ -230,3 +230,14 @@ def test_domain_names_refused_by_a_direct_call() -> None:
     (d,) = info.value.diagnostics
     assert "ClusterNetworkPolicy dns" in d.message and "target iptables" in d.message
     assert d.path == "spec.egress[0].to[0]"
+
+
+def test_one_family_warns_about_tier_subjects_of_the_other() -> None:
+    """``--family 4`` leaves IPv6 unfiltered: subjects of a ClusterNetworkPolicy with IPv6
+    addresses are named in the warning, as NetworkPolicy's isolated pods are."""
+    cluster = CLUSTER.replace("{ip: 10.9.2.2}", "{ip: 10.9.2.2}, {ip: 'fd09::2'}")
+    cnp = TIERS.split("---\n")[1]  # the Baseline deny only: no NetworkPolicy isolates web/w
+    artifact = npc.compile(
+        [npc.Source("p.yaml", cnp), npc.Source("c.yaml", cluster)], "iptables", {"family": "4"}
+    )
+    assert any("IPv6" in d.message and "web/w" in d.message for d in artifact.diagnostics)
