@@ -41,9 +41,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol
 
+import netaddr
+
 from npc import ir, tiers
 from npc.backends.grants import Range, merge
 from npc.backends.iptables import syntax
+from npc.backends.iptables.dispatch import FANOUT, dispatch_tree
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, format_path
 from npc.snapshot import Pod, Snapshot
 
@@ -105,35 +108,75 @@ def _pods(snapshot: Snapshot, namespaces: ir.LabelSelector, pods: ir.LabelSelect
     ]
 
 
+def _inline_blocks(parts: list[str]) -> tuple[str, int, list[Range]] | None:
+    """``(option, version, blocks)`` when every part is one inline ``-s``/``-d`` CIDR block
+    with the same option (``--sets none``), else None."""
+    options = {part[:3] for part in parts}
+    if len(options) != 1 or options.pop() not in ("-s ", "-d "):
+        return None
+    nets = [netaddr.IPNetwork(part[3:]) for part in parts]
+    if len({n.version for n in nets}) != 1 or any(" " in part[3:] for part in parts):
+        return None
+    return parts[0][:2], nets[0].version, [(n.first, n.last) for n in nets]
+
+
 class _Segments:
-    """A tier's rules as chains. A rule that would be the product of two lists of tests
-    (``--sets none``: subject blocks x peer blocks, peer blocks x named-port elements) is a
-    branch instead: each test of the first list ``-g`` to a chain holding the second, which
-    ends, like the chain the tests are in, in ``-g`` to a continuation chain holding the rest
-    of the tier. Every move is a goto, so ``RETURN`` still ends the side from anywhere, and
-    the rule count is the sum of the lists, not their product."""
+    """A tier's rules as chains, kept linear in size and shallow to walk with ``--sets
+    none``, where addresses are inline blocks rather than sets:
+
+    * a rule that would be the product of two lists (subject blocks x peer blocks, peer
+      blocks x named-port elements) is a branch: each test of the first list ``-g`` to a
+      chain holding the second, which ends, like the chain the tests are in, in ``-g`` to a
+      continuation chain holding the rest of the tier;
+    * a list of more than :data:`.dispatch.FANOUT` blocks is tested through a prefix tree
+      (:func:`.dispatch.dispatch_tree`) whose chains all end in ``-g`` to the continuation.
+
+    Every move is a goto, so ``RETURN`` still ends the side from anywhere."""
 
     def __init__(self, entry: str, identity: str) -> None:
         self.chains: list[tuple[str, list[str]]] = [(entry, [])]
         self.identity = identity
         self.resume: list[str] = []
+        self.count = 0
 
     def add(self, rule: str) -> None:
         self.chains[-1][1].append(rule)
 
     def _name(self) -> str:
-        return syntax.chain_name("CT", f"{self.identity}/{len(self.chains)}")
+        self.count += 1
+        return syntax.chain_name("CT", f"{self.identity}/{self.count}")
 
-    def branch(self, tests: list[str], tag: str) -> None:
-        """``tests`` each go to a new chain, which the rules added next fill, up to
-        :meth:`end`; a packet matching none goes on after them."""
-        inner, after = (
-            self._name(),
-            syntax.chain_name("CT", f"{self.identity}/after/{len(self.chains)}"),
-        )
-        for test in tests:
-            self.add(syntax.rule_body([test], "", tag, f"-g {inner}"))
-        self.add(f"-g {after}")
+    def _tree(
+        self, fixed: list[str], blocks: tuple[str, int, list[Range]], targets: list[str]
+    ) -> str:
+        """Test ``fixed`` and then each block (going to its target chain) through a tree;
+        returns the continuation, where a packet matching none goes on (not yet current)."""
+        option, version, ranges = blocks
+        root, after = self._name(), self._name()
+        self.add(syntax.rule_body(fixed, "", f"-g {root}"))
+        if any(fixed):
+            self.add(f"-g {after}")
+
+        def child(first: int, length: int) -> str:
+            return syntax.chain_name("CT", f"{self.identity}/{root}/{first}/{length}")
+
+        pairs = sorted(zip(ranges, targets, strict=True))
+        for c in dispatch_tree(root, version, option, pairs, child):
+            self.chains.append((c.name, [*c.rules, f"-g {after}"]))
+        return after
+
+    def branch(self, fixed: list[str], tests: list[str], tag: str) -> None:
+        """``fixed`` and one of ``tests`` go to a new chain, which the rules added next fill,
+        up to :meth:`end`; a packet matching none goes on after them."""
+        inner = self._name()
+        blocks = _inline_blocks(tests) if len(tests) > FANOUT else None
+        if blocks is not None:
+            after = self._tree(fixed, blocks, [inner] * len(tests))
+        else:
+            after = self._name()
+            for test in tests:
+                self.add(syntax.rule_body([*fixed, test], "", tag, f"-g {inner}"))
+            self.add(f"-g {after}")
         self.chains.append((inner, []))
         self.resume.append(after)
 
@@ -141,6 +184,29 @@ class _Segments:
         """Close the innermost branch: its chain ends in the continuation, which comes next."""
         after = self.resume.pop()
         self.add(f"-g {after}")
+        self.chains.append((after, []))
+
+    def alternatives(
+        self, fixed: list[str], items: list[tuple[str, str]], tag: str, verdict: str
+    ) -> None:
+        """Rules for ``fixed`` and one of ``items`` ((address part, port part) pairs)."""
+        blocks = _inline_blocks([a for a, _ in items]) if len(items) > FANOUT else None
+        if blocks is None:
+            for address, ports in items:
+                self.add(syntax.rule_body([*fixed, address], ports, tag, verdict))
+            return
+        # One leaf chain per distinct list of port rules; the tree sends each block there.
+        by_block: dict[Range, list[str]] = {}
+        for block, (_, ports) in zip(blocks[2], items, strict=True):
+            by_block.setdefault(block, []).append(syntax.rule_body([], ports, tag, verdict))
+        leaves: dict[tuple[str, ...], str] = {}
+        for rules in by_block.values():
+            if tuple(rules) not in leaves:
+                leaves[tuple(rules)] = self._name()
+        unique = (blocks[0], blocks[1], list(by_block))
+        after = self._tree(fixed, unique, [leaves[tuple(r)] for r in by_block.values()])
+        for leaf, name in leaves.items():
+            self.chains.append((name, [*leaf, f"-g {after}"]))
         self.chains.append((after, []))
 
     def conjunction(
@@ -154,14 +220,15 @@ class _Segments:
         """Rules for ``fixed`` and one of ``first`` (address parts) and one of ``second``
         ((address part, port part) pairs)."""
         if len(first) > 1 and len(second) > 1:
-            self.branch([syntax.rule_body([*fixed, a], "") for a in first], tag)
-            for address, ports in second:
-                self.add(syntax.rule_body([address], ports, tag, verdict))
+            self.branch(fixed, first, tag)
+            self.alternatives([], second, tag, verdict)
             self.end()
-            return
-        for a in first:
-            for address, ports in second:
-                self.add(syntax.rule_body([*fixed, a, address], ports, tag, verdict))
+        elif len(second) == 1:
+            address, ports = second[0]
+            self.alternatives([*fixed, address], [(a, ports) for a in first], tag, verdict)
+        else:
+            for a in first:
+                self.alternatives([*fixed, a], second, tag, verdict)
 
 
 class TierPlanner:
@@ -226,7 +293,7 @@ class TierPlanner:
             return
         branched = len(subject_parts) > 1
         if branched:  # --sets none: test the subject once, then the rules
-            out.branch(subject_parts, f"-m comment --comment {syntax.comment(policy.name)}")
+            out.branch([], subject_parts, f"-m comment --comment {syntax.comment(policy.name)}")
             subject_parts = [""]
         for i, rule in enumerate(rules):
             what = f"{policy.name} {direction} rule {i} {rule.action}"
