@@ -29,6 +29,7 @@ from tests.kernel.test_iptables_kernel import (
 )
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 from tests.synth_tiers import cluster_policy_yaml, random_cluster_policies
+from tests.test_cnp_iptables import STRIPED_TIERS, striped_cluster
 
 __all__ = ["iptables_ok"]  # the fixture, shared with test_iptables_kernel
 
@@ -157,6 +158,35 @@ def test_sets_none_branches_are_enforced(
     )
     assert done.returncode == 0, done.stderr
     ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
+    total, allowed = assert_enforces_semantics(
+        lab,
+        bundle.policies,
+        bundle.snapshot,
+        ports,
+        _dump(lab, variant),
+        cluster_policies=bundle.cluster_policies,
+    )
+    assert 0 < allowed < total
+
+
+def test_sets_none_trees_are_enforced(iptables_ok: None, make_lab: MakeLab, tmp_path: Path) -> None:
+    """``--sets none`` with more blocks than a chain tests: subjects, peers and named-port
+    elements through prefix trees (``NPC-CT-`` chains), in the kernel. (Plain ``-s``/``-d``
+    and ``-g``: one variant is enough; the other tests run both.)"""
+    variant = "nft"
+    (tmp_path / "cnp.yaml").write_text(STRIPED_TIERS, encoding="utf-8")
+    (tmp_path / "cluster.yaml").write_text(striped_cluster(40), encoding="utf-8")
+    files = (tmp_path / "cnp.yaml", tmp_path / "cluster.yaml")
+    bundle = npc.load(npc.read_sources([str(f) for f in files]))
+    assert bundle.snapshot is not None
+    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
+    args = [a for f in files for a in ("-f", str(f))]
+    done = lab.npc(
+        "node", "apply", "--target", "iptables", "--variant", variant, "--sets", "none", *args
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NPC-CT-" in state(lab, "node", variant)
+    ports = [(npc.ir.Protocol.TCP, 80), (npc.ir.Protocol.TCP, 81), (npc.ir.Protocol.UDP, 53)]
     total, allowed = assert_enforces_semantics(
         lab,
         bundle.policies,
