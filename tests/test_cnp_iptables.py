@@ -16,6 +16,8 @@ import pytest
 
 import npc
 from npc import ir, tiers
+from npc.backends.iptables.syntax import LEVELS_MAX
+from npc.backends.iptables.tiers import chain_depth
 from npc.errors import UnsupportedError
 from npc.rulesets import iptables
 from npc.rulesets.base import Packet
@@ -63,8 +65,22 @@ def _bundle(seed: int, *, host_network: bool) -> npc.Bundle:
     return bundle
 
 
+def levels(text: str) -> int:
+    """The level below ``FORWARD`` of the deepest NPC chain, over both families."""
+    deepest = 0
+    for part in text.split("\n# ip6tables-restore --noflush (IPv6)"):
+        graph: dict[str, list[str]] = {}
+        for name, body in re.findall(r"^-A (\S+) (.*)$", part, re.MULTILINE):
+            graph.setdefault(name, []).append(body)
+        if "NPC-FORWARD" in graph:
+            deepest = max(deepest, chain_depth(graph, "NPC-FORWARD"))
+    return deepest
+
+
 def _whole(bundle: npc.Bundle, sets: str) -> Verdict:
-    judge = _judge(npc.compile(bundle, "iptables", {"sets": sets}))
+    artifact = npc.compile(bundle, "iptables", {"sets": sets})
+    assert levels(artifact.files[0][1]) <= LEVELS_MAX  # what iptables-nft loads
+    judge = _judge(artifact)
     return lambda _s, _d, first: judge.decide_packet(first).allowed
 
 
@@ -296,18 +312,73 @@ def striped_cluster(pods: int) -> str:
     return "apiVersion: v1\nkind: List\nitems:\n" + "\n".join(items) + "\n"
 
 
+#: One Admin rule over the striped pods: subjects, peers and named-port elements are each
+#: more blocks than one chain tests.
+TREE_TIERS = """\
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: striped-tree}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: a0}}}}
+  ingress:
+  - action: Deny
+    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: a1}}}}]
+    protocols: [{destinationNamedPort: http}]
+"""
+
+
+@pytest.mark.parametrize("policies", ["tree", "striped"])
 @pytest.mark.parametrize("sets", ["ipset", "none"])
-def test_long_lists_go_through_trees_and_agree_with_the_oracle(sets: str) -> None:
+def test_long_lists_go_through_trees_and_agree_with_the_oracle(sets: str, policies: str) -> None:
     """``--sets none`` with more blocks than one chain tests: subjects, peers and named-port
-    elements are dispatched through prefix trees (``NPC-CT-`` chains), still exact."""
-    bundle = npc.load(
-        [npc.Source("p.yaml", STRIPED_TIERS), npc.Source("c.yaml", striped_cluster(60))]
-    )
-    text = npc.compile(bundle, "iptables", {"sets": sets}).text
-    if sets == "none":
-        assert len(re.findall(r"^:NPC-CT-", text, re.MULTILINE)) > 20
-        per_chain = collections.Counter(re.findall(r"^-A (\S+)", text, re.MULTILINE))
+    elements are dispatched through prefix trees (``NPC-CT-`` chains) as deep as
+    iptables-nft allows, and the result is exact."""
+    text = TREE_TIERS if policies == "tree" else STRIPED_TIERS
+    bundle = npc.load([npc.Source("p.yaml", text), npc.Source("c.yaml", striped_cluster(60))])
+    out = npc.compile(bundle, "iptables", {"sets": sets}).text
+    if sets == "none" and policies == "tree":
+        assert "nested less" not in out
+        assert len(re.findall(r"^:NPC-CT-", out, re.MULTILINE)) > 10
+        per_chain = collections.Counter(re.findall(r"^-A (\S+)", out, re.MULTILINE))
         assert max(per_chain.values()) <= 20  # a packet meets a few rules per level
     checked, wrong = wrong_flows(bundle, _whole(bundle, sets))
+    assert checked > 1000
+    assert wrong == [], "\n".join(wrong[:20])
+
+
+#: More Admin policies over the striped pods: nested, their branches and trees would sit
+#: deeper than iptables-nft loads.
+DEEP_TIERS = STRIPED_TIERS + "".join(
+    "---\n"
+    "apiVersion: policy.networking.k8s.io/v1alpha2\n"
+    "kind: ClusterNetworkPolicy\n"
+    f"metadata: {{name: deep{i}}}\n"
+    "spec:\n"
+    "  tier: Admin\n"
+    f"  priority: {10 + i}\n"
+    "  subject:\n"
+    f"    pods: {{namespaceSelector: {{}}, podSelector: {{matchLabels: {{app: a{i % 3}}}}}}}\n"
+    "  ingress:\n"
+    "  - action: Deny\n"
+    "    from:\n"
+    "    - pods:\n"
+    "        namespaceSelector: {}\n"
+    f"        podSelector: {{matchLabels: {{app: a{(i + 1) % 3}}}}}\n"
+    "    protocols:\n"
+    f"    - tcp: {{destinationPort: {{number: {80 + i % 2}}}}}\n"
+    "    - udp: {destinationPort: {number: 53}}\n"
+    for i in range(2)
+)
+
+
+def test_nesting_gives_way_before_iptables_nft_refuses_the_depth() -> None:
+    """nf_tables refuses chains nested 16 levels below FORWARD ("Too many links"): where
+    branches and trees would nest that deep, npc nests less (and says so), still exact."""
+    bundle = npc.load([npc.Source("p.yaml", DEEP_TIERS), npc.Source("c.yaml", striped_cluster(24))])
+    text = npc.compile(bundle, "iptables", {"sets": "none"}).text
+    assert "tier rules nested less (0 of 2)" in text  # all the way to flat rules
+    checked, wrong = wrong_flows(bundle, _whole(bundle, "none"))
     assert checked > 1000
     assert wrong == [], "\n".join(wrong[:20])

@@ -41,7 +41,13 @@ from npc.backends.grants import (
 )
 from npc.backends.iptables import syntax
 from npc.backends.iptables.dispatch import dispatch_tree, join_runs
-from npc.backends.iptables.tiers import SIDE_CHAINS, TierPlanner, subject_pods
+from npc.backends.iptables.tiers import (
+    NESTING,
+    SIDE_CHAINS,
+    TierPlanner,
+    chain_depth,
+    subject_pods,
+)
 from npc.errors import Code, Diagnostic, Severity
 from npc.snapshot import Pod, Snapshot
 
@@ -339,8 +345,20 @@ class _Planner:
                     # A packet no class chain takes falls off the tree: to the Baseline tier.
                     tree = [Chain(c.name, (*c.rules, f"-g {stages.baseline}")) for c in tree]
                     tree[0] = Chain(tree[0].name, tree[0].rules, f"NetworkPolicy, {direction}")
-                    admin = tier_planner.admin(direction, v)
-                    baseline = tier_planner.baseline(direction, v)
+                    for nesting in range(NESTING, -1, -1):
+                        # Less nesting when branches and trees would sit deeper than
+                        # iptables-nft loads: longer tier chains, never too deep.
+                        admin = tier_planner.admin(direction, v, nesting)
+                        baseline = tier_planner.baseline(direction, v, nesting)
+                        levels = _side_levels(admin, tree, baseline, per_family[v])
+                        if levels <= syntax.LEVELS_MAX:
+                            break
+                    if nesting < NESTING:
+                        notes.append(
+                            f"IPv{v} {direction}: tier rules nested less ({nesting} of "
+                            f"{NESTING}) to stay within the {syntax.LEVELS_MAX} chain levels "
+                            "iptables-nft loads"
+                        )
                     tree = [
                         *_tier_chains(admin, f"Admin tier, {direction}"),
                         *tree,
@@ -359,6 +377,18 @@ class _Planner:
     def _in_scope(self, pod: Pod) -> bool:
         node = self.grants.node
         return node is None or pod.node_name == node or not pod.node_name
+
+
+def _side_levels(
+    admin: list[tuple[str, tuple[str, ...]]],
+    tree: list[Chain],
+    baseline: list[tuple[str, tuple[str, ...]]],
+    classes: list[Chain],
+) -> int:
+    """The level below ``FORWARD`` of the deepest chain of a side (its entry is at 2)."""
+    graph = dict((*admin, *baseline))
+    graph.update((c.name, c.rules) for c in (*tree, *classes))
+    return 1 + chain_depth(graph, admin[0][0])
 
 
 def _tier_chains(chains: list[tuple[str, tuple[str, ...]]], note: str) -> list[Chain]:

@@ -33,6 +33,7 @@ __all__ = [
     "CHAIN_MAX",
     "COMMENT_MAX",
     "COMMENT_SAFE",
+    "LEVELS_MAX",
     "MULTIPORT_MAX",
     "PREFIX",
     "SET_MARK",
@@ -67,6 +68,12 @@ COMMENT_MAX: Final = 255
 COMMENT_SAFE: Final = re.compile(r"[A-Za-z0-9 ._/:=,+@()-]")
 #: Most ports one ``-m multiport`` match takes (a range ``a:b`` counts as two).
 MULTIPORT_MAX: Final = 15
+#: How deep chains may nest below ``FORWARD`` (level 0) under ``iptables-nft``: nf_tables
+#: validates every path of jumps and gotos of a base chain and refuses a chain at level
+#: ``NFT_JUMP_STACK_SIZE`` (16) with EMLINK, "Too many links" (``nft_chain_validate`` in
+#: ``net/netfilter/nf_tables_api.c``; seen refusing a 29-level ruleset on Linux 6.x).
+#: ``iptables-legacy`` has no such limit; npc keeps within it for both.
+LEVELS_MAX: Final = 15
 #: Marks an address part of a rule that is a set match (``-m set``), written after ``-p``.
 SET_MARK: Final = "\0"
 

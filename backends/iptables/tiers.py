@@ -36,7 +36,8 @@ Semantics: :mod:`npc.analysis.tier_semantics`; the nftables target's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol
@@ -50,7 +51,15 @@ from npc.backends.iptables.dispatch import FANOUT, dispatch_tree
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, format_path
 from npc.snapshot import Pod, Snapshot
 
-__all__ = ["SIDE_CHAINS", "AddressSets", "Stages", "TierPlanner", "subject_pods"]
+__all__ = [
+    "NESTING",
+    "SIDE_CHAINS",
+    "AddressSets",
+    "Stages",
+    "TierPlanner",
+    "chain_depth",
+    "subject_pods",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,9 @@ _SIDES: Final = MappingProxyType(
 )
 
 Element = tuple[int, ir.Protocol, int]
+#: The most nesting :class:`_Segments` uses: branches and trees.
+NESTING: Final = 2
+_TARGET: Final = re.compile(r"(?:^| )-[jg] (\S+)$")
 
 
 class AddressSets(Protocol):
@@ -120,6 +132,32 @@ def _inline_blocks(parts: list[str]) -> tuple[str, int, list[Range]] | None:
     return parts[0][:2], nets[0].version, [(n.first, n.last) for n in nets]
 
 
+def chain_depth(chains: Mapping[str, Sequence[str]], start: str) -> int:
+    """How many chains the longest path of ``-j``/``-g`` from ``start`` passes (``start``
+    itself counts one; chains not in ``chains`` jump nowhere)."""
+    targets = {
+        name: {m[1] for rule in rules if (m := _TARGET.search(rule)) and m[1] in chains}
+        for name, rules in chains.items()
+    }
+    depth: dict[str, int] = {}
+
+    def walk(name: str) -> int:
+        if name not in depth:
+            depth[name] = 1 + max((walk(t) for t in targets.get(name, ())), default=0)
+        return depth[name]
+
+    order = [start]  # deepest first, without recursion: trees of trees get deep
+    seen = {start}
+    for name in order:
+        for t in sorted(targets.get(name, ())):
+            if t not in seen:
+                seen.add(t)
+                order.append(t)
+    for name in reversed(order):
+        walk(name)
+    return walk(start)
+
+
 class _Segments:
     """A tier's rules as chains, kept linear in size and shallow to walk with ``--sets
     none``, where addresses are inline blocks rather than sets:
@@ -133,14 +171,42 @@ class _Segments:
 
     Every move is a goto, so ``RETURN`` still ends the side from anywhere."""
 
-    def __init__(self, entry: str, identity: str) -> None:
+    def __init__(self, entry: str, identity: str, nesting: int) -> None:
         self.chains: list[tuple[str, list[str]]] = [(entry, [])]
         self.identity = identity
+        self.branches = nesting >= 1
+        self.trees = nesting >= 2
         self.resume: list[str] = []
         self.count = 0
 
     def add(self, rule: str) -> None:
         self.chains[-1][1].append(rule)
+
+    def result(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The chains, the entry first, with every chain that only goes on (``-g X``) left
+        out and the gotos to it sent to ``X`` directly: fewer levels to walk and to nest."""
+        forward = {
+            name: rules[0][3:]
+            for name, rules in self.chains[1:]
+            if len(rules) == 1 and rules[0].startswith("-g ") and " " not in rules[0][3:]
+        }
+
+        def final(name: str) -> str:
+            while name in forward:
+                name = forward[name]
+            return name
+
+        out = []
+        for name, rules in self.chains:
+            if name in forward:
+                continue
+            fixed = []
+            for rule in rules:
+                m = _TARGET.search(rule)
+                redirected = m is not None and m[1] in forward
+                fixed.append(rule[: m.start(1)] + final(m[1]) if m and redirected else rule)
+            out.append((name, tuple(fixed)))
+        return out
 
     def _name(self) -> str:
         self.count += 1
@@ -169,7 +235,7 @@ class _Segments:
         """``fixed`` and one of ``tests`` go to a new chain, which the rules added next fill,
         up to :meth:`end`; a packet matching none goes on after them."""
         inner = self._name()
-        blocks = _inline_blocks(tests) if len(tests) > FANOUT else None
+        blocks = _inline_blocks(tests) if self.trees and len(tests) > FANOUT else None
         if blocks is not None:
             after = self._tree(fixed, blocks, [inner] * len(tests))
         else:
@@ -190,7 +256,8 @@ class _Segments:
         self, fixed: list[str], items: list[tuple[str, str]], tag: str, verdict: str
     ) -> None:
         """Rules for ``fixed`` and one of ``items`` ((address part, port part) pairs)."""
-        blocks = _inline_blocks([a for a, _ in items]) if len(items) > FANOUT else None
+        long = self.trees and len(items) > FANOUT
+        blocks = _inline_blocks([a for a, _ in items]) if long else None
         if blocks is None:
             for address, ports in items:
                 self.add(syntax.rule_body([*fixed, address], ports, tag, verdict))
@@ -219,7 +286,7 @@ class _Segments:
     ) -> None:
         """Rules for ``fixed`` and one of ``first`` (address parts) and one of ``second``
         ((address part, port part) pairs)."""
-        if len(first) > 1 and len(second) > 1:
+        if self.branches and len(first) > 1 and len(second) > 1:
             self.branch(fixed, first, tag)
             self.alternatives([], second, tag, verdict)
             self.end()
@@ -246,24 +313,31 @@ class TierPlanner:
         self.in_scope = in_scope
         self.sets = sets
 
-    def admin(self, direction: ir.Direction, version: int) -> list[tuple[str, tuple[str, ...]]]:
+    def admin(
+        self, direction: ir.Direction, version: int, nesting: int = NESTING
+    ) -> list[tuple[str, tuple[str, ...]]]:
         """The Admin tier's chains of a side, ``(name, rules)``, the side's entry first; the
-        last ends in ``-g`` to the NetworkPolicy stage."""
-        chains = self._tier(tiers.Tier.ADMIN, SIDE_CHAINS[direction].admin, direction, version)
+        last ends in ``-g`` to the NetworkPolicy stage. ``nesting``: 2 for branches and
+        trees, 1 for branches only, 0 for one chain of flat rules (see :class:`_Segments`:
+        less nesting is longer, and never deeper)."""
+        entry = SIDE_CHAINS[direction].admin
+        chains = self._tier(tiers.Tier.ADMIN, entry, direction, version, nesting)
         chains.add(f"-g {SIDE_CHAINS[direction].np}")
-        return [(name, tuple(rules)) for name, rules in chains.chains]
+        return chains.result()
 
-    def baseline(self, direction: ir.Direction, version: int) -> list[tuple[str, tuple[str, ...]]]:
-        """The Baseline tier's chains of a side (a packet falling off the end is allowed)."""
-        chains = self._tier(
-            tiers.Tier.BASELINE, SIDE_CHAINS[direction].baseline, direction, version
-        )
-        return [(name, tuple(rules)) for name, rules in chains.chains]
+    def baseline(
+        self, direction: ir.Direction, version: int, nesting: int = NESTING
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """The Baseline tier's chains of a side (a packet falling off the end is allowed);
+        ``nesting`` as for :meth:`admin`."""
+        entry = SIDE_CHAINS[direction].baseline
+        chains = self._tier(tiers.Tier.BASELINE, entry, direction, version, nesting)
+        return chains.result()
 
     def _tier(
-        self, tier: tiers.Tier, entry: str, direction: ir.Direction, version: int
+        self, tier: tiers.Tier, entry: str, direction: ir.Direction, version: int, nesting: int
     ) -> _Segments:
-        out = _Segments(entry, f"{version} {entry}")
+        out = _Segments(entry, f"{version} {entry}", nesting)
         for policy in self.policies.tier(tier):
             self._policy(out, policy, direction, version)
         return out
@@ -291,7 +365,7 @@ class TierPlanner:
         subject_parts = self.sets.address_matches(version, subject_ranges, s_option, s_word)
         if not subject_parts:
             return
-        branched = len(subject_parts) > 1
+        branched = out.branches and len(subject_parts) > 1
         if branched:  # --sets none: test the subject once, then the rules
             out.branch([], subject_parts, f"-m comment --comment {syntax.comment(policy.name)}")
             subject_parts = [""]
@@ -310,7 +384,8 @@ class TierPlanner:
                     continue  # the peers hold no address of this family: nothing matches
             numeric = [("", ports) for ports in self._numeric(rule.ports)]
             if numeric:
-                out.conjunction(subject_parts, peer_parts, numeric, tag, verdict)
+                for subject in subject_parts:  # one, unless nesting is off
+                    out.conjunction([subject], peer_parts, numeric, tag, verdict)
             # A named port confines the destination: the subjects on ingress, the pod peers
             # on egress; the other side is matched as above.
             destinations = subjects if direction == ir.Direction.INGRESS else peer_pods
