@@ -29,7 +29,7 @@ from tests.kernel.test_iptables_kernel import (
 )
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 from tests.synth_tiers import cluster_policy_yaml, random_cluster_policies
-from tests.test_cnp_iptables import STRIPED_TIERS, striped_cluster
+from tests.test_cnp_iptables import DEEP_TIERS, STRIPED_TIERS, striped_cluster
 
 __all__ = ["iptables_ok"]  # the fixture, shared with test_iptables_kernel
 
@@ -169,13 +169,18 @@ def test_sets_none_branches_are_enforced(
     assert 0 < allowed < total
 
 
-def test_sets_none_trees_are_enforced(iptables_ok: None, make_lab: MakeLab, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("policies", "pods"), [("striped", 40), ("deep", 24)])
+def test_sets_none_trees_are_enforced(
+    policies: str, pods: int, iptables_ok: None, make_lab: MakeLab, tmp_path: Path
+) -> None:
     """``--sets none`` with more blocks than a chain tests: subjects, peers and named-port
-    elements through prefix trees (``NPC-CT-`` chains), in the kernel. (Plain ``-s``/``-d``
-    and ``-g``: one variant is enough; the other tests run both.)"""
+    elements through prefix trees (``NPC-CT-`` chains), in the kernel; where they would nest
+    deeper than iptables-nft loads (``deep``), nested less. (The nft variant, the one with
+    the depth limit: the other tests run both.)"""
     variant = "nft"
-    (tmp_path / "cnp.yaml").write_text(STRIPED_TIERS, encoding="utf-8")
-    (tmp_path / "cluster.yaml").write_text(striped_cluster(40), encoding="utf-8")
+    text = STRIPED_TIERS if policies == "striped" else DEEP_TIERS
+    (tmp_path / "cnp.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "cluster.yaml").write_text(striped_cluster(pods), encoding="utf-8")
     files = (tmp_path / "cnp.yaml", tmp_path / "cluster.yaml")
     bundle = npc.load(npc.read_sources([str(f) for f in files]))
     assert bundle.snapshot is not None
