@@ -8,7 +8,6 @@ flow (ICMP too). The golden cases with tiers (the conformance suite's among them
 from __future__ import annotations
 
 import collections
-import random
 import re
 
 import netaddr
@@ -24,13 +23,7 @@ from npc.rulesets.base import Packet
 from npc.rulesets.iptables.evaluate import IptablesJudge
 from npc.targets import get_backend
 from tests.flow_check import Verdict, wrong_flows
-from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
-from tests.synth_tiers import (
-    cluster_policy_yaml,
-    nodes_yaml,
-    random_cluster_policies,
-    with_nodes,
-)
+from tests.synth_tiers import random_tier_bundle
 
 
 class _Text:
@@ -43,26 +36,6 @@ class _Text:
 def _judge(artifact: npc.Artifact) -> IptablesJudge:
     files = dict(artifact.files)
     return iptables.read([_Text("out.ipset", files[".ipset"]), _Text("out", files[""])])
-
-
-def _bundle(seed: int, *, host_network: bool) -> npc.Bundle:
-    rng = random.Random(seed)
-    ipv6 = seed % 3 == 0
-    snap = with_nodes(
-        rng, random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=host_network)
-    )
-    policies = random_policies(rng, snap, count=rng.randint(0, 4), ipv6=ipv6)
-    cluster = random_cluster_policies(rng, count=rng.randint(1, 4), ipv6=ipv6)
-    sources = [
-        npc.Source("cnp.yaml", cluster_policy_yaml(cluster)),
-        npc.Source("cluster.yaml", cluster_yaml(snap) + nodes_yaml(snap)),
-    ]
-    if len(policies):
-        sources.append(npc.Source("np.yaml", policy_yaml(policies)))
-    bundle = npc.load(sources)
-    assert bundle.snapshot is not None
-    assert len(bundle.cluster_policies) == len(cluster)
-    return bundle
 
 
 def levels(text: str) -> int:
@@ -101,7 +74,7 @@ def _per_node(bundle: npc.Bundle) -> Verdict:
 @pytest.mark.parametrize("sets", ["ipset", "none"])
 @pytest.mark.parametrize("seed", range(30))
 def test_iptables_tiers_agree_with_the_oracle(seed: int, sets: str) -> None:
-    bundle = _bundle(seed, host_network=seed % 2 == 1)
+    bundle = random_tier_bundle(seed, host_network=seed % 2 == 1)
     checked, wrong = wrong_flows(bundle, _whole(bundle, sets))
     assert checked > 50
     assert wrong == [], f"seed {seed}:\n" + "\n".join(wrong[:20])
@@ -109,7 +82,7 @@ def test_iptables_tiers_agree_with_the_oracle(seed: int, sets: str) -> None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_per_node_tier_rulesets_together_agree_with_the_oracle(seed: int) -> None:
-    bundle = _bundle(600 + seed, host_network=True)
+    bundle = random_tier_bundle(600 + seed, host_network=True)
     _, wrong = wrong_flows(bundle, _per_node(bundle))
     assert wrong == [], f"seed {seed}:\n" + "\n".join(wrong[:20])
 
@@ -314,19 +287,7 @@ def striped_cluster(pods: int) -> str:
 
 #: One Admin rule over the striped pods: subjects, peers and named-port elements are each
 #: more blocks than one chain tests.
-TREE_TIERS = """\
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: striped-tree}
-spec:
-  tier: Admin
-  priority: 1
-  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: a0}}}}
-  ingress:
-  - action: Deny
-    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: a1}}}}]
-    protocols: [{destinationNamedPort: http}]
-"""
+TREE_TIERS = "".join(STRIPED_TIERS.splitlines(keepends=True)[:11])
 
 
 @pytest.mark.parametrize("policies", ["tree", "striped"])
