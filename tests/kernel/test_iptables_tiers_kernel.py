@@ -138,6 +138,31 @@ def _ours(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "NPC-" in line)
 
 
+def _sets_none_enforced(
+    make_lab: MakeLab, files: tuple[Path, Path], variant: str, ports: Ports | None
+) -> str:
+    """Apply ``files`` with ``--sets none`` in a new lab and probe it against the reference
+    semantics (``ports``: those of the snapshot when None); returns the node's state."""
+    bundle = npc.load(npc.read_sources([str(f) for f in files]))
+    assert bundle.snapshot is not None
+    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
+    args = [a for f in files for a in ("-f", str(f))]
+    done = lab.npc(
+        "node", "apply", "--target", "iptables", "--variant", variant, "--sets", "none", *args
+    )
+    assert done.returncode == 0, done.stderr
+    total, allowed = assert_enforces_semantics(
+        lab,
+        bundle.policies,
+        bundle.snapshot,
+        probe_ports(bundle.snapshot, bundle.policies) if ports is None else ports,
+        _dump(lab, variant),
+        cluster_policies=bundle.cluster_policies,
+    )
+    assert 0 < allowed < total
+    return state(lab, "node", variant)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_sets_none_branches_are_enforced(
     variant: str,
@@ -151,22 +176,8 @@ def test_sets_none_branches_are_enforced(
     bundle = npc.load(npc.read_sources([str(f) for f in files]))
     assert bundle.snapshot is not None
     assert "-g NPC-CT-" in npc.compile(bundle, "iptables", {"sets": "none"}).text
-    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
-    args = [a for f in files for a in ("-f", str(f))]
-    done = lab.npc(
-        "node", "apply", "--target", "iptables", "--variant", variant, "--sets", "none", *args
-    )
-    assert done.returncode == 0, done.stderr
     ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
-    total, allowed = assert_enforces_semantics(
-        lab,
-        bundle.policies,
-        bundle.snapshot,
-        ports,
-        _dump(lab, variant),
-        cluster_policies=bundle.cluster_policies,
-    )
-    assert 0 < allowed < total
+    _sets_none_enforced(make_lab, files, variant, ports)
 
 
 @pytest.mark.parametrize(("policies", "pods"), [("striped", 40), ("deep", 24)])
@@ -177,27 +188,9 @@ def test_sets_none_trees_are_enforced(
     elements through prefix trees (``NPC-CT-`` chains), in the kernel; where they would nest
     deeper than iptables-nft loads (``deep``), nested less. (The nft variant, the one with
     the depth limit: the other tests run both.)"""
-    variant = "nft"
     text = STRIPED_TIERS if policies == "striped" else DEEP_TIERS
     (tmp_path / "cnp.yaml").write_text(text, encoding="utf-8")
     (tmp_path / "cluster.yaml").write_text(striped_cluster(pods), encoding="utf-8")
     files = (tmp_path / "cnp.yaml", tmp_path / "cluster.yaml")
-    bundle = npc.load(npc.read_sources([str(f) for f in files]))
-    assert bundle.snapshot is not None
-    lab = make_lab(hosts_of(bundle.snapshot, node="node"))
-    args = [a for f in files for a in ("-f", str(f))]
-    done = lab.npc(
-        "node", "apply", "--target", "iptables", "--variant", variant, "--sets", "none", *args
-    )
-    assert done.returncode == 0, done.stderr
-    assert "NPC-CT-" in state(lab, "node", variant)
     ports = [(npc.ir.Protocol.TCP, 80), (npc.ir.Protocol.TCP, 81), (npc.ir.Protocol.UDP, 53)]
-    total, allowed = assert_enforces_semantics(
-        lab,
-        bundle.policies,
-        bundle.snapshot,
-        ports,
-        _dump(lab, variant),
-        cluster_policies=bundle.cluster_policies,
-    )
-    assert 0 < allowed < total
+    assert "NPC-CT-" in _sets_none_enforced(make_lab, files, "nft", ports)
