@@ -16,8 +16,12 @@ dispatch trees and both class chains; a denied port is checked to be dropped.
 prefix tree: one ``hash:net`` ipset per class and one ``-m set --match-set ... -g <class>``
 rule per class in the dispatch chain (built from the compiled tree by this script).
 
+``--cnp FILE`` adds the ClusterNetworkPolicies of a YAML file (admin and baseline tier chains
+around the dispatch; ``bench/tiers.yaml`` holds three that leave the probe flow allowed).
+
     .venv/bin/python bench/iptables_bench.py                 # 1,000 ns, 10,000 pods, 5,000 pol.
     .venv/bin/python bench/iptables_bench.py --pods 1000 --policies 500 --namespaces 100
+    .venv/bin/python bench/iptables_bench.py --cnp bench/tiers.yaml
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ sys.path.insert(0, str(ROOT))  # for tests.synth, tests.kernel.netns and bench.n
 
 import npc  # noqa: E402
 from bench.nft_bench import ProbeFlow, median_time, probe_flow, rate, reaches  # noqa: E402
-from npc import ir  # noqa: E402
+from npc import ir, tiers  # noqa: E402
 from npc.backends.base import Emitted  # noqa: E402
 from npc.targets import get_backend  # noqa: E402
 from tests.kernel import netns  # noqa: E402
@@ -200,17 +204,24 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=11, help="connection-rate rounds")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
     parser.add_argument("--compare-dispatch", action="store_true")
+    parser.add_argument("--cnp", type=Path, help="ClusterNetworkPolicies to add (YAML)")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
     snapshot = scaled_cluster(rng, args.namespaces, max(1, args.pods // args.namespaces))
     generated = scaled_policies(rng, snapshot, args.policies)
     flow = probe_flow(generated, snapshot)
-    bundle = npc.Bundle(ir.PolicySet((*generated, flow.egress_policy)), snapshot)
+    cluster = npc.load(npc.read_sources([str(args.cnp)])).cluster_policies if args.cnp else None
+    bundle = npc.Bundle(
+        ir.PolicySet((*generated, flow.egress_policy)),
+        snapshot,
+        cluster_policies=cluster or tiers.EMPTY,
+    )
     print(
         f"npc iptables benchmark: {len(snapshot.namespaces):,} namespaces, "
         f"{len(snapshot.pods):,} pods, {len(generated):,} policies + 1 for the probe flow "
         f"(seed {args.seed})"
+        + (f", {len(cluster)} ClusterNetworkPolicies from {args.cnp}" if cluster else "")
     )
     outputs: dict[str, tuple[str, str]] = {}
     for sets in ("ipset", "none"):

@@ -8,9 +8,18 @@ from typing import Any
 
 import netaddr
 
+import npc
 from npc import ir, kubeyaml, tiers
 from npc.snapshot import Node, Snapshot
-from tests.synth import random_block, random_ports, random_selector
+from tests.synth import (
+    cluster_yaml,
+    policy_yaml,
+    random_block,
+    random_cluster,
+    random_policies,
+    random_ports,
+    random_selector,
+)
 
 
 def with_nodes(rng: random.Random, snapshot: Snapshot) -> Snapshot:
@@ -198,3 +207,25 @@ def cluster_policy_yaml(policies: tiers.ClusterPolicySet) -> str:
             }
         )
     return kubeyaml.dump_all(docs, explicit_start=True, sort_keys=False, default_flow_style=False)
+
+
+def random_tier_bundle(seed: int, *, host_network: bool = False) -> npc.Bundle:
+    """A random cluster (with nodes), NetworkPolicies and ClusterNetworkPolicies, written as
+    YAML and loaded (IPv6 for every third seed)."""
+    rng = random.Random(seed)
+    ipv6 = seed % 3 == 0
+    snap = with_nodes(
+        rng, random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6, host_network=host_network)
+    )
+    policies = random_policies(rng, snap, count=rng.randint(0, 4), ipv6=ipv6)
+    cluster = random_cluster_policies(rng, count=rng.randint(1, 4), ipv6=ipv6)
+    sources = [
+        npc.Source("cnp.yaml", cluster_policy_yaml(cluster)),
+        npc.Source("cluster.yaml", cluster_yaml(snap) + nodes_yaml(snap)),
+    ]
+    if len(policies):
+        sources.append(npc.Source("np.yaml", policy_yaml(policies)))
+    bundle = npc.load(sources)
+    assert bundle.snapshot is not None
+    assert len(bundle.cluster_policies) == len(cluster)
+    return bundle

@@ -17,6 +17,7 @@ import npc
 import npc.targets
 from npc.errors import Code, NpcError, UnsupportedError
 from tests.helpers import source
+from tests.settings import SHARED_NODES, for_target
 
 REFUSED_BY_CALICO = """
 apiVersion: networking.k8s.io/v1
@@ -86,7 +87,7 @@ def test_compile_does_no_file_io(target: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(builtins, "open", watched_open)
     monkeypatch.setattr(os, "open", watched_os_open)
     monkeypatch.setattr(subprocess, "Popen", no_process)
-    artifact = npc.compile(bundle, target)
+    artifact = npc.compile(bundle, target, for_target(target))
     assert artifact.text
     outside = [
         o for o in opened if not (o.startswith(_package_dirs()) and o.endswith(("(r)", "(rb)")))
@@ -101,7 +102,8 @@ def test_the_library_configures_no_logging() -> None:
 import logging, npc
 bundle = npc.load(npc.read_sources([{str(EXAMPLE)!r}]))
 for target in npc.targets.available():
-    npc.compile(bundle, target)
+    npc.compile(bundle, target, {{k: v for k, v in {SHARED_NODES!r}.items()
+                                 if k in npc.targets.get_target(target).settings}})
 ours = [logging.getLogger(n) for n in logging.root.manager.loggerDict if n.split(".")[0] == "npc"]
 print(len(ours), [(l.name, l.handlers, l.level) for l in ours if l.handlers or l.level])
 root = logging.getLogger()

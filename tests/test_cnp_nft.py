@@ -6,40 +6,19 @@ kernel."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 import npc
 from npc.rulesets import nft
 from tests.flow_check import wrong_flows
-from tests.synth import cluster_yaml, policy_yaml, random_cluster, random_policies
-from tests.synth_tiers import (
-    cluster_policy_yaml,
-    nodes_yaml,
-    random_cluster_policies,
-    with_nodes,
-)
+from tests.synth_tiers import random_tier_bundle
 
 OUTSIDE = ("192.0.2.1", "10.77.9.9", "192.168.7.10", "2001:db8::1")
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_nft_tiers_agree_with_the_oracle(seed: int) -> None:
-    rng = random.Random(seed)
-    ipv6 = seed % 3 == 0
-    snap = with_nodes(rng, random_cluster(rng, namespaces=3, pods=8, ipv6=ipv6))
-    policies = random_policies(rng, snap, count=rng.randint(0, 4), ipv6=ipv6)
-    cluster = random_cluster_policies(rng, count=rng.randint(1, 4), ipv6=ipv6)
-    sources = [
-        npc.Source("cnp.yaml", cluster_policy_yaml(cluster)),
-        npc.Source("cluster.yaml", cluster_yaml(snap) + nodes_yaml(snap)),
-    ]
-    if len(policies):
-        sources.append(npc.Source("np.yaml", policy_yaml(policies)))
-    bundle = npc.load(sources)
-    assert bundle.snapshot is not None
-    assert len(bundle.cluster_policies) == len(cluster)
+    bundle = random_tier_bundle(seed)
     text = npc.compile(bundle, "nft").text
     judge = nft.read([_Text("ruleset.nft", text)])
     checked, wrong = wrong_flows(bundle, lambda _s, _d, first: judge.decide_packet(first).allowed)

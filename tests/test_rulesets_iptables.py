@@ -318,7 +318,7 @@ def test_golden_output_reads_back_and_agrees_with_the_reference_semantics(case: 
     assert bundle.snapshot is not None
     names = ("expected.iptables", "expected.iptables.ipset")
     j = iptables.read([Text(n, (case / n).read_text(encoding="utf-8")) for n in names])
-    sem = Semantics(bundle.policies, bundle.snapshot)
+    sem = Semantics(bundle.policies, bundle.snapshot, bundle.cluster_policies)
     wrong = []
     outside = ("192.0.2.1", "10.77.9.9", "2001:db8::1", "fd77::9:9")
     for flow in flows(bundle.snapshot, bundle.policies, outside):

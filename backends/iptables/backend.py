@@ -12,10 +12,12 @@ commit, and no other rule, chain or set on the node is touched: unlike a full-ta
 The ruleset (:mod:`.plan`) has the nft target's semantics: established and related traffic
 accepted first, invalid dropped, then the egress check of an isolated source, then the
 ingress check of an isolated destination, reached through a prefix tree of chains
-(:mod:`.dispatch`) rather than a rule per pod. Peers are resolved by
-:mod:`npc.backends.grants`; ``--sets none`` writes one rule per address block instead of
-ipsets, for hosts without ipset. ``npc apply`` loads both (:mod:`.apply`), with the
-``iptables-legacy`` or ``iptables-nft`` tools when ``--variant`` says which.
+(:mod:`.dispatch`) rather than a rule per pod. ClusterNetworkPolicies add the Admin tier's
+chains before that check and the Baseline tier's after it, on each side (:mod:`.tiers`).
+Peers are resolved by :mod:`npc.backends.grants`; ``--sets none`` writes one rule per
+address block instead of ipsets, for hosts without ipset. ``npc apply`` loads both
+(:mod:`.apply`), with the ``iptables-legacy`` or ``iptables-nft`` tools when ``--variant``
+says which.
 
 What it filters: traffic the node forwards, as the nft target (pod-to-own-node traffic
 never meets ``FORWARD``).
@@ -45,6 +47,7 @@ from npc.errors import (
 )
 from npc.snapshot import Snapshot
 from npc.targets import TARGET_SETTINGS
+from npc.tiers import ClusterPolicySet
 
 __all__ = [
     "IptablesBackend",
@@ -99,8 +102,11 @@ class IptablesBackend(Backend):
         "iptables-restore --noflush chains for FORWARD plus an ipset file (needs a cluster "
         "snapshot)"
     )
-    #: Every NetworkPolicy feature; no ClusterNetworkPolicy (refused before emitting).
-    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY
+    #: Every NetworkPolicy feature, and ClusterNetworkPolicy (the tier chains of
+    #: :mod:`.tiers`; ``domainNames`` peers are refused before emitting, as everywhere).
+    capabilities: ClassVar[frozenset[Capability]] = NETWORK_POLICY | {
+        Capability.CLUSTER_NETWORK_POLICY
+    }
     needs_snapshot = True
     suffix = "iptables"
     companions = (IPSET_SUFFIX,)
@@ -109,10 +115,24 @@ class IptablesBackend(Backend):
     def emit(
         self, policies: ir.PolicySet, snapshot: Snapshot | None, options: BackendOptions
     ) -> Emitted:
+        return self.emit_tiered(policies, ClusterPolicySet(), snapshot, options)
+
+    def emit_tiered(
+        self,
+        policies: ir.PolicySet,
+        cluster_policies: ClusterPolicySet,
+        snapshot: Snapshot | None,
+        options: BackendOptions,
+    ) -> Emitted:
+        """NetworkPolicies and ClusterNetworkPolicies: the tier chains of
+        :mod:`npc.backends.iptables.tiers` around the NetworkPolicy dispatch (without any
+        ClusterNetworkPolicy, the ruleset of NetworkPolicy alone)."""
         opts = self.check_options(options, IptablesOptions)
         if snapshot is None:  # npc.compile refuses earlier; direct callers get the same error
             raise UnsupportedError(snapshot_required(f"target {self.name}"))
-        ruleset = plan(policies, snapshot, opts.families, opts.sets == "ipset", opts.node)
+        ruleset = plan(
+            policies, snapshot, opts.families, opts.sets == "ipset", opts.node, cluster_policies
+        )
         env = _environment()
         rules = env.get_template("iptables.j2").render(plan=ruleset)
         ipsets = env.get_template("ipset.j2").render(plan=ruleset)

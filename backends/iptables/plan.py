@@ -29,12 +29,27 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from npc import ir
-from npc.backends.grants import FAMILIES, Grant, Grants, IsolationClass, cidr_blocks, merge
+from npc import ir, tiers
+from npc.backends.grants import (
+    FAMILIES,
+    Grant,
+    Grants,
+    IsolationClass,
+    Range,
+    cidr_blocks,
+    merge,
+)
 from npc.backends.iptables import syntax
 from npc.backends.iptables.dispatch import dispatch_tree, join_runs
+from npc.backends.iptables.tiers import (
+    NESTING,
+    SIDE_CHAINS,
+    TierPlanner,
+    chain_depth,
+    subject_pods,
+)
 from npc.errors import Code, Diagnostic, Severity
-from npc.snapshot import Snapshot
+from npc.snapshot import Pod, Snapshot
 
 __all__ = ["Chain", "IpSet", "Plan", "Table", "plan"]
 
@@ -120,6 +135,7 @@ class _Planner:
     grants: Grants
     families: tuple[int, ...]
     use_sets: bool
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY
     sets: dict[str, IpSet] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # chain name -> identity
     memo: dict[tuple[int, str, int, ir.Direction], tuple[tuple[Grant, ...], tuple[str, ...]]] = (
@@ -154,39 +170,64 @@ class _Planner:
         hosts = grant.addresses.hosts.get(version, frozenset())
         blocks = grant.addresses.blocks.get(version, ())
         ranges = merge([*((h, h) for h in hosts), *blocks])
+        return self.address_matches(version, ranges, _SIDES[direction][2], _SIDES[direction][3])
+
+    def address_matches(
+        self, version: int, ranges: list[Range], option: str, direction_word: str
+    ) -> list[str]:
+        """Sorted, merged address ``ranges`` of ``version`` as the address part of rules:
+        ``option`` (``-s``/``-d``) with one block inline, else a ``-m set`` match (marked
+        with :data:`.syntax.SET_MARK`) of the set with these blocks, ``direction_word``
+        (``src``/``dst``), or one rule per block with ``--sets none``. "" for the whole
+        family; empty for no address."""
         if not ranges:
             return []
         bits = _BITS[version]
         if ranges == [(0, (1 << bits) - 1)]:
             return [""]
         cover = [b for lo, hi in ranges for b in cidr_blocks(lo, hi, bits)]
-        option, direction_word = _SIDES[direction][2], _SIDES[direction][3]
         if len(cover) == 1 or not self.use_sets:
             return [f"{option} {syntax.block(version, lo, hi)}" for lo, hi in cover]
         kind = "hash:ip" if all(lo == hi for lo, hi in cover) else "hash:net"
         entries = tuple(syntax.set_entry(version, lo, hi) for lo, hi in cover)
+        return [
+            f"{syntax.SET_MARK}-m set --match-set {self._ipset(version, kind, entries)} "
+            f"{direction_word}"
+        ]
+
+    def port_element_matches(
+        self, version: int, elements: list[tuple[int, ir.Protocol, int]]
+    ) -> list[tuple[str, str]]:
+        """(destination address, protocol, port) ``elements`` (sorted, unique) as
+        ``(address part, port part)`` pairs of rules: a ``hash:ip,port`` set matched on
+        ``dst,dst``, or ``-d ADDRESS -p PROTO --dport PORT`` when there is one element or
+        ``--sets none``."""
+        if len(elements) == 1 or not self.use_sets:
+            return [
+                (
+                    f"-d {syntax.block(version, a, a)}",
+                    syntax.port_matches(proto, [(number, number)])[0],
+                )
+                for a, proto, number in elements
+            ]
+        kind = "hash:ip,port"
+        entries = tuple(syntax.port_element(version, a, p, n) for a, p, n in elements)
+        name = self._ipset(version, kind, entries)
+        return [(f"{syntax.SET_MARK}-m set --match-set {name} dst,dst", "")]
+
+    def _ipset(self, version: int, kind: str, entries: tuple[str, ...]) -> str:
         name = syntax.set_name(version, "\n".join((kind, *entries)))
         known = self.sets.setdefault(name, IpSet(name, kind, version, entries))
         if known.entries != entries or known.kind != kind:  # pragma: no cover - 64-bit digest
             raise AssertionError(f"ipset name collision: {name}")
-        return [f"\0-m set --match-set {name} {direction_word}"]
+        return name
 
     @staticmethod
     def _port_matches(grant: Grant) -> list[str]:
         """The protocol part: ``-p tcp`` plus one port match per rule."""
         if grant.protocol is None:
             return [""]
-        proto = syntax.protocol(grant.protocol)
-        ranges = merge(grant.ports)
-        if not ranges or _ALL in ranges:
-            return [f"-p {proto}"]
-        out = []
-        for group in syntax.multiport_groups(ranges):
-            if len(group) == 1:
-                out.append(f"-p {proto} -m {proto} --dport {syntax.port(*group[0])}")
-            else:
-                out.append(f"-p {proto} -m multiport --dports {syntax.ports(group)}")
-        return out
+        return syntax.port_matches(grant.protocol, merge(grant.ports))
 
     # -- class chains ----------------------------------------------------------------------
 
@@ -205,7 +246,7 @@ class _Planner:
             verdict = _SIDES[direction][4]
             tag = f"-m comment --comment {syntax.comment(policy.key)}"
             bodies = tuple(
-                _join(peer, ports, tag, f"-j {verdict}")
+                syntax.rule_body([peer], ports, tag, f"-j {verdict}")
                 for grant in grants
                 for peer in self._peer_matches(version, direction, grant)
                 for ports in self._port_matches(grant)
@@ -254,6 +295,7 @@ class _Planner:
     # -- the whole ----------------------------------------------------------------------
 
     def build(self) -> tuple[list[Table], list[str]]:
+        tiered = bool(self.cluster_policies)
         per_family: dict[int, list[Chain]] = {v: [] for v in self.families}
         dispatch: dict[int, list[Chain]] = {v: [] for v in self.families}
         top: dict[int, list[str]] = {
@@ -264,6 +306,9 @@ class _Planner:
             for v in self.families
         }
         notes: list[str] = []
+        tier_planner = TierPlanner(
+            self.cluster_policies, self.grants.snapshot, self._in_scope, self
+        )
         for direction in (ir.Direction.EGRESS, ir.Direction.INGRESS):
             targets: dict[int, list[tuple[int, str]]] = {v: [] for v in self.families}
             for cls in self.grants.classes(direction):
@@ -271,10 +316,27 @@ class _Planner:
                 grants = [(p, self.grants.grants(p, direction, cls)) for p in cls.policies]
                 if any(g.addresses is None and g.protocol is None for _, gs in grants for g in gs):
                     allowed = "send anything" if direction == "egress" else "receive anything"
-                    notes.append(
-                        f"{len(cls.pods)} pod(s) isolated for {direction} by {keys} may {allowed}: "
-                        "not dispatched"
+                    if not tiered:
+                        notes.append(
+                            f"{len(cls.pods)} pod(s) isolated for {direction} by {keys} may "
+                            f"{allowed}: not dispatched"
+                        )
+                        continue
+                    # Inside a tier side, an isolated pod must reach its verdict (the
+                    # Baseline tier must not see it): a chain that allows everything.
+                    name = self._class_name(direction, cls)
+                    tag = f"-m comment --comment {syntax.comment(keys)}"
+                    chain = Chain(
+                        name,
+                        (f"{tag} -j {_SIDES[direction][4]}",),
+                        f"{len(cls.pods)} pod(s) isolated for {direction} by {keys}, "
+                        f"who may {allowed}",
                     )
+                    for v in self.families:
+                        addresses = [int(a) for pod in cls.pods for a in pod.ips if a.version == v]
+                        if addresses:
+                            per_family[v].append(chain)
+                            targets[v].extend((a, name) for a in addresses)
                     continue
                 name = self._class_name(direction, cls)
                 for v in self.families:
@@ -284,37 +346,77 @@ class _Planner:
                         targets[v].extend((a, name) for a in addresses)
             kind, option = _SIDES[direction][0], _SIDES[direction][1]
             for v in self.families:
-                if not targets[v]:
+                if not targets[v] and not tiered:
                     continue
-                root = ROOTS[direction]
-                top[v].append(f"-j {root}")
+                stages = SIDE_CHAINS[direction]
+                root = stages.np if tiered else ROOTS[direction]
+                top[v].append(f"-j {stages.admin if tiered else root}")
                 blocks = join_runs(sorted(set(targets[v])), _BITS[v])
 
                 def child(first: int, length: int, v: int = v, kind: str = kind) -> str:
                     return syntax.chain_name(f"{kind}T", f"{v} {first}/{length}")
 
-                dispatch[v].extend(
+                tree = [
                     Chain(c.name, c.rules) for c in dispatch_tree(root, v, option, blocks, child)
-                )
+                ]
+                if tiered:
+                    # A packet no class chain takes falls off the tree: to the Baseline tier.
+                    tree = [Chain(c.name, (*c.rules, f"-g {stages.baseline}")) for c in tree]
+                    tree[0] = Chain(tree[0].name, tree[0].rules, f"NetworkPolicy, {direction}")
+                    for nesting in range(NESTING, -1, -1):
+                        # Less nesting when branches and trees would sit deeper than
+                        # iptables-nft loads: longer tier chains, never too deep.
+                        admin = tier_planner.admin(direction, v, nesting)
+                        baseline = tier_planner.baseline(direction, v, nesting)
+                        levels = _side_levels(admin, tree, baseline, per_family[v])
+                        if levels <= syntax.LEVELS_MAX:
+                            break
+                    if nesting < NESTING:
+                        notes.append(
+                            f"IPv{v} {direction}: tier rules nested less ({nesting} of "
+                            f"{NESTING}) to stay within the {syntax.LEVELS_MAX} chain levels "
+                            "iptables-nft loads"
+                        )
+                    tree = [
+                        *_tier_chains(admin, f"Admin tier, {direction}"),
+                        *tree,
+                        *_tier_chains(
+                            baseline,
+                            f"Baseline tier, {direction} (a packet falling off is allowed)",
+                        ),
+                    ]
+                dispatch[v].extend(tree)
         tables = [
             Table(v, (Chain(TOP, tuple(top[v])), *dispatch[v], *per_family[v]))
             for v in self.families
         ]
         return tables, notes
 
-
-def _join(*parts: str) -> str:
-    """A rule body from its parts in iptables-save's order: an inline address comes before
-    ``-p``, a set match (marked with a leading NUL by :meth:`_Planner._peer_matches`) after."""
-    peer, ports, *rest = parts
-    if peer.startswith("\0"):
-        ordered: Sequence[str] = (ports, peer[1:], *rest)
-    else:
-        ordered = (peer, ports, *rest)
-    return " ".join(p for p in ordered if p)
+    def _in_scope(self, pod: Pod) -> bool:
+        node = self.grants.node
+        return node is None or pod.node_name == node or not pod.node_name
 
 
-def _family_warnings(grants: Grants, families: tuple[int, ...]) -> Iterable[Diagnostic]:
+def _side_levels(
+    admin: list[tuple[str, tuple[str, ...]]],
+    tree: list[Chain],
+    baseline: list[tuple[str, tuple[str, ...]]],
+    classes: list[Chain],
+) -> int:
+    """The level below ``FORWARD`` of the deepest chain of a side (its entry is at 2)."""
+    graph = dict((*admin, *baseline))
+    graph.update((c.name, c.rules) for c in (*tree, *classes))
+    return 1 + chain_depth(graph, admin[0][0])
+
+
+def _tier_chains(chains: list[tuple[str, tuple[str, ...]]], note: str) -> list[Chain]:
+    """A tier's chains of one side, the entry (with ``note``) first."""
+    return [Chain(name, rules, note if i == 0 else "") for i, (name, rules) in enumerate(chains)]
+
+
+def _family_warnings(
+    grants: Grants, families: tuple[int, ...], cluster_policies: tiers.ClusterPolicySet
+) -> Iterable[Diagnostic]:
     left_out = [v for v in FAMILIES if v not in families]
     for v in left_out:
         pods = {
@@ -322,6 +424,12 @@ def _family_warnings(grants: Grants, families: tuple[int, ...]) -> Iterable[Diag
             for direction in (ir.Direction.EGRESS, ir.Direction.INGRESS)
             for cls in grants.classes(direction)
             for pod in cls.pods
+            if any(a.version == v for a in pod.ips)
+        }
+        pods |= {
+            pod.key
+            for policy in cluster_policies
+            for pod in subject_pods(policy, grants.snapshot)
             if any(a.version == v for a in pod.ips)
         }
         if pods:
@@ -340,13 +448,22 @@ def plan(
     families: tuple[int, ...],
     use_sets: bool,
     node: str | None,
+    cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
 ) -> Plan:
-    """The ruleset for ``policies`` over ``snapshot`` in ``families`` (4, 6 or both)."""
+    """The ruleset for ``policies`` (and ``cluster_policies``, in the tier chains of
+    :mod:`.tiers`) over ``snapshot`` in ``families`` (4, 6 or both)."""
     grants = Grants(policies, snapshot, node)
-    planner = _Planner(grants, families, use_sets)
+    planner = _Planner(grants, families, use_sets, cluster_policies)
     tables, notes = planner.build()
     where = f" on node {node}" if node is not None else ""
-    summary = (f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",)
+    summary: tuple[str, ...] = (
+        f"{len(policies)} NetworkPolicies over {len(snapshot.pods)} pods{where}",
+    )
+    if cluster_policies:
+        summary += (f"{len(cluster_policies)} ClusterNetworkPolicies (admin and baseline tiers)",)
     sets = tuple(sorted(planner.sets.values(), key=lambda s: s.name))
-    diagnostics = (*grants.diagnostics, *_family_warnings(grants, families))
+    diagnostics = (
+        *grants.diagnostics,
+        *_family_warnings(grants, families, cluster_policies),
+    )
     return Plan(summary, tuple(tables), sets, tuple(notes), diagnostics)

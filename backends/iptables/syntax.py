@@ -33,8 +33,10 @@ __all__ = [
     "CHAIN_MAX",
     "COMMENT_MAX",
     "COMMENT_SAFE",
+    "LEVELS_MAX",
     "MULTIPORT_MAX",
     "PREFIX",
+    "SET_MARK",
     "SET_MAX",
     "address",
     "block",
@@ -45,8 +47,11 @@ __all__ = [
     "multiport_groups",
     "note",
     "port",
+    "port_element",
+    "port_matches",
     "ports",
     "protocol",
+    "rule_body",
     "set_entry",
     "set_name",
 ]
@@ -63,6 +68,14 @@ COMMENT_MAX: Final = 255
 COMMENT_SAFE: Final = re.compile(r"[A-Za-z0-9 ._/:=,+@()-]")
 #: Most ports one ``-m multiport`` match takes (a range ``a:b`` counts as two).
 MULTIPORT_MAX: Final = 15
+#: How deep chains may nest below ``FORWARD`` (level 0) under ``iptables-nft``: nf_tables
+#: validates every path of jumps and gotos of a base chain and refuses a chain at level
+#: ``NFT_JUMP_STACK_SIZE`` (16) with EMLINK, "Too many links" (``nft_chain_validate`` in
+#: ``net/netfilter/nf_tables_api.c``; seen refusing a 29-level ruleset on Linux 6.x).
+#: ``iptables-legacy`` has no such limit; npc keeps within it for both.
+LEVELS_MAX: Final = 15
+#: Marks an address part of a rule that is a set match (``-m set``), written after ``-p``.
+SET_MARK: Final = "\0"
 
 _BITS: Final = {4: 32, 6: 128}
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9 ._/:=,+@()-]")
@@ -165,3 +178,34 @@ def multiport_groups(ranges: Iterable[tuple[int, int]]) -> list[list[tuple[int, 
         groups[-1].append(item)
         used += weight
     return groups
+
+
+def port_matches(proto: ir.Protocol, ranges: Sequence[tuple[int, int]]) -> list[str]:
+    """``-p PROTO`` and its port match, one string per rule, for sorted, merged ``ranges``
+    (none, or the whole 0..65535: every port of the protocol)."""
+    name = protocol(proto)
+    if not ranges or (ir.ALL_PORTS.start, ir.ALL_PORTS.end) in ranges:
+        return [f"-p {name}"]
+    out = []
+    for group in multiport_groups(ranges):
+        if len(group) == 1:
+            out.append(f"-p {name} -m {name} --dport {port(*group[0])}")
+        else:
+            out.append(f"-p {name} -m multiport --dports {ports(group)}")
+    return out
+
+
+def port_element(version: int, value: int, proto: ir.Protocol, number: int) -> str:
+    """A ``hash:ip,port`` entry: ``10.1.0.2,tcp:8080``, as ``ipset save`` prints it."""
+    return f"{address(version, value)},{protocol(proto)}:{number}"
+
+
+def rule_body(addresses: Sequence[str], ports: str, *rest: str) -> str:
+    """A rule body from its parts in ``iptables-save``'s order: inline addresses (``-s``
+    before ``-d``) first, then ``-p`` and its port match, then set matches (address parts marked
+    with a leading :data:`SET_MARK`), then ``rest`` (comment, target); empty parts vanish."""
+    inline = sorted(
+        (a for a in addresses if a and not a.startswith(SET_MARK)), key=lambda a: a[:2] == "-d"
+    )
+    matched = [a[len(SET_MARK) :] for a in addresses if a.startswith(SET_MARK)]
+    return " ".join(p for p in (*inline, ports, *matched, *rest) if p)

@@ -33,13 +33,9 @@ from tests.kernel.test_nft_kernel import ICMP_CASE
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-# iptables refuses ClusterNetworkPolicy (the cases' expected.iptables.error say so).
-CASES = sorted(
-    p
-    for p in GOLDEN.iterdir()
-    if (p / "cluster.yaml").exists()
-    and "kind: ClusterNetworkPolicy" not in (p / "input.yaml").read_text(encoding="utf-8")
-)
+# Every golden case with a snapshot, the ClusterNetworkPolicy ones (cnp-*, the conformance
+# suite's conformance-*) included.
+CASES = sorted(p for p in GOLDEN.iterdir() if (p / "cluster.yaml").exists())
 SEED_CASE = GOLDEN / "seed002-testing-app"
 OTHER_CASE = GOLDEN / "seed003-my-app-ns"
 VARIANTS = ("legacy", "nft")
@@ -118,7 +114,12 @@ def test_golden_case_is_enforced(
     assert "loaded" in _apply(lab, "node", *files, variant=variant)
     ports = probe_ports_for(probe_ports(bundle.snapshot, bundle.policies))
     total, allowed = assert_enforces_semantics(
-        lab, bundle.policies, bundle.snapshot, ports, _dumper(lab, variant)
+        lab,
+        bundle.policies,
+        bundle.snapshot,
+        ports,
+        _dumper(lab, variant),
+        cluster_policies=bundle.cluster_policies,
     )
     assert 0 < allowed < total, "the case should both allow and deny something"
     if variant == "nft":
