@@ -29,6 +29,7 @@ from npc.analysis.flowspace import FlowSpace, Outside, address_sets, one_directi
 from npc.analysis.reach import Reach
 from npc.analysis.semantics import Semantics
 from npc.flows import Endpoint, Flow, Probe
+from npc.analysis.verify_rows import Found, Questions, outside_check, pod_row_check, spread
 from npc.rulesets.base import Decision, Judge, Partitioned, address_signatures
 from npc.snapshot import Pod, Snapshot
 
@@ -109,6 +110,7 @@ class _Asker:
 def _difference(
     src: str, dst: str, probe: Probe, spec: bool, ruleset: bool, decision: Decision | None
 ) -> Difference:
+    """A difference as reported, naming the judge's deciding rule."""
     return Difference(
         src,
         dst,
@@ -211,6 +213,49 @@ def _groups(
     return list(found.values())
 
 
+def _spec_rows(
+    space: FlowSpace, expectation: _Expectation, groups: list[list[int]]
+) -> Callable[[int, Probe], int]:
+    """For :func:`~npc.analysis.verify_rows.pod_row_check`: (group a, probe) -> the groups
+    the spec lets a's pods reach (with a node, the local side's verdict where one end is
+    remote), from the class matrices, one row per class and probe."""
+    n = len(groups)
+    everyone = (1 << n) - 1
+    reps = [g[0] for g in groups]
+    local_groups = sum(1 << b for b, i in enumerate(reps) if space.local[i])
+    kinds = [(expectation.full, expectation.full_classes), *expectation.sides]
+
+    def members(classes: list[int], count: int) -> list[int]:
+        found = [0] * count
+        for b, i in enumerate(reps):
+            found[classes[i]] |= 1 << b
+        return found
+
+    spreads = [members(classes, len(reach.classes)) for reach, classes in kinds]
+    cache: dict[tuple[int, int, Probe], int] = {}
+
+    def spread_of(kind: int, i: int, probe: Probe) -> int:
+        reach, classes = kinds[kind]
+        c = classes[i]
+        found = cache.get((kind, c, probe))
+        if found is None:
+            row = reach.matrix(probe).rows[c]
+            found = cache[kind, c, probe] = spread(row, spreads[kind], everyone)
+        return found
+
+    def row(a: int, probe: Probe) -> int:
+        i = reps[a]
+        if len(kinds) == 1:
+            return spread_of(0, i, probe)
+        if space.local[i]:  # local to local: both sides here; to remote: egress only
+            return (spread_of(0, i, probe) & local_groups) | (
+                spread_of(1, i, probe) & ~local_groups
+            )
+        return spread_of(2, i, probe) & local_groups  # remote to local: ingress only
+
+    return row
+
+
 def verify(
     policies: ir.PolicySet,
     snapshot: Snapshot,
@@ -219,14 +264,81 @@ def verify(
     target: str = "",
     node: str | None = None,
     probes: tuple[Probe, ...] | None = None,
+    exhaustive: bool = False,
 ) -> VerifyReport:
-    """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc)."""
+    """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc).
+    ``exhaustive``: ask the judge every flow one at a time, grouping nothing (slow; the
+    reference the grouped check is tested against)."""
     space = FlowSpace(snapshot, (policies,), node=node, probes=probes)
-    asker = _Asker(judge)
     expectation = _Expectation(space, policies)
+    if exhaustive:
+        return _one_by_one(space, expectation, policies, snapshot, judge, target, node)
+    questions = Questions(judge)
+    key = judge.key if isinstance(judge, Partitioned) else None
+    groups = _groups(space, expectation, key)
+    raw: list[Found] = []
+    covered = pod_row_check(space, groups, _spec_rows(space, expectation, groups), questions, raw)
+    pod_groups, outside = _outside_groups(space, expectation, key)
+    outside_covered = outside_check(
+        space,
+        pod_groups,
+        [expectation.full_classes[g[0]] for g in pod_groups],
+        outside,
+        Semantics(policies, snapshot),
+        questions,
+        raw,
+    )
+    return VerifyReport(
+        target,
+        tuple(sorted(_difference(*one) for one in raw)),
+        covered,
+        outside_covered,
+        space.probes,
+        tuple(str(o.endpoint) for o in space.outside),
+        node,
+        questions.asked,
+    )
+
+
+def _outside_groups(
+    space: FlowSpace, expectation: _Expectation, key: Callable[[Endpoint], object] | None
+) -> tuple[list[list[int]], list[list[Outside]]]:
+    """Local pods (not hostNetwork) by spec class and judge key, outside addresses by the
+    ipBlock spans holding them and judge key (each alone without a key)."""
+    pods, endpoints, local = space.pods, space.endpoints, space.local
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, pod in enumerate(pods):
+        if local[index] and not pod.host_network:
+            ends = endpoints[index]
+            ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
+            groups.setdefault((expectation.full_classes[index], ident), []).append(index)
+    spans = address_signatures(_policy_spans(expectation.policies))
+    classes: dict[tuple[object, ...], list[Outside]] = {}
+    for outside in space.outside:
+        address = outside.endpoint.address
+        where = (
+            outside.version,
+            spans(outside.version, int(address)),
+            key(outside.endpoint) if key else address,
+        )
+        classes.setdefault(where, []).append(outside)
+    return list(groups.values()), list(classes.values())
+
+
+def _one_by_one(
+    space: FlowSpace,
+    expectation: _Expectation,
+    policies: ir.PolicySet,
+    snapshot: Snapshot,
+    judge: Judge,
+    target: str,
+    node: str | None,
+) -> VerifyReport:
+    """Every flow asked alone, every pod and address its own group."""
+    asker = _Asker(judge)
     found: list[Difference] = []
     pods, endpoints, local = space.pods, space.endpoints, space.local
-    key = judge.key if isinstance(judge, Partitioned) else None
+    key = None
     groups = _groups(space, expectation, key)
     families = [tuple(sorted(endpoints[g[0]].items())) for g in groups]
     local_groups = [a for a, g in enumerate(groups) if local[g[0]]]

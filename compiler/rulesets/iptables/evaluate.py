@@ -32,18 +32,26 @@ The rules of evaluation, and where they are documented:
    source nor destination on this host (those go through OUTPUT and INPUT), so it never
    matches. ``-m physdev --physdev-is-bridged`` matches when the judge is asked about bridged
    traffic (``bridged=True``: pods of one node on a Linux bridge), not for routed traffic.
+
+:class:`IptablesRows` decides one source towards many destinations at once by the same rules:
+the destination address is a set of candidates (a bitset) that ``-d`` and ``-m set ... dst``
+narrow, split further where a ``MARK`` rule gives part of them another mark; everything else
+about the packet is concrete. It agrees with :meth:`IptablesJudge.decide` flow by flow
+(``tests/test_verify_scale.py`` compares them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from npc.flows import Flow
-from npc.rulesets.base import Decision, Packet, where
+from npc import ir
+from npc.flows import Endpoint, Flow
+from npc.rulesets.base import IANA_PROTOCOLS, Candidates, Decision, Packet, where
 from npc.rulesets.iptables.model import Chain, IpSet, Match, Rule, SetEntry, Table
 from npc.rulesets.iptables.read import Ruleset
 
-__all__ = ["IptablesJudge"]
+__all__ = ["IptablesJudge", "IptablesRows"]
 
 
 @dataclass(slots=True)
@@ -70,6 +78,10 @@ class IptablesJudge:
     def decide(self, flow: Flow) -> Decision:
         """The verdict on the first packet of ``flow``."""
         return self.decide_packet(Packet.of(flow))
+
+    def rows(self, dsts: Sequence[Endpoint]) -> IptablesRows:
+        """Verdicts towards ``dsts``, many at once (:class:`~npc.rulesets.base.Batched`)."""
+        return IptablesRows(self, dsts)
 
     def decide_packet(self, packet: Packet) -> Decision:
         """The verdict on ``packet``, the first of a new connection (any protocol)."""
@@ -163,3 +175,119 @@ def _in_set(ipset: IpSet, dims: tuple[str, ...], packet: Packet) -> bool:
         if best is None or entry.prefix > best.prefix:
             best = entry
     return best is not None and not best.nomatch
+
+
+#: Candidate destinations by the mark their packets carry: mark -> bits.
+_Streams = dict[int, int]
+
+
+class IptablesRows:
+    """:meth:`IptablesJudge.decide_packet` for one source towards many destinations: the
+    rules of the module docstring applied to bitsets of candidate destinations, one per
+    packet mark. ``-d`` spans and ``-m set`` lookups of the destination are computed once
+    (per set, protocol and port) as the candidates they hold."""
+
+    def __init__(self, judge: IptablesJudge, dsts: Sequence[Endpoint]) -> None:
+        self.judge = judge
+        self.candidates = Candidates(dsts)
+        self._masks: dict[tuple[object, ...], int] = {}
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set when the filter table accepts ``src`` to the k-th destination."""
+        version = int(src.address.version)
+        family = self.candidates.of_family(version)
+        table = self.judge._tables.get(version)
+        forward = None if table is None else table.chain("FORWARD")
+        if table is None or forward is None:
+            return family
+        packet = Packet(src.address, src.address, IANA_PROTOCOLS[protocol.value], port)
+        accepted = 0
+        for kind, bits, _ in self._run(table, forward, {0: family}, packet):
+            if kind == "ACCEPT" or (kind == "RETURN" and (forward.policy or "ACCEPT") == "ACCEPT"):
+                accepted |= bits
+        return accepted
+
+    def _run(
+        self, table: Table, chain: Chain, streams: _Streams, packet: Packet
+    ) -> list[tuple[str, int, int]]:
+        """(outcome, bits, mark) for the candidates entering ``chain`` with their marks."""
+        out: list[tuple[str, int, int]] = []
+        for rule in chain.rules:
+            if not streams:
+                return out
+            target = rule.target
+            following: _Streams = {}
+            for mark, live in streams.items():
+                hit = self._matching(rule, live, mark, packet)
+                rest = live & ~hit
+                if rest:
+                    following[mark] = following.get(mark, 0) | rest
+                if not hit:
+                    continue
+                if target is None or target.name in ("LOG", "NFLOG"):
+                    following[mark] = following.get(mark, 0) | hit
+                elif target.name == "MARK":
+                    new = _mark(mark, target.op, target.value, target.mask)
+                    following[new] = following.get(new, 0) | hit
+                elif target.name in ("ACCEPT", "DROP", "REJECT", "RETURN"):
+                    out.append((target.name, hit, mark))
+                else:
+                    inner_chain = table.chain(target.name)
+                    assert inner_chain is not None  # the reader checked every target
+                    for kind, bits, after in self._run(table, inner_chain, {mark: hit}, packet):
+                        if kind != "RETURN":
+                            out.append((kind, bits, after))
+                        elif target.goto:
+                            out.append(("RETURN", bits, after))
+                        else:
+                            following[after] = following.get(after, 0) | bits
+            streams = following
+        out.extend(("RETURN", bits, mark) for mark, bits in streams.items())
+        return out
+
+    def _matching(self, rule: Rule, live: int, mark: int, packet: Packet) -> int:
+        for match in rule.matches:
+            if match.kind == "dst" or (match.kind == "set" and match.names[1] == "dst"):
+                bits = self._destinations(match, packet)
+                live &= ~bits if match.negate else bits
+            elif match.kind == "mark":
+                if (mark & match.mask == match.value) == match.negate:
+                    return 0
+            elif not self.judge._match(match, _State(packet, mark)):
+                return 0
+            if not live:
+                return 0
+        return live
+
+    def _destinations(self, match: Match, packet: Packet) -> int:
+        """The candidates whose address (with the packet's port) the match's test holds."""
+        key: tuple[object, ...] = (id(match), packet.protocol, packet.port)
+        found = self._masks.get(key)
+        if found is not None:
+            return found
+        version = packet.version
+        found = 0
+        if match.kind == "dst":
+            for lo, hi in match.spans:
+                found |= self.candidates.span(version, lo, hi)
+        else:
+            ipset = self.judge._sets[match.names[0]]
+            if ipset.version == version:
+                # the most specific entry decides (ties: the first), nomatch excludes
+                ranked = sorted(
+                    enumerate(ipset.entries), key=lambda item: (-item[1].prefix, item[0])
+                )
+                claimed = 0
+                for _, entry in ranked:
+                    if entry.ports is not None and (
+                        entry.protocol != packet.protocol
+                        or not packet.has_ports
+                        or not entry.ports[0] <= packet.port <= entry.ports[1]
+                    ):
+                        continue
+                    bits = self.candidates.span(version, *entry.address) & ~claimed
+                    claimed |= bits
+                    if not entry.nomatch:
+                        found |= bits
+        self._masks[key] = found
+        return found

@@ -27,13 +27,21 @@ from dataclasses import dataclass, field
 import netaddr
 
 from npc.flows import Endpoint, Flow, node_addresses
-from npc.rulesets.base import Decision, Packet, Text, address_signatures, own_node_decision
-from npc.rulesets.nft.evaluate import NftJudge
+from npc import ir
+from npc.rulesets.base import (
+    Decision,
+    OwnNode,
+    Packet,
+    Text,
+    address_signatures,
+    own_node_decision,
+)
+from npc.rulesets.nft.evaluate import NftJudge, NftRows
 from npc.rulesets.nft.model import Element, Kind, Match, VerdictMap
 from npc.rulesets.nft.read import read_ruleset
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "NftJudge", "NodeLocal", "Packet", "read"]
+__all__ = ["Decision", "NftJudge", "NftRows", "NodeLocal", "NodeLocalRows", "Packet", "read"]
 
 
 def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge | NodeLocal:
@@ -71,6 +79,24 @@ class NodeLocal:
     def decide(self, flow: Flow) -> Decision:
         """As the forward hook decides, except for a pod's traffic with its own node."""
         return own_node_decision(flow, self.nodes) or self.judge.decide(flow)
+
+    def rows(self, dsts: Sequence[Endpoint]) -> NodeLocalRows:
+        """Verdicts towards ``dsts``, many at once (:class:`~npc.rulesets.base.Batched`)."""
+        return NodeLocalRows(self.judge.rows(dsts), OwnNode(dsts, self.nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocalRows:
+    """:class:`NodeLocal`'s verdicts towards many destinations: the forward hook's, plus
+    the destinations reached without forwarding."""
+
+    rows: NftRows
+    own: OwnNode
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set when ``src`` may connect to the k-th destination."""
+        family = self.rows.candidates.of_family(src.address.version)
+        return self.rows.allowed(src, protocol, port) | (self.own.mask(src) & family)
 
 
 _ADDRESS_KINDS = {Kind.IPV4_ADDR: 4, Kind.IPV6_ADDR: 6}

@@ -33,16 +33,23 @@ The rules of evaluation, and where they are documented:
 ``th dport`` of a packet without ports (ICMP) reads other bytes of its header (nft(8), "RAW
 PAYLOAD EXPRESSION": ``th`` is the transport header, whatever it holds); the judge cannot know
 them and refuses to decide where the verdict depends on them.
+
+:class:`NftRows` decides one source towards many destinations at once by the same rules: the
+destination address is a set of candidates (a bitset) that each match narrows and each
+verdict map splits, everything else about the packet is concrete. It agrees with
+:meth:`NftJudge.decide` flow by flow (``tests/test_verify_scale.py`` compares them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from npc import ir
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
-from npc.flows import Flow
-from npc.rulesets.base import Decision, Packet, where
+from npc.flows import Endpoint, Flow
+from npc.resolve import bit_indices
+from npc.rulesets.base import IANA_PROTOCOLS, Candidates, Decision, Packet, where
 from npc.rulesets.nft.model import (
     Chain,
     Element,
@@ -58,7 +65,7 @@ from npc.rulesets.nft.model import (
 )
 from npc.rulesets.nft.values import CT_STATES
 
-__all__ = ["NftJudge"]
+__all__ = ["NftJudge", "NftRows"]
 
 _NEW = CT_STATES["new"]
 _FAMILIES = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
@@ -110,6 +117,10 @@ class NftJudge:
     def decide(self, flow: Flow) -> Decision:
         """The verdict on the first packet of ``flow``."""
         return self.decide_packet(Packet.of(flow))
+
+    def rows(self, dsts: Sequence[Endpoint]) -> NftRows:
+        """Verdicts towards ``dsts``, many at once (:class:`~npc.rulesets.base.Batched`)."""
+        return NftRows(self, dsts)
 
     def decide_packet(self, packet: Packet) -> Decision:
         """The verdict on ``packet``, the first of a new connection (any protocol)."""
@@ -243,3 +254,160 @@ def _find(
         else:
             return element
     return None
+
+
+#: What one rule or chain does to a set of candidate destinations: (verdict kind, bits).
+_Parts = list[tuple[str, int]]
+
+
+class NftRows:
+    """:meth:`NftJudge.decide_packet` for one source towards many destinations: the rules of
+    the module docstring applied to a bitset of candidate destination addresses. A lookup
+    whose key holds the destination address is computed once per (set, position, the rest
+    of the key) as the candidates each element holds, first match first as
+    :class:`_Index` finds it; every other match is decided on the concrete packet."""
+
+    def __init__(self, judge: NftJudge, dsts: Sequence[Endpoint]) -> None:
+        self.judge = judge
+        self.candidates = Candidates(dsts)
+        self._lookups: dict[tuple[int, int, tuple[int | None, ...]], list[tuple[Element, int]]] = {}
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set when the ruleset accepts ``src`` to the k-th destination."""
+        version = int(src.address.version)
+        packet = Packet(src.address, src.address, IANA_PROTOCOLS[protocol.value], port)
+        alive = self.candidates.of_family(version)
+        for table, chain in self.judge._base:
+            if not alive:
+                break
+            if version not in _FAMILIES[table.family]:
+                continue
+            assert chain.hook is not None
+            for kind, bits in self._run(table, chain, alive, packet):
+                if kind in ("drop", "reject") or (kind == "return" and chain.hook.policy == "drop"):
+                    alive &= ~bits
+        return alive
+
+    def _run(self, table: Table, chain: Chain, live: int, packet: Packet) -> _Parts:
+        out: _Parts = []
+        for rule in chain.rules:
+            if not live:
+                return out
+            for verdict, bits in self._rule(table, rule, live, packet):
+                if verdict.kind == "continue":
+                    continue
+                live &= ~bits
+                if verdict.kind in ("accept", "drop", "reject", "return"):
+                    out.append((verdict.kind, bits))
+                    continue
+                target = self.judge._chains[id(table), verdict.target]
+                for kind, inner in self._run(table, target, bits, packet):
+                    if kind != "return":
+                        out.append((kind, inner))
+                    elif verdict.kind == "goto":
+                        out.append(("return", inner))
+                    else:
+                        live |= inner  # back from the jump: on with the next rule
+        if live:
+            out.append(("return", live))
+        return out
+
+    def _rule(
+        self, table: Table, rule: Rule, live: int, packet: Packet
+    ) -> list[tuple[Verdict, int]]:
+        for statement in rule.statements:
+            if isinstance(statement, Nop):
+                continue
+            if isinstance(statement, Verdict):
+                return [(statement, live)]
+            hits = self._hits(table, statement, live, packet)
+            if hits is None:
+                return []  # a dependency failed: no operator makes it match (rule 6)
+            if isinstance(statement, Match):
+                found = 0
+                for _, bits in hits:
+                    found |= bits
+                live &= ~found if statement.negate else found
+                if not live:
+                    return []
+                continue
+            parts = []
+            for element, bits in hits:
+                if bits & live:
+                    assert element.verdict is not None
+                    parts.append((element.verdict, bits & live))
+            return parts
+        return []
+
+    def _hits(
+        self, table: Table, statement: Match | VerdictMap, live: int, packet: Packet
+    ) -> list[tuple[Element, int]] | None:
+        """The candidates the lookup finds, per element found (one per verdict of a map),
+        over every candidate or over ``live``; None when a dependency of its expressions
+        fails (the packet's family or protocol)."""
+        fields = statement.fields
+        key: list[int | None] = []
+        position = -1
+        for i, f in enumerate(fields):
+            if f.family is not None and f.family != packet.version:
+                return None
+            if f.protocol is not None and f.protocol != packet.protocol:
+                return None
+            if f.kind in (Kind.IPV4_ADDR, Kind.IPV6_ADDR) and not f.name.endswith("saddr"):
+                if position >= 0:
+                    return self._each(table, statement, live, packet)
+                position = i
+                key.append(None)
+            else:
+                key.append(_value(f, packet))
+        index = self.judge._index(table, statement)
+        if position < 0:
+            element = index.find(tuple(key), fields)
+            return [] if element is None else [(element, live)]
+        if any(v is None for i, v in enumerate(key) if i != position):
+            return self._each(table, statement, live, packet)
+        cache = (id(index), position, tuple(key))
+        found = self._lookups.get(cache)
+        if found is None:
+            found = self._lookups[cache] = self._first_matches(index, position, key, fields)
+        return found
+
+    def _first_matches(
+        self, index: _Index, position: int, key: list[int | None], fields: tuple[Field, ...]
+    ) -> list[tuple[Element, int]]:
+        """Per verdict (one entry for a set), the candidates whose address completes
+        ``key`` at ``position`` to a key of an element, each given to the first element
+        :meth:`_Index.find` would find (the single values, then the ranges in order)."""
+        version = 4 if fields[position].kind is Kind.IPV4_ADDR else 6
+        claimed = 0
+        found: dict[tuple[str, str] | None, tuple[Element, int]] = {}
+        for element in (*index.exact.values(), *index.ranged):
+            if not all(
+                value is None or lo <= value <= hi
+                for (lo, hi), value in zip(element.key, key, strict=True)
+            ):
+                continue
+            lo, hi = element.key[position]
+            bits = self.candidates.span(version, lo, hi) & ~claimed
+            if bits:
+                claimed |= bits
+                verdict = element.verdict
+                which = None if verdict is None else (verdict.kind, verdict.target)
+                previous = found.get(which)
+                found[which] = (previous[0], previous[1] | bits) if previous else (element, bits)
+        return list(found.values())
+
+    def _each(
+        self, table: Table, statement: Match | VerdictMap, live: int, packet: Packet
+    ) -> list[tuple[Element, int]]:
+        """The lookup decided destination by destination, as :meth:`NftJudge._lookup`
+        does (a key with two destination addresses, or a port the packet lacks: the judge
+        then refuses as it does for one flow)."""
+        found: list[tuple[Element, int]] = []
+        dsts = self.candidates.dsts
+        for k in bit_indices(live):
+            one = Packet(packet.src, dsts[k].address, packet.protocol, packet.port)
+            element = self.judge._lookup(table, statement, one)
+            if element is not None:
+                found.append((element, 1 << k))
+        return found
