@@ -42,14 +42,21 @@ verdict map splits, everything else about the packet is concrete. It agrees with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from npc import ir
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.flows import Endpoint, Flow
 from npc.resolve import bit_indices
-from npc.rulesets.base import IANA_PROTOCOLS, Candidates, Decision, Packet, where
+from npc.rulesets.base import (
+    IANA_PROTOCOLS,
+    Candidates,
+    Decision,
+    Packet,
+    address_signatures,
+    where,
+)
 from npc.rulesets.nft.model import (
     Chain,
     Element,
@@ -271,6 +278,13 @@ class NftRows:
         self.judge = judge
         self.candidates = Candidates(dsts)
         self._lookups: dict[tuple[int, int, tuple[int | None, ...]], list[tuple[Element, int]]] = {}
+        self._memo: dict[tuple[int, int, int, int, int], str] = {}
+        self._effects: dict[tuple[int, int, int, int, int], dict[str, int]] = {}
+        self._map_signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
+        self._cached: set[int] = set()  # ids of the lookups kept in _lookups
+        self._signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
+        #: id of a lookup's hits -> (those hits, candidate -> index of its hit)
+        self._owners: dict[int, tuple[list[tuple[Element, int]], dict[int, int]]] = {}
 
     def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
         """Bit k set when the ruleset accepts ``src`` to the k-th destination."""
@@ -293,6 +307,16 @@ class NftRows:
         for rule in chain.rules:
             if not live:
                 return out
+            effects = self._dispatch(table, rule, live, packet)
+            if effects is not None:
+                matched = 0
+                for kind, bits in effects.items():
+                    bits &= live
+                    if bits and kind != "continue":
+                        matched |= bits
+                        out.append((kind, bits))
+                live &= ~matched
+                continue
             for verdict, bits in self._rule(table, rule, live, packet):
                 if verdict.kind == "continue":
                     continue
@@ -301,7 +325,7 @@ class NftRows:
                     out.append((verdict.kind, bits))
                     continue
                 target = self.judge._chains[id(table), verdict.target]
-                for kind, inner in self._run(table, target, bits, packet):
+                for kind, inner in self._enter(table, target, bits, packet):
                     if kind != "return":
                         out.append((kind, inner))
                     elif verdict.kind == "goto":
@@ -311,6 +335,111 @@ class NftRows:
         if live:
             out.append(("return", live))
         return out
+
+    def _dispatch(
+        self, table: Table, rule: Rule, live: int, packet: Packet
+    ) -> dict[str, int] | None:
+        """For a rule that is only a verdict map of the destination into chains blind to
+        it (``ip daddr vmap @ingress``), met by many candidates: what it does to every
+        candidate at once, by outcome (``continue``: on with the next rule), remembered
+        per source signature over all those chains. None for every other rule."""
+        statements = [s for s in rule.statements if not isinstance(s, Nop)]
+        if len(statements) != 1 or not isinstance(statements[0], VerdictMap):
+            return None
+        statement = statements[0]
+        hits = self._hits(table, statement, live, packet)
+        if not hits or id(hits) not in self._cached or live.bit_count() * 4 < len(hits):
+            return None
+        signature = self._map_signatures.get(id(hits))
+        if signature is None:
+            spans: list[tuple[int, int, int]] = []
+            blind = True
+            for element, _ in hits:
+                verdict = element.verdict
+                assert verdict is not None
+                if verdict.kind in ("jump", "goto"):
+                    inner = self.judge._chains[id(table), verdict.target]
+                    blind = blind and self._blind(table, inner, spans, set())
+            signature = self._map_signatures[id(hits)] = (
+                (address_signatures(spans) if blind else None),
+            )
+        if signature[0] is None:
+            return None
+        version = packet.version
+        key = (id(hits), version, signature[0](version, int(packet.src)), packet.protocol,
+               packet.port)
+        effects = self._effects.get(key)
+        if effects is None:
+            effects = self._effects[key] = {}
+            for element, bits in hits:
+                verdict = element.verdict
+                assert verdict is not None
+                kind = verdict.kind
+                if kind in ("jump", "goto"):
+                    inner = self.judge._chains[id(table), verdict.target]
+                    kind = self._enter(table, inner, bits, packet)[0][0]
+                    if kind == "return":
+                        kind = "return" if verdict.kind == "goto" else "continue"
+                effects[kind] = effects.get(kind, 0) | bits
+        return effects
+
+    def _enter(self, table: Table, chain: Chain, live: int, packet: Packet) -> _Parts:
+        """:meth:`_run` of a jumped-to chain; one whose rules (and the chains they reach)
+        never look at the destination address treats all of ``live`` alike, so its outcome
+        is remembered per source signature (the elements its source lookups hold)."""
+        signature = self._signature(table, chain)
+        if signature is None:
+            return self._run(table, chain, live, packet)
+        version = packet.version
+        key = (id(chain), version, signature(version, int(packet.src)), packet.protocol,
+               packet.port)
+        kind = self._memo.get(key)
+        if kind is None:
+            parts = self._run(table, chain, live, packet)
+            assert len(parts) == 1, "a chain blind to the destination split it"
+            kind = self._memo[key] = parts[0][0]
+        return [(kind, live)]
+
+    def _signature(self, table: Table, chain: Chain) -> Callable[[int, int], int] | None:
+        found = self._signatures.get(id(chain))
+        if found is None:
+            spans: list[tuple[int, int, int]] = []
+            blind = self._blind(table, chain, spans, set())
+            found = self._signatures[id(chain)] = (
+                (address_signatures(spans) if blind else None),
+            )
+        return found[0]
+
+    def _blind(
+        self, table: Table, chain: Chain, spans: list[tuple[int, int, int]], seen: set[int]
+    ) -> bool:
+        """Whether nothing ``chain`` runs reads the destination address; collects the
+        spans its source address lookups test."""
+        if id(chain) in seen:
+            return True
+        seen.add(id(chain))
+        for rule in chain.rules:
+            for statement in rule.statements:
+                targets: list[Verdict] = []
+                if isinstance(statement, Verdict):
+                    targets.append(statement)
+                elif isinstance(statement, Match | VerdictMap):
+                    index = self.judge._index(table, statement)
+                    elements = (*index.exact.values(), *index.ranged)
+                    for i, f in enumerate(statement.fields):
+                        if f.kind in (Kind.IPV4_ADDR, Kind.IPV6_ADDR):
+                            if not f.name.endswith("saddr"):
+                                return False
+                            v = 4 if f.kind is Kind.IPV4_ADDR else 6
+                            spans.extend((v, *e.key[i]) for e in elements)
+                    if isinstance(statement, VerdictMap):
+                        targets.extend(e.verdict for e in elements if e.verdict is not None)
+                for verdict in targets:
+                    if verdict.kind in ("jump", "goto"):
+                        inner = self.judge._chains[id(table), verdict.target]
+                        if not self._blind(table, inner, spans, seen):
+                            return False
+        return True
 
     def _rule(
         self, table: Table, rule: Rule, live: int, packet: Packet
@@ -331,13 +460,33 @@ class NftRows:
                 if not live:
                     return []
                 continue
-            parts = []
+            return self._split(hits, live)
+        return []
+
+    def _split(self, hits: list[tuple[Element, int]], live: int) -> list[tuple[Verdict, int]]:
+        """A verdict map's verdicts for ``live``: by element when few, else by candidate
+        (a map of one verdict per pod class fans out widely; ``live`` is often a few)."""
+        parts: list[tuple[Verdict, int]] = []
+        if live.bit_count() * 4 >= len(hits):
             for element, bits in hits:
                 if bits & live:
                     assert element.verdict is not None
                     parts.append((element.verdict, bits & live))
             return parts
-        return []
+        owner = self._owners.get(id(hits))
+        if owner is None or owner[0] is not hits:
+            owner = (hits, {k: e for e, (_, bits) in enumerate(hits) for k in bit_indices(bits)})
+            self._owners[id(hits)] = owner
+        chosen: dict[int, int] = {}
+        for k in bit_indices(live):
+            e = owner[1].get(k)
+            if e is not None:
+                chosen[e] = chosen.get(e, 0) | 1 << k
+        for e in sorted(chosen):
+            verdict = hits[e][0].verdict
+            assert verdict is not None
+            parts.append((verdict, chosen[e]))
+        return parts
 
     def _hits(
         self, table: Table, statement: Match | VerdictMap, live: int, packet: Packet
@@ -370,6 +519,7 @@ class NftRows:
         found = self._lookups.get(cache)
         if found is None:
             found = self._lookups[cache] = self._first_matches(index, position, key, fields)
+            self._cached.add(id(found))
         return found
 
     def _first_matches(
