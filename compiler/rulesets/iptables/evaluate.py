@@ -42,12 +42,19 @@ about the packet is concrete. It agrees with :meth:`IptablesJudge.decide` flow b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from npc import ir
 from npc.flows import Endpoint, Flow
-from npc.rulesets.base import IANA_PROTOCOLS, Candidates, Decision, Packet, where
+from npc.rulesets.base import (
+    IANA_PROTOCOLS,
+    Candidates,
+    Decision,
+    Packet,
+    address_signatures,
+    where,
+)
 from npc.rulesets.iptables.model import Chain, IpSet, Match, Rule, SetEntry, Table
 from npc.rulesets.iptables.read import Ruleset
 
@@ -177,6 +184,8 @@ def _in_set(ipset: IpSet, dims: tuple[str, ...], packet: Packet) -> bool:
     return best is not None and not best.nomatch
 
 
+_BUILT_IN = frozenset(("ACCEPT", "DROP", "REJECT", "RETURN", "LOG", "NFLOG", "MARK"))
+
 #: Candidate destinations by the mark their packets carry: mark -> bits.
 _Streams = dict[int, int]
 
@@ -191,6 +200,8 @@ class IptablesRows:
         self.judge = judge
         self.candidates = Candidates(dsts)
         self._masks: dict[tuple[object, ...], int] = {}
+        self._memo: dict[tuple[int, ...], tuple[str, int]] = {}
+        self._signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
 
     def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
         """Bit k set when the filter table accepts ``src`` to the k-th destination."""
@@ -234,7 +245,7 @@ class IptablesRows:
                 else:
                     inner_chain = table.chain(target.name)
                     assert inner_chain is not None  # the reader checked every target
-                    for kind, bits, after in self._run(table, inner_chain, {mark: hit}, packet):
+                    for kind, bits, after in self._enter(table, inner_chain, hit, mark, packet):
                         if kind != "RETURN":
                             out.append((kind, bits, after))
                         elif target.goto:
@@ -244,6 +255,58 @@ class IptablesRows:
             streams = following
         out.extend(("RETURN", bits, mark) for mark, bits in streams.items())
         return out
+
+    def _enter(
+        self, table: Table, chain: Chain, live: int, mark: int, packet: Packet
+    ) -> list[tuple[str, int, int]]:
+        """:meth:`_run` of a jumped-to chain; one whose rules (and the chains they reach)
+        never test the destination treats all of ``live`` alike, so its outcome is
+        remembered per source signature (the spans and entries its source tests hold)."""
+        signature = self._signature(table, chain)
+        if signature is None:
+            return self._run(table, chain, {mark: live}, packet)
+        version = packet.version
+        key = (id(chain), version, signature(version, int(packet.src)), packet.protocol,
+               packet.port, mark)
+        found = self._memo.get(key)
+        if found is None:
+            parts = self._run(table, chain, {mark: live}, packet)
+            assert len(parts) == 1, "a chain blind to the destination split it"
+            found = self._memo[key] = (parts[0][0], parts[0][2])
+        return [(found[0], live, found[1])]
+
+    def _signature(self, table: Table, chain: Chain) -> Callable[[int, int], int] | None:
+        found = self._signatures.get(id(chain))
+        if found is None:
+            spans: list[tuple[int, int, int]] = []
+            blind = self._blind(table, chain, spans, set())
+            found = self._signatures[id(chain)] = (address_signatures(spans) if blind else None,)
+        return found[0]
+
+    def _blind(
+        self, table: Table, chain: Chain, spans: list[tuple[int, int, int]], seen: set[str]
+    ) -> bool:
+        """Whether nothing ``chain`` runs tests the destination address; collects the
+        spans and set entries its source tests hold."""
+        if chain.name in seen:
+            return True
+        seen.add(chain.name)
+        for rule in chain.rules:
+            for match in rule.matches:
+                if match.kind == "dst" or (match.kind == "set" and match.names[1] == "dst"):
+                    return False
+                if match.kind == "src":
+                    spans.extend((table.version, lo, hi) for lo, hi in match.spans)
+                elif match.kind == "set":
+                    ipset = self.judge._sets[match.names[0]]
+                    spans.extend((ipset.version, *e.address) for e in ipset.entries)
+            target = rule.target
+            if target is not None and target.name not in _BUILT_IN:
+                inner = table.chain(target.name)
+                assert inner is not None
+                if not self._blind(table, inner, spans, seen):
+                    return False
+        return True
 
     def _matching(self, rule: Rule, live: int, mark: int, packet: Packet) -> int:
         for match in rule.matches:
