@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import npc  # noqa: E402
-from bench.clusters import bench_cluster  # noqa: E402
-from npc.analysis.flowspace import FlowSpace  # noqa: E402
-from npc.analysis.verify import verify  # noqa: E402
-from npc.flows import Flow  # noqa: E402
-from tests.synth import scaled_cluster, scaled_policies  # noqa: E402
+import npc
+from bench.clusters import bench_cluster
+from npc.analysis.flowspace import FlowSpace
+from npc.analysis.verify import verify
+from npc.flows import Flow
+from tests.synth import scaled_cluster, scaled_policies
 
 
 def main() -> None:

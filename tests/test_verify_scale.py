@@ -19,7 +19,6 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-import netaddr
 import pytest
 
 import npc
@@ -279,7 +278,7 @@ def test_nft_element_singling_out_one_replica_is_caught() -> None:
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if "chain forward" in line)
     rule = "\t\tip saddr 10.9.2.5 ip daddr 10.9.0.12 tcp dport 443 accept\n"
-    doctored = "".join(lines[: at + 3] + [rule] + lines[at + 3 :])
+    doctored = "".join([*lines[: at + 3], rule, *lines[at + 3 :]])
     assert _differences(bundle, "nft", doctored) == {("ops/client", web[2], 443, True)}
 
 

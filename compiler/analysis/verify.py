@@ -28,8 +28,8 @@ from npc import ir
 from npc.analysis.flowspace import FlowSpace, Outside, address_sets, one_direction
 from npc.analysis.reach import Reach
 from npc.analysis.semantics import Semantics
-from npc.flows import Endpoint, Flow, Probe
 from npc.analysis.verify_rows import Found, Questions, outside_check, pod_row_check, spread
+from npc.flows import Endpoint, Flow, Probe
 from npc.rulesets.base import Decision, Judge, Partitioned, address_signatures
 from npc.snapshot import Pod, Snapshot
 

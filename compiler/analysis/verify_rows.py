@@ -88,8 +88,9 @@ class Questions:
             return _Counted(self.judge.rows(dsts), self._count)
         return _OneByOne(self.judge, dsts, self._count)
 
-    def decision(self, src: Endpoint | dict[int, Endpoint], dst: dict[int, Endpoint],
-                 probe: Probe) -> Decision | None:
+    def decision(
+        self, src: Endpoint | dict[int, Endpoint], dst: dict[int, Endpoint], probe: Probe
+    ) -> Decision | None:
         """The deciding rule of a flow verify reports: the first allowing family's decision,
         else the first denying one's (None: no shared family)."""
         ends = src if isinstance(src, dict) else {int(src.address.version): src}
@@ -220,8 +221,7 @@ def pod_row_check(
                     for j2 in groups[b]:
                         if i2 != j2:
                             found.append(
-                                (pods[i2].key, pods[j2].key, probe, not allowed, allowed,
-                                 decision)
+                                (pods[i2].key, pods[j2].key, probe, not allowed, allowed, decision)
                             )
     return covered
 
@@ -244,8 +244,9 @@ def outside_check(
     versions = sorted({v for ends in endpoints for v in ends})
     stand_in = Endpoint.of_address("::")
     reps = [g[0] for g in groups]
-    in_rows = {v: questions.rows([endpoint_in(endpoints[i], v, stand_in) for i in reps])
-               for v in versions}
+    in_rows = {
+        v: questions.rows([endpoint_in(endpoints[i], v, stand_in) for i in reps]) for v in versions
+    }
     has = {v: sum(1 << k for k, i in enumerate(reps) if v in endpoints[i]) for v in versions}
     # the spec by class, and by address families (a class's pods may have different ones)
     kinds = [(c, tuple(sorted(endpoints[i]))) for c, i in zip(classes, reps, strict=True)]
@@ -267,14 +268,21 @@ def outside_check(
         if inbound:
             decision = questions.decision(there.endpoint, rep, probe)
         else:
-            decision = questions.decision(rep[there.version], {there.version: there.endpoint},
-                                          probe)
+            decision = questions.decision(
+                rep[there.version], {there.version: there.endpoint}, probe
+            )
         for o in outside[k]:
             for member in groups[b]:
                 name, other = pods[member].key, str(o.endpoint)
                 found.append(
-                    (other if inbound else name, name if inbound else other, probe, spec_says,
-                     not spec_says, decision)
+                    (
+                        other if inbound else name,
+                        name if inbound else other,
+                        probe,
+                        spec_says,
+                        not spec_says,
+                        decision,
+                    )
                 )
 
     for probe in space.probes:

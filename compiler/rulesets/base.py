@@ -171,9 +171,7 @@ class Candidates:
         self._sorted = {v: sorted(items) for v, items in by_version.items()}
         self._values = {v: [value for value, _ in items] for v, items in self._sorted.items()}
         #: Per address family, every destination of that family.
-        self.family = {
-            v: sum(1 << k for _, k in items) for v, items in self._sorted.items()
-        }
+        self.family = {v: sum(1 << k for _, k in items) for v, items in self._sorted.items()}
         self._spans: dict[tuple[int, int, int], int] = {}
 
     def of_family(self, version: int) -> int:

@@ -266,8 +266,14 @@ class IptablesRows:
         if signature is None:
             return self._run(table, chain, {mark: live}, packet)
         version = packet.version
-        key = (id(chain), version, signature(version, int(packet.src)), packet.protocol,
-               packet.port, mark)
+        key = (
+            id(chain),
+            version,
+            signature(version, int(packet.src)),
+            packet.protocol,
+            packet.port,
+            mark,
+        )
         found = self._memo.get(key)
         if found is None:
             parts = self._run(table, chain, {mark: live}, packet)

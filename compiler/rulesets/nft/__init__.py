@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import netaddr
 
-from npc.flows import Endpoint, Flow, node_addresses
 from npc import ir
+from npc.flows import Endpoint, Flow, node_addresses
 from npc.rulesets.base import (
     Decision,
     OwnNode,

@@ -310,8 +310,8 @@ class NftRows:
             effects = self._dispatch(table, rule, live, packet)
             if effects is not None:
                 matched = 0
-                for kind, bits in effects.items():
-                    bits &= live
+                for kind, every in effects.items():
+                    bits = every & live
                     if bits and kind != "continue":
                         matched |= bits
                         out.append((kind, bits))
@@ -366,8 +366,13 @@ class NftRows:
         if signature[0] is None:
             return None
         version = packet.version
-        key = (id(hits), version, signature[0](version, int(packet.src)), packet.protocol,
-               packet.port)
+        key = (
+            id(hits),
+            version,
+            signature[0](version, int(packet.src)),
+            packet.protocol,
+            packet.port,
+        )
         effects = self._effects.get(key)
         if effects is None:
             effects = self._effects[key] = {}
@@ -391,8 +396,13 @@ class NftRows:
         if signature is None:
             return self._run(table, chain, live, packet)
         version = packet.version
-        key = (id(chain), version, signature(version, int(packet.src)), packet.protocol,
-               packet.port)
+        key = (
+            id(chain),
+            version,
+            signature(version, int(packet.src)),
+            packet.protocol,
+            packet.port,
+        )
         kind = self._memo.get(key)
         if kind is None:
             parts = self._run(table, chain, live, packet)
@@ -405,9 +415,7 @@ class NftRows:
         if found is None:
             spans: list[tuple[int, int, int]] = []
             blind = self._blind(table, chain, spans, set())
-            found = self._signatures[id(chain)] = (
-                (address_signatures(spans) if blind else None),
-            )
+            found = self._signatures[id(chain)] = ((address_signatures(spans) if blind else None),)
         return found[0]
 
     def _blind(
