@@ -12,10 +12,13 @@ and the ingress of the pods scheduled there, so a flow between a local pod and a
 is compared with the spec's verdict of the local side only (the remote node judges the
 other side), and flows between two remote pods are not that node's to judge.
 
-Cost: the spec side is a bit test per flow (class matrices); the judge is asked once per
-flow and address family, since nothing in the :class:`~npc.rulesets.base.Judge` protocol
-says which flows a ruleset cannot tell apart (a doctored set element can single out one
-pod). ``bench/verify_bench.py`` measures it.
+Cost: pods (and outside addresses) are grouped where neither the spec's classes nor the
+judge's own :meth:`~npc.rulesets.base.Partitioned.key` tell them apart (without a key,
+every pod is its own group: a doctored set element can single out one pod), and the judge
+is asked a row at a time, one source group towards every destination group
+(:class:`~npc.rulesets.base.Batched`, exact), compared with the spec's row by one XOR
+(:mod:`.verify_rows`). ``exhaustive=True`` asks every flow alone instead, the reference the
+grouped check is tested against. ``bench/verify_bench.py`` measures it.
 """
 
 from __future__ import annotations
