@@ -399,26 +399,11 @@ def _one_by_one(
                             )
     asker = _Asker(judge)
     sem = Semantics(policies, snapshot)
-    outside_groups: dict[tuple[object, ...], list[int]] = {}
-    for index, pod in enumerate(pods):
-        if local[index] and not pod.host_network:
-            ends = endpoints[index]
-            ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
-            outside_groups.setdefault((expectation.full_classes[index], ident), []).append(index)
+    outside_groups, outside_classes = _outside_groups(space, expectation, None)
     outside_covered = 0
-    spans = address_signatures(_policy_spans(expectation.policies))
-    outside_classes: dict[tuple[object, ...], list[Outside]] = {}
-    for outside in space.outside:
-        address = outside.endpoint.address
-        where = (
-            outside.version,
-            spans(outside.version, int(address)),
-            key(outside.endpoint) if key else address,
-        )
-        outside_classes.setdefault(where, []).append(outside)
-    for members in outside_groups.values():
+    for members in outside_groups:
         rep = members[0]
-        for addresses in outside_classes.values():
+        for addresses in outside_classes:
             outside = addresses[0]
             mine_ep = endpoints[rep].get(outside.version)
             if mine_ep is None:

@@ -32,6 +32,7 @@ __all__ = [
     "Candidates",
     "Decision",
     "Judge",
+    "NodeKey",
     "OwnNode",
     "Packet",
     "Partitioned",
@@ -218,6 +219,24 @@ class OwnNode:
             return 0 if pod.node_name is None else self._addresses.get(pod.node_name, 0)
         node = self.nodes.get(src.address)
         return 0 if node is None else self._pods.get(node, 0)
+
+
+class NodeKey:
+    """:meth:`Partitioned.key` for a judge of the forward path that tests addresses against
+    ``spans`` only: the number of the spans holding the address, the pod's node (only when
+    that node has addresses: :func:`own_node_decision` needs one) and the address's node."""
+
+    def __init__(
+        self, spans: Iterable[tuple[int, int, int]], nodes: Mapping[netaddr.IPAddress, str]
+    ) -> None:
+        self.signature = address_signatures(spans)
+        self.nodes = nodes
+        self.known = frozenset(nodes.values())
+
+    def __call__(self, endpoint: Endpoint) -> Hashable:
+        address, pod = endpoint.address, endpoint.pod
+        node = pod.node_name if pod is not None and pod.node_name in self.known else None
+        return (self.signature(address.version, int(address)), node, self.nodes.get(address))
 
 
 def address_signatures(spans: Iterable[tuple[int, int, int]]) -> Callable[[int, int], int]:

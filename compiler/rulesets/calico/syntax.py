@@ -17,6 +17,7 @@ __all__ = ["SelectorQuotingError", "check_key", "quote"]
 #: The characters Calico accepts in a label key (``tokenizer.LabelKeyMatcher``).
 _KEY = re.compile(r"[a-zA-Z0-9_./-]+")
 
+
 class SelectorQuotingError(ValueError):
     """A label key or value that Calico's selector syntax cannot express."""
 

@@ -19,7 +19,7 @@ to a chain. Interfaces (``-i``/``-o``) and source ports are refused: a flow name
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import netaddr
@@ -28,10 +28,10 @@ from npc import ir
 from npc.flows import Endpoint, Flow, node_addresses
 from npc.rulesets.base import (
     Decision,
+    NodeKey,
     OwnNode,
     Packet,
     Text,
-    address_signatures,
     own_node_decision,
 )
 from npc.rulesets.iptables.evaluate import IptablesJudge, IptablesRows
@@ -68,20 +68,16 @@ class NodeLocal:
 
     judge: IptablesJudge
     nodes: Mapping[netaddr.IPAddress, str]
-    _signature: Callable[[int, int], int] = field(init=False, repr=False, compare=False)
-    _known: frozenset[str] = field(init=False, repr=False, compare=False)
+    _key: NodeKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_signature", address_signatures(_address_spans(self.judge)))
-        object.__setattr__(self, "_known", frozenset(self.nodes.values()))
+        object.__setattr__(self, "_key", NodeKey(_address_spans(self.judge), self.nodes))
 
     def key(self, endpoint: Endpoint) -> Hashable:
         """Addresses inside the same ``-s``/``-d`` spans and the same ipset entries pass
         every test alike (a set's most specific entry among the same entries is the same);
         the pod's node and the address's node decide the bypass."""
-        address, pod = endpoint.address, endpoint.pod
-        node = pod.node_name if pod is not None and pod.node_name in self._known else None
-        return (self._signature(address.version, int(address)), node, self.nodes.get(address))
+        return self._key(endpoint)
 
     def decide(self, flow: Flow) -> Decision:
         """As FORWARD decides, except for a pod's traffic with its own node."""
