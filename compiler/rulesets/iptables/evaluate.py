@@ -202,6 +202,8 @@ class IptablesRows:
         self._masks: dict[tuple[object, ...], int] = {}
         self._memo: dict[tuple[int, ...], tuple[str, int]] = {}
         self._signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
+        self._closures: dict[int, Callable[[int, int], int]] = {}
+        self._whole: dict[tuple[int, ...], list[tuple[str, int, int]]] = {}
 
     def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
         """Bit k set when the filter table accepts ``src`` to the k-th destination."""
@@ -263,9 +265,20 @@ class IptablesRows:
         never test the destination treats all of ``live`` alike, so its outcome is
         remembered per source signature (the spans and entries its source tests hold)."""
         signature = self._signature(table, chain)
-        if signature is None:
-            return self._run(table, chain, {mark: live}, packet)
         version = packet.version
+        if signature is None:
+            every = self.candidates.of_family(version)
+            if live.bit_count() * 4 < every.bit_count():
+                return self._run(table, chain, {mark: live}, packet)
+            # many candidates: the chain run once for all of them (each candidate's path is
+            # its own), remembered per source signature over everything the chain reaches
+            whole = self._closure(table, chain)
+            key = (id(chain), version, whole(version, int(packet.src)), packet.protocol,
+                   packet.port, mark)
+            parts = self._whole.get(key)
+            if parts is None:
+                parts = self._whole[key] = self._run(table, chain, {mark: every}, packet)
+            return [(kind, bits & live, after) for kind, bits, after in parts if bits & live]
         key = (
             id(chain),
             version,
@@ -289,19 +302,35 @@ class IptablesRows:
             found = self._signatures[id(chain)] = (address_signatures(spans) if blind else None,)
         return found[0]
 
+    def _closure(self, table: Table, chain: Chain) -> Callable[[int, int], int]:
+        found = self._closures.get(id(chain))
+        if found is None:
+            spans: list[tuple[int, int, int]] = []
+            self._blind(table, chain, spans, set(), whole=True)
+            found = self._closures[id(chain)] = address_signatures(spans)
+        return found
+
     def _blind(
-        self, table: Table, chain: Chain, spans: list[tuple[int, int, int]], seen: set[str]
+        self,
+        table: Table,
+        chain: Chain,
+        spans: list[tuple[int, int, int]],
+        seen: set[str],
+        *,
+        whole: bool = False,
     ) -> bool:
         """Whether nothing ``chain`` runs tests the destination address; collects the
-        spans and set entries its source tests hold."""
+        spans and set entries its source tests hold (``whole``: of every chain it reaches,
+        whatever they test)."""
         if chain.name in seen:
             return True
         seen.add(chain.name)
         for rule in chain.rules:
             for match in rule.matches:
                 if match.kind == "dst" or (match.kind == "set" and match.names[1] == "dst"):
-                    return False
-                if match.kind == "src":
+                    if not whole:
+                        return False
+                elif match.kind == "src":
                     spans.extend((table.version, lo, hi) for lo, hi in match.spans)
                 elif match.kind == "set":
                     ipset = self.judge._sets[match.names[0]]
@@ -310,7 +339,7 @@ class IptablesRows:
             if target is not None and target.name not in _BUILT_IN:
                 inner = table.chain(target.name)
                 assert inner is not None
-                if not self._blind(table, inner, spans, seen):
+                if not self._blind(table, inner, spans, seen, whole=whole) and not whole:
                     return False
         return True
 
