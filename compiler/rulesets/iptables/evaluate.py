@@ -80,6 +80,10 @@ class IptablesJudge:
         self.ruleset = ruleset
         self.bridged = bridged
         self._tables = {t.version: t for t in ruleset.tables}
+        self._chains: dict[tuple[int, str], Chain] = {}
+        for t in ruleset.tables:
+            for c in t.chains:  # the first of a name, as Table.chain finds it
+                self._chains.setdefault((t.version, c.name), c)
         self._sets = {s.name: s for s in ruleset.sets}
 
     def decide(self, flow: Flow) -> Decision:
@@ -118,7 +122,7 @@ class IptablesJudge:
                 continue
             if target.name in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                 return _Outcome(target.name, rule)
-            inner_chain = table.chain(target.name)
+            inner_chain = self._chains.get((table.version, target.name))
             assert inner_chain is not None  # the reader checked every target
             inner = self._run(table, inner_chain, state, depth + 1)
             if inner.kind in ("ACCEPT", "DROP", "REJECT"):
@@ -245,7 +249,7 @@ class IptablesRows:
                 elif target.name in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                     out.append((target.name, hit, mark))
                 else:
-                    inner_chain = table.chain(target.name)
+                    inner_chain = self.judge._chains.get((table.version, target.name))
                     assert inner_chain is not None  # the reader checked every target
                     for kind, bits, after in self._enter(table, inner_chain, hit, mark, packet):
                         if kind != "RETURN":
@@ -337,7 +341,7 @@ class IptablesRows:
                     spans.extend((ipset.version, *e.address) for e in ipset.entries)
             target = rule.target
             if target is not None and target.name not in _BUILT_IN:
-                inner = table.chain(target.name)
+                inner = self.judge._chains.get((table.version, target.name))
                 assert inner is not None
                 if not self._blind(table, inner, spans, seen, whole=whole) and not whole:
                     return False
