@@ -17,7 +17,6 @@ __all__ = ["SelectorQuotingError", "check_key", "quote"]
 #: The characters Calico accepts in a label key (``tokenizer.LabelKeyMatcher``).
 _KEY = re.compile(r"[a-zA-Z0-9_./-]+")
 
-
 class SelectorQuotingError(ValueError):
     """A label key or value that Calico's selector syntax cannot express."""
 
