@@ -1,19 +1,26 @@
-"""``npc verify --node`` on the bench cluster: what it checks and what it costs.
+"""``npc verify`` on the bench cluster: what it checks and what it costs.
 
-    .venv/bin/python bench/verify_bench.py [--namespaces 1000] [--policies 5000] [--node node0]
+    .venv/bin/python bench/verify_bench.py [--namespaces 1000] [--target nft] [--node node000]
+    .venv/bin/python bench/verify_bench.py --namespaces 1000 --node ''      # the whole cluster
+    .venv/bin/python bench/verify_bench.py --synth --namespaces 300 --policies 1500 --node node0
 
-The cluster is ``tests/synth.py``'s :func:`scaled_cluster` (1,000 namespaces x 10 pods on 50
-nodes) with :func:`scaled_policies` (5,000). One node's nft ruleset (``npc compile --target
-nft --node``) is verified against the policies, as ``npc verify --node`` does. It reports,
-all measured in this one run: the flows checked (pod pairs with a local end, every probe;
-outside addresses), how many the judge was asked (once per group of pods, and of outside
-addresses, that neither the spec nor the judge tells apart), the time, and the judge's cost
-per flow on a sample of pod flows (what asking for every flow would have cost).
+The cluster is :func:`bench.clusters.bench_cluster` (ten pods per namespace on 100 nodes,
+five policies per namespace; 1,000 namespaces make the 10,000-pod, 5,000-policy cluster of
+issue 13), or with ``--synth`` the older :func:`tests.synth.scaled_cluster` with
+:func:`~tests.synth.scaled_policies` (50 nodes). The target's ruleset (``npc compile --target
+T [--node N]``) is verified against the policies, as ``npc verify`` does. It reports, all
+measured in this one run: the flows checked (pod pairs with a local end, every probe;
+outside addresses), how many questions the judge was asked (once per class of flows that
+neither the spec nor the judge tells apart), the time of reading the ruleset and of the
+check, and the judge's cost per flow on a sample of pod flows (what asking for every flow
+would have cost). ``--profile N`` prints the N costliest functions of the check (cProfile).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import sys
 import time
@@ -22,41 +29,60 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import npc
+from bench.clusters import bench_cluster
 from npc.analysis.flowspace import FlowSpace
+from npc.analysis.verify import verify
 from npc.flows import Flow
-from tests.synth import cluster_yaml, policy_yaml, scaled_cluster, scaled_policies
+from tests.synth import scaled_cluster, scaled_policies
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--namespaces", type=int, default=1000)
-    parser.add_argument("--policies", type=int, default=5000)
-    parser.add_argument("--node", default="node0")
+    parser.add_argument("--synth", action="store_true", help="tests.synth's scaled cluster")
+    parser.add_argument("--policies", type=int, default=5000, help="with --synth")
+    parser.add_argument("--target", default="nft")
+    parser.add_argument("--node", default="node000", help="'' verifies the whole cluster")
     parser.add_argument("--sample", type=int, default=5000)
+    parser.add_argument("--profile", type=int, default=0)
     args = parser.parse_args()
-    rng = random.Random(1)
-    snap = scaled_cluster(rng, args.namespaces)
-    policies = scaled_policies(rng, snap, args.policies)
-    bundle = npc.load(
-        [npc.Source("p.yaml", policy_yaml(policies)), npc.Source("c.yaml", cluster_yaml(snap))]
-    )
-    text = npc.compile(bundle, "nft", {"node": args.node}).text
+    node = args.node or None
+    if args.synth:
+        rng = random.Random(1)
+        snap = scaled_cluster(rng, args.namespaces)
+        policies = scaled_policies(rng, snap, args.policies)
+    else:
+        snap, policies = bench_cluster(args.namespaces)
+    bundle = npc.Bundle(policies, snap)
+    options = {"node": node} if node else {}
+    artifact = npc.compile(bundle, args.target, options)
+    sources = npc.api.artifact_sources(artifact)
     start = time.perf_counter()
-    report = npc.verify(bundle, "nft", [npc.Source("node.nft", text)], node=args.node)
+    judge = npc.api.judge(args.target, sources, snap)
+    read = time.perf_counter() - start
+    profiler = cProfile.Profile() if args.profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    report = verify(policies, snap, judge, target=args.target, node=node)
+    if profiler:
+        profiler.disable()
     took = time.perf_counter() - start
     checked = report.pod_flows + report.outside_flows
     print(
-        f"{len(snap.pods)} pods, {len(policies)} policies; node {args.node}: "
-        f"{report.pod_flows} pod flows + {report.outside_flows} outside flows checked "
-        f"({len(report.probes)} probes, {len(report.outside)} outside addresses)"
+        f"{len(snap.pods)} pods, {len(policies)} policies; {args.target}, "
+        f"{'node ' + node if node else 'whole cluster'}: {report.pod_flows:,} pod flows + "
+        f"{report.outside_flows:,} outside flows checked ({len(report.probes)} probes, "
+        f"{len(report.outside)} outside addresses)"
     )
     print(
-        f"verify --node: {took:.1f} s, judge asked {report.asked} times "
+        f"read {read:.1f} s; verify {took:.1f} s, judge asked {report.asked:,} times "
         f"({checked / max(report.asked, 1):.0f} flows per question), "
         f"{len(report.differences)} differences"
     )
-    judge = npc.api.judge("nft", [npc.Source("node.nft", text)], bundle.snapshot)
-    space = FlowSpace(bundle.snapshot or snap, (bundle.policies,), node=args.node)
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+    space = FlowSpace(snap, (policies,), node=node)
     sample = []
     for i, j in space.pairs():
         probe = space.probes[len(sample) % len(space.probes)]
@@ -70,8 +96,8 @@ def main() -> None:
         judge.decide(flow)
     per = (time.perf_counter() - start) / len(sample)
     print(
-        f"nft judge: {per * 1e6:.0f} us/flow; asking it for every flow checked would take "
-        f"{per * checked / 3600:.1f} h"
+        f"{args.target} judge: {per * 1e6:.0f} us/flow; asking it for every flow checked "
+        f"would take {per * checked / 3600:.1f} h"
     )
 
 

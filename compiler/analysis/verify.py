@@ -3,20 +3,22 @@
 A ruleset of any target (npc's output or anyone else's) is read by that target's judge
 (:mod:`npc.rulesets`, loaded through the registry) and asked about every flow of a
 :class:`~npc.analysis.flowspace.FlowSpace`; each verdict is compared with the reference
-semantics (:class:`~npc.analysis.expectation.Expectation`: class matrices that agree with
-:class:`~npc.analysis.semantics.Semantics` pair by pair, ClusterNetworkPolicy tiers
-included). Every flow on which they differ is a :class:`Difference`, with the rule the judge
-says decided it.
+semantics (:class:`~npc.analysis.reach.Reach`, which agrees with
+:class:`~npc.analysis.semantics.Semantics` pair by pair). Every flow on which they differ is
+a :class:`Difference`, with the rule the judge says decided it.
 
 With a node, the ruleset is one node's: it enforces the egress of the pods scheduled there
 and the ingress of the pods scheduled there, so a flow between a local pod and a remote one
 is compared with the spec's verdict of the local side only (the remote node judges the
 other side), and flows between two remote pods are not that node's to judge.
 
-Cost: the spec side is a bit test per flow (class matrices); the judge is asked once per
-flow and address family, since nothing in the :class:`~npc.rulesets.base.Judge` protocol
-says which flows a ruleset cannot tell apart (a doctored set element can single out one
-pod). ``bench/verify_bench.py`` measures it.
+Cost: pods (and outside addresses) are grouped where neither the spec's classes nor the
+judge's own :meth:`~npc.rulesets.base.Partitioned.key` tell them apart (without a key,
+every pod is its own group: a doctored set element can single out one pod), and the judge
+is asked a row at a time, one source group towards every destination group
+(:class:`~npc.rulesets.base.Batched`, exact), compared with the spec's row by one XOR
+(:mod:`.verify_rows`). ``exhaustive=True`` asks every flow alone instead, the reference the
+grouped check is tested against. ``bench/verify_bench.py`` measures it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from npc import ir, tiers
 from npc.analysis.expectation import Expectation
 from npc.analysis.flowspace import FlowSpace, Outside
+from npc.analysis.verify_rows import Found, Questions, outside_check, pod_row_check, spread
 from npc.flows import Endpoint, Flow, Probe
 from npc.rulesets.base import Decision, Judge, Partitioned
 from npc.snapshot import Snapshot
@@ -109,6 +112,7 @@ class _Asker:
 def _difference(
     src: str, dst: str, probe: Probe, spec: bool, ruleset: bool, decision: Decision | None
 ) -> Difference:
+    """A difference as reported, naming the judge's deciding rule."""
     return Difference(
         src,
         dst,
@@ -140,6 +144,49 @@ def _groups(
     return list(found.values())
 
 
+def _spec_rows(
+    space: FlowSpace, expectation: Expectation, groups: list[list[int]]
+) -> Callable[[int, Probe], int]:
+    """For :func:`~npc.analysis.verify_rows.pod_row_check`: (group a, probe) -> the groups
+    the spec lets a's pods reach (with a node, the local side's verdict where one end is
+    remote), from the class matrices, one row per class and probe."""
+    n = len(groups)
+    everyone = (1 << n) - 1
+    reps = [g[0] for g in groups]
+    local_groups = sum(1 << b for b, i in enumerate(reps) if space.local[i])
+    kinds = [(expectation.full, expectation.full_classes), *expectation.sides]
+
+    def members(classes: list[int], count: int) -> list[int]:
+        found = [0] * count
+        for b, i in enumerate(reps):
+            found[classes[i]] |= 1 << b
+        return found
+
+    spreads = [members(classes, len(reach.classes)) for reach, classes in kinds]
+    cache: dict[tuple[int, int, Probe], int] = {}
+
+    def spread_of(kind: int, i: int, probe: Probe) -> int:
+        reach, classes = kinds[kind]
+        c = classes[i]
+        found = cache.get((kind, c, probe))
+        if found is None:
+            row = reach.matrix(probe).rows[c]
+            found = cache[kind, c, probe] = spread(row, spreads[kind], everyone)
+        return found
+
+    def row(a: int, probe: Probe) -> int:
+        i = reps[a]
+        if len(kinds) == 1:
+            return spread_of(0, i, probe)
+        if space.local[i]:  # local to local: both sides here; to remote: egress only
+            return (spread_of(0, i, probe) & local_groups) | (
+                spread_of(1, i, probe) & ~local_groups
+            )
+        return spread_of(2, i, probe) & local_groups  # remote to local: ingress only
+
+    return row
+
+
 def verify(
     policies: ir.PolicySet,
     snapshot: Snapshot,
@@ -149,17 +196,85 @@ def verify(
     node: str | None = None,
     probes: tuple[Probe, ...] | None = None,
     cluster_policies: tiers.ClusterPolicySet = tiers.EMPTY,
+    exhaustive: bool = False,
 ) -> VerifyReport:
     """Compare ``judge`` with the spec on every flow of the snapshot (see the module doc);
-    ``cluster_policies`` adds the admin and baseline tiers to the spec."""
+    ``cluster_policies`` adds the admin and baseline tiers to the spec. ``exhaustive``: ask
+    the judge every flow one at a time, grouping nothing (slow; the reference the grouped
+    check is tested against)."""
     space = FlowSpace(
         snapshot, (policies,), node=node, probes=probes, cluster_sets=(cluster_policies,)
     )
-    asker = _Asker(judge)
     expectation = Expectation(space, policies, cluster_policies)
+    if exhaustive:
+        return _one_by_one(space, expectation, judge, target, node)
+    questions = Questions(judge)
+    key = judge.key if isinstance(judge, Partitioned) else None
+    groups = _groups(space, expectation, key)
+    raw: list[Found] = []
+    covered = pod_row_check(space, groups, _spec_rows(space, expectation, groups), questions, raw)
+    found = [_difference(*one) for one in raw]
+    if cluster_policies:
+        # The row check's outside spec (OutsideSpec) is NetworkPolicy's alone: with tiers the
+        # oracle decides each outside flow (grouped as the spec and the judge allow).
+        outside_covered, asked = _outside_one_by_one(space, expectation, judge, key, found)
+    else:
+        pod_groups, outside = _outside_groups(space, expectation, key)
+        outside_raw: list[Found] = []
+        outside_covered = outside_check(
+            space,
+            pod_groups,
+            [expectation.full_classes[g[0]] for g in pod_groups],
+            outside,
+            expectation.semantics,
+            questions,
+            outside_raw,
+        )
+        found.extend(_difference(*one) for one in outside_raw)
+        asked = 0
+    return VerifyReport(
+        target,
+        tuple(sorted(found)),
+        covered,
+        outside_covered,
+        space.probes,
+        tuple(str(o.endpoint) for o in space.outside),
+        node,
+        questions.asked + asked,
+    )
+
+
+def _outside_groups(
+    space: FlowSpace, expectation: Expectation, key: Callable[[Endpoint], object] | None
+) -> tuple[list[list[int]], list[list[Outside]]]:
+    """Local pods (not hostNetwork) by spec class and judge key, outside addresses by the
+    ipBlock spans holding them and judge key (each alone without a key)."""
+    pods, endpoints, local = space.pods, space.endpoints, space.local
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, pod in enumerate(pods):
+        if local[index] and not pod.host_network:
+            ends = endpoints[index]
+            ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
+            groups.setdefault((expectation.full_classes[index], ident), []).append(index)
+    classes: dict[tuple[object, ...], list[Outside]] = {}
+    for outside in space.outside:
+        address = outside.endpoint.address
+        where = (expectation.outside_class(outside), key(outside.endpoint) if key else address)
+        classes.setdefault(where, []).append(outside)
+    return list(groups.values()), list(classes.values())
+
+
+def _one_by_one(
+    space: FlowSpace,
+    expectation: Expectation,
+    judge: Judge,
+    target: str,
+    node: str | None,
+) -> VerifyReport:
+    """Every flow asked alone, every pod and address its own group."""
     found: list[Difference] = []
     pods, endpoints, local = space.pods, space.endpoints, space.local
-    key = judge.key if isinstance(judge, Partitioned) else None
+    key = None
     groups = _groups(space, expectation, key)
     families = [tuple(sorted(endpoints[g[0]].items())) for g in groups]
     local_groups = [a for a, g in enumerate(groups) if local[g[0]]]
@@ -215,6 +330,31 @@ def verify(
                                     pods[i2].key, pods[j2].key, probe, spec, allowed, decision
                                 )
                             )
+    outside_covered, outside_asked = _outside_one_by_one(space, expectation, judge, None, found)
+    return VerifyReport(
+        target,
+        tuple(sorted(found)),
+        covered,
+        outside_covered,
+        space.probes,
+        tuple(str(o.endpoint) for o in space.outside),
+        node,
+        asked + outside_asked,
+    )
+
+
+def _outside_one_by_one(
+    space: FlowSpace,
+    expectation: Expectation,
+    judge: Judge,
+    key: Callable[[Endpoint], object] | None,
+    found: list[Difference],
+) -> tuple[int, int]:
+    """The flows between local pods and outside addresses, each pair of groups (pods by
+    what the spec sees of them against the outside and by judge key; addresses likewise)
+    asked of the oracle and of the judge one flow at a time; returns (flows covered, flows
+    the judge was asked)."""
+    pods, endpoints, local = space.pods, space.endpoints, space.local
     asker = _Asker(judge)
     sem = expectation.semantics
     outside_groups: dict[tuple[object, ...], list[int]] = {}
@@ -222,18 +362,14 @@ def verify(
         if local[index] and not pod.host_network:
             ends = endpoints[index]
             ident = tuple((v, key(e) if key else index) for v, e in sorted(ends.items()))
-            outside_groups.setdefault((expectation.pod_outside_class(index), ident), []).append(
-                index
-            )
-    outside_covered = 0
+            where = (expectation.pod_outside_class(index), ident)
+            outside_groups.setdefault(where, []).append(index)
     outside_classes: dict[tuple[object, ...], list[Outside]] = {}
     for outside in space.outside:
         address = outside.endpoint.address
-        where = (
-            expectation.outside_class(outside),
-            key(outside.endpoint) if key else address,
-        )
-        outside_classes.setdefault(where, []).append(outside)
+        spot = (expectation.outside_class(outside), key(outside.endpoint) if key else address)
+        outside_classes.setdefault(spot, []).append(outside)
+    covered = 0
     for members in outside_groups.values():
         rep = members[0]
         for addresses in outside_classes.values():
@@ -247,7 +383,7 @@ def verify(
                         (outside.endpoint, mine_ep) if inbound else (mine_ep, outside.endpoint)
                     )
                     flow = Flow(src, dst, probe.protocol, probe.port)
-                    outside_covered += len(members) * len(addresses)
+                    covered += len(members) * len(addresses)
                     spec = sem.allowed(flow)
                     decision = asker.flow(flow)
                     if spec == decision.allowed:
@@ -265,13 +401,4 @@ def verify(
                                     decision,
                                 )
                             )
-    return VerifyReport(
-        target,
-        tuple(sorted(found)),
-        covered,
-        outside_covered,
-        space.probes,
-        tuple(str(o.endpoint) for o in space.outside),
-        node,
-        asked + asker.flows,
-    )
+    return covered, asker.flows

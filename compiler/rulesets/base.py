@@ -5,27 +5,38 @@ A judge reads a target's ruleset (whoever wrote it) and decides, for the first p
 new connection, what that target does with it, naming the rule that decided. The interface
 (``read(sources, snapshot) -> Judge``; ``Judge.decide(flow) -> Decision``) is the one every
 ``npc.rulesets.<target>`` package exposes; verify, compare and diff use nothing else.
+
+Two optional faces make whole-cluster checks affordable, both exact: :class:`Partitioned`
+(which endpoints the judge cannot tell apart) and :class:`Batched` (the verdicts of one source
+towards many destinations at once, as a bitset: :class:`Candidates` and :class:`OwnNode`
+help a judge compute them).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import netaddr
 
+from npc import ir
 from npc.errors import Location
 from npc.flows import Endpoint, Flow
 
 __all__ = [
     "IANA_PROTOCOLS",
+    "Batched",
+    "Candidates",
     "Decision",
     "Judge",
+    "NodeKey",
+    "OwnNode",
     "Packet",
     "Partitioned",
+    "Rows",
     "Text",
     "address_signatures",
     "own_node_decision",
@@ -124,6 +135,108 @@ class Partitioned(Judge, Protocol):
     def key(self, endpoint: Endpoint) -> Hashable:
         """The endpoint's class under this ruleset."""
         ...
+
+
+class Rows(Protocol):
+    """A judge's verdicts from any source towards a fixed list of destinations."""
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set exactly when the judge allows ``Flow(src, dsts[k], protocol, port)``;
+        destinations of another address family than ``src`` are never set."""
+        ...
+
+
+@runtime_checkable
+class Batched(Judge, Protocol):
+    """A judge that decides one source towards many destinations in one evaluation
+    (optional; verify then asks once per source and probe instead of once per flow).
+
+    Exact, not an approximation: bit k of ``rows(dsts).allowed(src, protocol, port)`` must
+    equal ``decide(Flow(src, dsts[k], protocol, port)).allowed`` for every destination of
+    ``src``'s address family, whatever the destinations are (tests compare the two)."""
+
+    def rows(self, dsts: Sequence[Endpoint]) -> Rows:
+        """Prepare for verdicts towards ``dsts`` (their order gives the bits)."""
+        ...
+
+
+class Candidates:
+    """Destinations as bits, for :meth:`Batched.rows`: which of them an address span holds
+    (one bisection and the addresses inside, cached per span), and which are of a family."""
+
+    def __init__(self, dsts: Sequence[Endpoint]) -> None:
+        self.dsts = tuple(dsts)
+        by_version: dict[int, list[tuple[int, int]]] = {}
+        for k, dst in enumerate(self.dsts):
+            by_version.setdefault(dst.address.version, []).append((int(dst.address), k))
+        self._sorted = {v: sorted(items) for v, items in by_version.items()}
+        self._values = {v: [value for value, _ in items] for v, items in self._sorted.items()}
+        #: Per address family, every destination of that family.
+        self.family = {v: sum(1 << k for _, k in items) for v, items in self._sorted.items()}
+        self._spans: dict[tuple[int, int, int], int] = {}
+
+    def of_family(self, version: int) -> int:
+        """The destinations of address family ``version``."""
+        return self.family.get(version, 0)
+
+    def span(self, version: int, first: int, last: int) -> int:
+        """The destinations of family ``version`` whose address is in ``first..last``."""
+        key = (version, first, last)
+        found = self._spans.get(key)
+        if found is None:
+            values = self._values.get(version, [])
+            items = self._sorted.get(version, [])
+            lo = bisect.bisect_left(values, first)
+            hi = bisect.bisect_right(values, last, lo)
+            found = 0
+            for _, k in items[lo:hi]:
+                found |= 1 << k
+            self._spans[key] = found
+        return found
+
+
+class OwnNode:
+    """The destinations :func:`own_node_decision` lets through for a source, as bits: a
+    pod's own node's addresses, or, from a node's address, the pods on that node."""
+
+    def __init__(self, dsts: Sequence[Endpoint], nodes: Mapping[netaddr.IPAddress, str]) -> None:
+        self.nodes = nodes
+        self._addresses: dict[str, int] = {}  # node -> its addresses among dsts
+        self._pods: dict[str, int] = {}  # node -> pods on it among dsts
+        for k, dst in enumerate(dsts):
+            if dst.pod is None:
+                node = nodes.get(dst.address)
+                if node is not None:
+                    self._addresses[node] = self._addresses.get(node, 0) | 1 << k
+            elif dst.pod.node_name is not None:
+                name = dst.pod.node_name
+                self._pods[name] = self._pods.get(name, 0) | 1 << k
+
+    def mask(self, src: Endpoint) -> int:
+        """The destinations that traffic from ``src`` reaches without being forwarded."""
+        pod = src.pod
+        if pod is not None:
+            return 0 if pod.node_name is None else self._addresses.get(pod.node_name, 0)
+        node = self.nodes.get(src.address)
+        return 0 if node is None else self._pods.get(node, 0)
+
+
+class NodeKey:
+    """:meth:`Partitioned.key` for a judge of the forward path that tests addresses against
+    ``spans`` only: the number of the spans holding the address, the pod's node (only when
+    that node has addresses: :func:`own_node_decision` needs one) and the address's node."""
+
+    def __init__(
+        self, spans: Iterable[tuple[int, int, int]], nodes: Mapping[netaddr.IPAddress, str]
+    ) -> None:
+        self.signature = address_signatures(spans)
+        self.nodes = nodes
+        self.known = frozenset(nodes.values())
+
+    def __call__(self, endpoint: Endpoint) -> Hashable:
+        address, pod = endpoint.address, endpoint.pod
+        node = pod.node_name if pod is not None and pod.node_name in self.known else None
+        return (self.signature(address.version, int(address)), node, self.nodes.get(address))
 
 
 def address_signatures(spans: Iterable[tuple[int, int, int]]) -> Callable[[int, int], int]:

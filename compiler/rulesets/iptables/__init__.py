@@ -19,18 +19,34 @@ to a chain. Interfaces (``-i``/``-o``) and source ports are refused: a flow name
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import netaddr
 
-from npc.flows import Flow, node_addresses
-from npc.rulesets.base import Decision, Packet, Text, own_node_decision
-from npc.rulesets.iptables.evaluate import IptablesJudge
+from npc import ir
+from npc.flows import Endpoint, Flow, node_addresses
+from npc.rulesets.base import (
+    Decision,
+    NodeKey,
+    OwnNode,
+    Packet,
+    Text,
+    own_node_decision,
+)
+from npc.rulesets.iptables.evaluate import IptablesJudge, IptablesRows
 from npc.rulesets.iptables.read import read_rulesets
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "IptablesJudge", "NodeLocal", "Packet", "read"]
+__all__ = [
+    "Decision",
+    "IptablesJudge",
+    "IptablesRows",
+    "NodeLocal",
+    "NodeLocalRows",
+    "Packet",
+    "read",
+]
 
 
 def read(
@@ -52,7 +68,49 @@ class NodeLocal:
 
     judge: IptablesJudge
     nodes: Mapping[netaddr.IPAddress, str]
+    _key: NodeKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key", NodeKey(_address_spans(self.judge), self.nodes))
+
+    def key(self, endpoint: Endpoint) -> Hashable:
+        """Addresses inside the same ``-s``/``-d`` spans and the same ipset entries pass
+        every test alike (a set's most specific entry among the same entries is the same);
+        the pod's node and the address's node decide the bypass."""
+        return self._key(endpoint)
 
     def decide(self, flow: Flow) -> Decision:
         """As FORWARD decides, except for a pod's traffic with its own node."""
         return own_node_decision(flow, self.nodes) or self.judge.decide(flow)
+
+    def rows(self, dsts: Sequence[Endpoint]) -> NodeLocalRows:
+        """Verdicts towards ``dsts``, many at once (:class:`~npc.rulesets.base.Batched`)."""
+        return NodeLocalRows(self.judge.rows(dsts), OwnNode(dsts, self.nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocalRows:
+    """:class:`NodeLocal`'s verdicts towards many destinations: FORWARD's, plus the
+    destinations reached without forwarding."""
+
+    rows: IptablesRows
+    own: OwnNode
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set when ``src`` may connect to the k-th destination."""
+        family = self.rows.candidates.of_family(src.address.version)
+        return self.rows.allowed(src, protocol, port) | (self.own.mask(src) & family)
+
+
+def _address_spans(judge: IptablesJudge) -> Iterator[tuple[int, int, int]]:
+    """(version, first, last) of every address span a rule or an ipset entry tests."""
+    for table in judge.ruleset.tables:
+        for chain in table.chains:
+            for rule in chain.rules:
+                for match in rule.matches:
+                    if match.kind in ("src", "dst"):
+                        for first, last in match.spans:
+                            yield table.version, first, last
+    for ipset in judge.ruleset.sets:
+        for entry in ipset.entries:
+            yield (ipset.version, *entry.address)

@@ -21,19 +21,27 @@ and ``flush ruleset``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import netaddr
 
+from npc import ir
 from npc.flows import Endpoint, Flow, node_addresses
-from npc.rulesets.base import Decision, Packet, Text, address_signatures, own_node_decision
-from npc.rulesets.nft.evaluate import NftJudge
+from npc.rulesets.base import (
+    Decision,
+    NodeKey,
+    OwnNode,
+    Packet,
+    Text,
+    own_node_decision,
+)
+from npc.rulesets.nft.evaluate import NftJudge, NftRows
 from npc.rulesets.nft.model import Element, Kind, Match, VerdictMap
 from npc.rulesets.nft.read import read_ruleset
 from npc.snapshot import Snapshot
 
-__all__ = ["Decision", "NftJudge", "NodeLocal", "Packet", "read"]
+__all__ = ["Decision", "NftJudge", "NftRows", "NodeLocal", "NodeLocalRows", "Packet", "read"]
 
 
 def read(sources: Sequence[Text], snapshot: Snapshot | None = None) -> NftJudge | NodeLocal:
@@ -53,24 +61,37 @@ class NodeLocal:
 
     judge: NftJudge
     nodes: Mapping[netaddr.IPAddress, str]
-    _signature: Callable[[int, int], int] = field(init=False, repr=False, compare=False)
-    _known: frozenset[str] = field(init=False, repr=False, compare=False)
+    _key: NodeKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_signature", address_signatures(_address_spans(self.judge)))
-        object.__setattr__(self, "_known", frozenset(self.nodes.values()))
+        object.__setattr__(self, "_key", NodeKey(_address_spans(self.judge), self.nodes))
 
     def key(self, endpoint: Endpoint) -> Hashable:
         """Addresses in the same elements of every set, map and anonymous set are matched
         alike by every rule; the pod's node and the address's node decide the bypass."""
-        address, pod = endpoint.address, endpoint.pod
-        # A pod's node matters only when the node has addresses (the bypass needs one).
-        node = pod.node_name if pod is not None and pod.node_name in self._known else None
-        return (self._signature(address.version, int(address)), node, self.nodes.get(address))
+        return self._key(endpoint)
 
     def decide(self, flow: Flow) -> Decision:
         """As the forward hook decides, except for a pod's traffic with its own node."""
         return own_node_decision(flow, self.nodes) or self.judge.decide(flow)
+
+    def rows(self, dsts: Sequence[Endpoint]) -> NodeLocalRows:
+        """Verdicts towards ``dsts``, many at once (:class:`~npc.rulesets.base.Batched`)."""
+        return NodeLocalRows(self.judge.rows(dsts), OwnNode(dsts, self.nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLocalRows:
+    """:class:`NodeLocal`'s verdicts towards many destinations: the forward hook's, plus
+    the destinations reached without forwarding."""
+
+    rows: NftRows
+    own: OwnNode
+
+    def allowed(self, src: Endpoint, protocol: ir.Protocol, port: int) -> int:
+        """Bit k set when ``src`` may connect to the k-th destination."""
+        family = self.rows.candidates.of_family(src.address.version)
+        return self.rows.allowed(src, protocol, port) | (self.own.mask(src) & family)
 
 
 _ADDRESS_KINDS = {Kind.IPV4_ADDR: 4, Kind.IPV6_ADDR: 6}
