@@ -207,7 +207,7 @@ def verify(
     )
     expectation = Expectation(space, policies, cluster_policies)
     if exhaustive:
-        return _one_by_one(space, expectation, judge, target, node)
+        return _one_by_one(space, expectation, judge, target)
     questions = Questions(judge)
     key = judge.key if isinstance(judge, Partitioned) else None
     groups = _groups(space, expectation, key)
@@ -232,16 +232,7 @@ def verify(
         )
         found.extend(_difference(*one) for one in outside_raw)
         asked = 0
-    return VerifyReport(
-        target,
-        tuple(sorted(found)),
-        covered,
-        outside_covered,
-        space.probes,
-        tuple(str(o.endpoint) for o in space.outside),
-        node,
-        questions.asked + asked,
-    )
+    return _report(space, target, found, covered, outside_covered, questions.asked + asked)
 
 
 def _outside_groups(
@@ -269,7 +260,6 @@ def _one_by_one(
     expectation: Expectation,
     judge: Judge,
     target: str,
-    node: str | None,
 ) -> VerifyReport:
     """Every flow asked alone, every pod and address its own group."""
     found: list[Difference] = []
@@ -331,15 +321,26 @@ def _one_by_one(
                                 )
                             )
     outside_covered, outside_asked = _outside_one_by_one(space, expectation, judge, None, found)
+    return _report(space, target, found, covered, outside_covered, asked + outside_asked)
+
+
+def _report(
+    space: FlowSpace,
+    target: str,
+    found: list[Difference],
+    pod_flows: int,
+    outside_flows: int,
+    asked: int,
+) -> VerifyReport:
     return VerifyReport(
         target,
         tuple(sorted(found)),
-        covered,
-        outside_covered,
+        pod_flows,
+        outside_flows,
         space.probes,
         tuple(str(o.endpoint) for o in space.outside),
-        node,
-        asked + outside_asked,
+        space.node,
+        asked,
     )
 
 
