@@ -182,7 +182,8 @@ def target_options(verb: str) -> Callable[[F], F]:
     """``--target`` and the target settings the registry declares, shared by ``compile`` and
     ``apply``.
 
-    The decorated command receives the settings as one ``target_settings`` mapping."""
+    The decorated command receives the settings given as one ``target_settings`` mapping
+    (:func:`settings_options` over every setting)."""
     options = (
         click.option(
             "-t",
@@ -197,16 +198,11 @@ def target_options(verb: str) -> Callable[[F], F]:
             is_flag=True,
             help=f"{verb.capitalize()} the IR as read, without optimizer passes.",
         ),
-        *(_setting_option(s) for s in TARGET_SETTINGS),
     )
+    settings = settings_options(tuple(s.name for s in TARGET_SETTINGS))
 
     def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def command(**kwargs: Any) -> Any:
-            target_settings = {s.name: kwargs.pop(s.name) for s in TARGET_SETTINGS}
-            return func(target_settings=target_settings, **kwargs)
-
-        wrapped: Any = command
+        wrapped: Any = settings(func)
         for option in reversed(options):
             wrapped = option(wrapped)
         return typing.cast(F, wrapped)

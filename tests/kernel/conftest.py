@@ -6,6 +6,7 @@ Every test here carries the ``kernel`` marker. Where network namespaces cannot b
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -14,10 +15,14 @@ import pytest
 
 from npc import ir
 from tests.kernel import probe
+from tests.kernel.check import hosts_of
 from tests.kernel.netns import HostSpec, Lab, build, netns_unavailable
+from tests.synth import random_cluster
 
 MakeLab = Callable[[Iterable[HostSpec]], Lab]
 Ports = Sequence[tuple[ir.Protocol, int]]
+#: The random clusters of the kernel tests (a lab of this shape holds any of them).
+SHAPE = {"namespaces": 3, "pods": 8}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,6 +67,14 @@ def make_module_lab(netns_ok: None) -> Iterator[MakeLab]:
     """Build labs shared by the tests of a module."""
     with _labs() as make:
         yield make
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["ipv4", "dualstack"])
+def two_node_lab(request: pytest.FixtureRequest, make_module_lab: MakeLab) -> tuple[bool, Lab]:
+    """(dual-stack?, a lab with two nodes) for :data:`SHAPE` clusters, shared by a module."""
+    ipv6 = bool(request.param)
+    snapshot = random_cluster(random.Random(0), **SHAPE, ipv6=ipv6)
+    return ipv6, make_module_lab(hosts_of(snapshot))
 
 
 @pytest.fixture(scope="session")

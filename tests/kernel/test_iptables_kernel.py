@@ -27,7 +27,7 @@ from tests.kernel.check import (
     assert_enforces_semantics,
     hosts_of,
 )
-from tests.kernel.conftest import MakeLab, Ports
+from tests.kernel.conftest import SHAPE, MakeLab, Ports
 from tests.kernel.netns import Lab, run
 from tests.kernel.test_nft_kernel import ICMP_CASE
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
@@ -128,7 +128,6 @@ def test_golden_case_is_enforced(
 
 # -- randomized policy sets -------------------------------------------------------------------
 
-SHAPE = {"namespaces": 3, "pods": 8}
 
 
 @pytest.fixture(
@@ -163,18 +162,10 @@ def test_random_policies_are_enforced(
     assert_enforces_semantics(lab, policies, snapshot, ports, _dumper(lab, variant))
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["ipv4", "dualstack"])
-def two_node_lab(
-    request: pytest.FixtureRequest, iptables_ok: None, make_module_lab: MakeLab
-) -> tuple[bool, Lab]:
-    ipv6 = bool(request.param)
-    snapshot = random_cluster(random.Random(0), **SHAPE, ipv6=ipv6)
-    return ipv6, make_module_lab(hosts_of(snapshot))
-
-
 @pytest.mark.parametrize("seed", range(1))
 def test_per_node_rulesets_enforce_together(
     seed: int,
+    iptables_ok: None,
     two_node_lab: tuple[bool, Lab],
     tmp_path: Path,
     probe_ports_for: Callable[[Ports], Ports],

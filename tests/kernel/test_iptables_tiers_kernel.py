@@ -17,7 +17,7 @@ import pytest
 
 import npc
 from tests.kernel.check import assert_enforces_semantics, hosts_of
-from tests.kernel.conftest import MakeLab, Ports
+from tests.kernel.conftest import SHAPE, MakeLab, Ports
 from tests.kernel.netns import Lab
 from tests.kernel.test_iptables_kernel import (
     OTHER_CASE,
@@ -33,7 +33,6 @@ from tests.test_cnp_iptables import DEEP_TIERS, STRIPED_TIERS, striped_cluster
 
 __all__ = ["iptables_ok"]  # the fixture, shared with test_iptables_kernel
 
-SHAPE = {"namespaces": 3, "pods": 8}
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 TIER_CASE = GOLDEN / "cnp-admin-pass-baseline"
 MODES = [

@@ -25,7 +25,7 @@ from tests.kernel.check import (
     assert_enforces_semantics,
     hosts_of,
 )
-from tests.kernel.conftest import MakeLab, Ports
+from tests.kernel.conftest import SHAPE, MakeLab, Ports
 from tests.kernel.netns import Lab
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 
@@ -76,7 +76,6 @@ def test_golden_case_is_enforced(
 
 # -- randomized policy sets -------------------------------------------------------------------
 
-SHAPE = {"namespaces": 3, "pods": 8}
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["ipv4", "dualstack"])
@@ -103,13 +102,6 @@ def test_random_policies_are_enforced(
     _apply(lab, "node", *files)
     ports = probe_ports_for(probe_ports(snapshot, policies))
     assert_enforces_semantics(lab, policies, snapshot, ports)
-
-
-@pytest.fixture(scope="module", params=[False, True], ids=["ipv4", "dualstack"])
-def two_node_lab(request: pytest.FixtureRequest, make_module_lab: MakeLab) -> tuple[bool, Lab]:
-    ipv6 = bool(request.param)
-    snapshot = random_cluster(random.Random(0), **SHAPE, ipv6=ipv6)
-    return ipv6, make_module_lab(hosts_of(snapshot))
 
 
 @pytest.mark.parametrize("seed", range(3))

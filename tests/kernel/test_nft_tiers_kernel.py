@@ -14,12 +14,10 @@ import pytest
 
 import npc
 from tests.kernel.check import assert_enforces_semantics, hosts_of
-from tests.kernel.conftest import MakeLab, Ports
+from tests.kernel.conftest import SHAPE, MakeLab, Ports
 from tests.kernel.netns import Lab
 from tests.synth import cluster_yaml, policy_yaml, probe_ports, random_cluster, random_policies
 from tests.synth_tiers import cluster_policy_yaml, random_cluster_policies
-
-SHAPE = {"namespaces": 3, "pods": 8}
 
 
 @pytest.fixture(scope="module", params=[None, "per-node"], ids=["one-router", "two-nodes"])
