@@ -56,7 +56,7 @@ from npc.analysis.reach import Reach  # noqa: E402
 from npc.analysis.reach_format import ReachView, summary  # noqa: E402
 from npc.backends import grants as grants_module  # noqa: E402
 from npc.flows import default_probes  # noqa: E402
-from npc.targets import available, get_target  # noqa: E402
+from npc.targets import available, get_target, settings_for  # noqa: E402
 
 FORMATS = ("json", "yaml")
 NPC = str(Path(sys.executable).with_name("npc"))
@@ -123,7 +123,7 @@ SETTINGS = {"same_node": "trust"}
 
 def _settings(target: str) -> dict[str, str]:
     """The :data:`SETTINGS` that ``target`` takes."""
-    return {k: v for k, v in SETTINGS.items() if k in get_target(target).settings}
+    return settings_for(target, SETTINGS)
 
 
 def _flags(target: str) -> list[str]:

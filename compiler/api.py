@@ -41,7 +41,14 @@ from npc.frontend.source import Source
 from npc.passes import optimize
 from npc.rulesets.base import Judge, Text
 from npc.snapshot import Snapshot
-from npc.targets import REGISTRY, TARGET_SETTINGS, check_can_apply, get_backend, get_target
+from npc.targets import (
+    REGISTRY,
+    TARGET_SETTINGS,
+    check_can_apply,
+    get_backend,
+    get_target,
+    settings_for,
+)
 
 if TYPE_CHECKING:  # imported where used: a process running `npc compile` never needs them
     from npc.analysis.compare import CompareReport
@@ -366,10 +373,8 @@ def compare(
         )
     rows = []
     for name in names:
-        declared = get_target(name).settings
-        options = {k: v for k, v in (settings or {}).items() if k in declared}
         try:
-            artifact = compile(bundle, name, options)
+            artifact = compile(bundle, name, settings_for(name, settings or {}))
         except UnsupportedError as exc:
             rows.append(TargetRow(name, refused=tuple(d.render() for d in exc.errors)))
             continue

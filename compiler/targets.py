@@ -12,9 +12,10 @@ offers them without importing any backend.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 
@@ -30,6 +31,7 @@ __all__ = [
     "check_can_apply",
     "get_backend",
     "get_target",
+    "settings_for",
 ]
 
 
@@ -175,6 +177,13 @@ def get_target(name: str) -> Target:
             )
         )
     return target
+
+
+def settings_for(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``settings`` (names of :data:`TARGET_SETTINGS`) that target ``name`` declares,
+    the others left out: one mapping of settings serves several targets."""
+    declared = get_target(name).settings
+    return {k: v for k, v in settings.items() if k in declared}
 
 
 def get_backend(name: str) -> Backend:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from npc.targets import get_target
+from npc.targets import settings_for
 
 #: The example and golden clusters put isolated pods on shared nodes, which the alibaba
 #: target refuses unless same-node traffic is trusted to another enforcer.
@@ -11,4 +11,4 @@ SHARED_NODES = {"same_node": "trust"}
 
 def for_target(target: str, settings: dict[str, str] = SHARED_NODES) -> dict[str, str]:
     """The ``settings`` that ``target`` declares (an empty mapping for the others)."""
-    return {k: v for k, v in settings.items() if k in get_target(target).settings}
+    return settings_for(target, settings)

@@ -102,8 +102,7 @@ def test_the_library_configures_no_logging() -> None:
 import logging, npc
 bundle = npc.load(npc.read_sources([{str(EXAMPLE)!r}]))
 for target in npc.targets.available():
-    npc.compile(bundle, target, {{k: v for k, v in {SHARED_NODES!r}.items()
-                                 if k in npc.targets.get_target(target).settings}})
+    npc.compile(bundle, target, npc.targets.settings_for(target, {SHARED_NODES!r}))
 ours = [logging.getLogger(n) for n in logging.root.manager.loggerDict if n.split(".")[0] == "npc"]
 print(len(ours), [(l.name, l.handlers, l.level) for l in ours if l.handlers or l.level])
 root = logging.getLogger()
