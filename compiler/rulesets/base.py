@@ -18,7 +18,7 @@ import bisect
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import netaddr
 
@@ -37,6 +37,7 @@ __all__ = [
     "Packet",
     "Partitioned",
     "Rows",
+    "Sides",
     "Text",
     "address_signatures",
     "own_node_decision",
@@ -71,6 +72,29 @@ class Decision:
     allowed: bool
     rule: str | None
     note: str = ""
+
+
+class _Side(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+
+
+S = TypeVar("S", bound=_Side)
+
+
+@dataclass(frozen=True)  # no slots: a slotted generic cannot be built through Sides[X](...)
+class Sides(Generic[S]):
+    """Both sides of a connection as a judge that evaluates each side decides them (the
+    source's egress, the destination's ingress; ``S`` is that judge's side decision): the
+    connection passes when both do."""
+
+    flow: Flow
+    egress: S
+    ingress: S
+
+    @property
+    def allowed(self) -> bool:
+        return self.egress.allowed and self.ingress.allowed
 
 
 def where(location: Location) -> str:

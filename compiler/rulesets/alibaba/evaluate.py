@@ -45,6 +45,7 @@ import netaddr
 from npc import ir
 from npc.flows import Flow, node_addresses
 from npc.rulesets.alibaba.model import Action, Permission, PodNetworking, Ruleset, SecurityGroup
+from npc.rulesets.base import Sides
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["AttachmentError", "Decision", "EcsSemantics", "SideDecision"]
@@ -67,17 +68,8 @@ class SideDecision:
     group: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Both sides of a connection; it passes when both do."""
-
-    flow: Flow
-    egress: SideDecision
-    ingress: SideDecision
-
-    @property
-    def allowed(self) -> bool:
-        return self.egress.allowed and self.ingress.allowed
+#: Both sides of a connection; it passes when both do.
+Decision = Sides[SideDecision]
 
 
 @dataclass(frozen=True, slots=True)

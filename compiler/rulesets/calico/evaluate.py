@@ -43,6 +43,7 @@ import netaddr
 
 from npc import ir
 from npc.flows import Flow, node_addresses, pod_allowed_by
+from npc.rulesets.base import Sides
 from npc.rulesets.calico.model import (
     PROTOCOL_NUMBERS,
     CalicoObjects,
@@ -84,15 +85,8 @@ class SideDecision:
     index: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    flow: Flow
-    egress: SideDecision
-    ingress: SideDecision
-
-    @property
-    def allowed(self) -> bool:
-        return self.egress.allowed and self.ingress.allowed
+#: Both sides of a connection; it passes when both do.
+Decision = Sides[SideDecision]
 
 
 @dataclass(frozen=True, slots=True)
