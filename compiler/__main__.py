@@ -1,7 +1,5 @@
 """``python -m npc``."""
 
-import sys
+from npc.cli import run
 
-from npc.cli import main
-
-sys.exit(main())
+run()

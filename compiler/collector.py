@@ -6,25 +6,51 @@ snapshot and policies), traversed again and again while the frontend builds them
 a backend builds its ruleset, for data without cycles (reference counting frees it). That
 doubled the load time and cost a backend a third of its time. Mercurial's ``util.nogc`` does
 the same for the same reason.
+
+Pausing alone leaves the bill for later: every object built during the pause is still in
+the youngest generation when the collector resumes, so its next collections traverse them
+all (once young, once middle-aged: a quarter of a second after loading that cluster). A
+process that owns its heap (the ``npc`` command, see :func:`process_owned`) therefore also
+freezes what the block built (:func:`gc.freeze`): frozen objects are never traversed again,
+and reference counting still frees them. A library caller's heap is left alone: freezing
+would also pin that caller's own objects, and cycles among them would never be collected.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gc
 from collections.abc import Iterator
 
-__all__ = ["paused"]
+__all__ = ["paused", "process_owned"]
+
+_FREEZE: contextvars.ContextVar[bool] = contextvars.ContextVar("npc_gc_freeze", default=False)
 
 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
     """Disable the cyclic collector inside the block; the previous state is restored, also
-    on error (nested uses are fine: only the outermost one turns it back on)."""
+    on error (nested uses are fine: only the outermost one turns it back on). Inside
+    :func:`process_owned`, what exists when the outermost block ends is frozen first."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if _FREEZE.get():
+                gc.freeze()
             gc.enable()
+
+
+@contextlib.contextmanager
+def process_owned() -> Iterator[None]:
+    """Mark the block as run by a process that owns its whole heap and ends soon after (the
+    command line): the data :func:`paused` blocks build is frozen rather than traversed
+    again."""
+    token = _FREEZE.set(True)
+    try:
+        yield
+    finally:
+        _FREEZE.reset(token)

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from npc import collector
 from npc.cli import (  # noqa: F401 - registers the commands
     cmd_apply,
     cmd_compare,
@@ -67,5 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (and ``python -m npc``): this process owns its heap, so
+    the data npc builds is frozen rather than traversed again (:mod:`npc.collector`)."""
+    with collector.process_owned():
+        status = main()
+    sys.exit(status)
