@@ -11,7 +11,10 @@ input format (JSON as ``kubectl get -o json`` prints it, YAML as ``-o yaml``), i
   ``yaml.CSafeLoader`` for YAML);
 * each stage of ``npc.load`` + ``npc.compile`` in this process (load, validate, lower, the
   capability check, the passes, and per target: resolve, plan and render), and ``npc reach``
-  (classes, matrices and the summary), as seconds and as ratios to the floor;
+  (classes, matrices and the summary), and ``npc verify --target nft --node node000`` of that
+  node's ruleset (``verify read``: the nft judge reading it; ``verify check``: every flow the
+  node enforces),
+  as seconds and as ratios to the floor;
 * the whole ``npc compile --target T`` process (a subprocess reading the files, writing
   ``-o``), with its peak RSS and output size; ``--node`` for one node of
   :data:`~bench.clusters.NODES` against the whole cluster; ``npc apply --target nft`` into a
@@ -60,6 +63,8 @@ from npc.targets import available, get_target, settings_for  # noqa: E402
 
 FORMATS = ("json", "yaml")
 NPC = str(Path(sys.executable).with_name("npc"))
+#: The node whose ruleset ``--node`` compiles and verify checks.
+VERIFY_NODE = "node000"
 
 
 # -- exclusive stage timers -----------------------------------------------------------------
@@ -202,7 +207,10 @@ def _floor(texts: list[str], fmt: str, clock: Callable[[], float]) -> float:
 
 
 def _in_process(
-    files: list[Path], targets: list[str], reach: bool, clock: Callable[[], float]
+    files: list[Path],
+    targets: list[str],
+    analyses: tuple[bool, bool],
+    clock: Callable[[], float],
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Stage times of loading ``files`` and compiling them for each target; output sizes."""
     sources = [npc.Source(str(f), f.read_text(encoding="utf-8")) for f in files]
@@ -232,6 +240,7 @@ def _in_process(
             if stage.startswith(f"{target} ") or number == 0:
                 stages[stage] = seconds
         sizes[target] = len(artifact.text.encode())
+    reach, verify = analyses
     if reach:
         watch = Stopwatch(clock)
         with watch.stage("reach"):
@@ -241,7 +250,38 @@ def _in_process(
                 )
             )
         stages.update(watch.totals)
+    if verify:
+        stages.update(_verify(bundle, clock))
     return stages, sizes
+
+
+def _verify(bundle: npc.Bundle, clock: Callable[[], float]) -> dict[str, float]:
+    """``npc verify --target nft --node`` on npc's own ruleset for that node: reading it
+    (the judge) and the check; the report must find no difference."""
+    from npc.analysis.verify import verify  # noqa: PLC0415
+
+    snapshot = bundle.snapshot
+    assert snapshot is not None
+    artifact = npc.compile(bundle, "nft", {"node": VERIFY_NODE})
+    watch = Stopwatch(clock)
+    with watch.stage("verify read"):
+        judge = _Block.run(
+            lambda: npc.api.judge("nft", npc.api.artifact_sources(artifact), snapshot)
+        )
+    with watch.stage("verify check"):
+        report = _Block.run(
+            lambda: verify(
+                bundle.policies,
+                snapshot,
+                judge,
+                target="nft",
+                node=VERIFY_NODE,
+                cluster_policies=bundle.cluster_policies,
+            )
+        )
+    if report.differences:
+        raise SystemExit(f"verify found {len(report.differences)} differences in npc's nft output")
+    return watch.totals
 
 
 #: Runs the npc commands for us. A child's peak RSS counts the memory of the process it was
@@ -307,18 +347,9 @@ def _processes(
             [NPC, "compile", "--target", target, *inputs, *_flags(target), "-o", str(out / target)]
         )
     if "nft" in targets:
-        found["npc compile --target nft --node node000"] = launcher.run(
-            [
-                NPC,
-                "compile",
-                "--target",
-                "nft",
-                *inputs,
-                "--node",
-                "node000",
-                "-o",
-                str(out / "node"),
-            ]
+        node = ["--node", VERIFY_NODE, "-o", str(out / "node")]
+        found[f"npc compile --target nft --node {VERIFY_NODE}"] = launcher.run(
+            [NPC, "compile", "--target", "nft", *inputs, *node]
         )
         if apply and _can_apply():
             netns = f"npc-bench-{os.getpid()}"
@@ -340,7 +371,9 @@ def measure(size: int, fmt: str, args: argparse.Namespace, launcher: Launcher) -
     run = Run(size, fmt, sum(f.stat().st_size for f in files))
     stage_runs, process_runs = [], []
     for _ in range(args.repeat):
-        stages, run.output = _in_process(files, args.targets, not args.no_reach, args.clock)
+        stages, run.output = _in_process(
+            files, args.targets, (not args.no_reach, not args.no_verify), args.clock
+        )
         stage_runs.append(stages)
         if not args.no_process:
             with tempfile.TemporaryDirectory() as out:
@@ -365,16 +398,19 @@ def measure(size: int, fmt: str, args: argparse.Namespace, launcher: Launcher) -
 
 _FRONT = ("load", "validate", "lower", "check", "passes")
 _BACK = ("resolve", "plan", "render", "emit")
+_AFTER = ("reach", "verify read", "verify check")
 
 
 def _stage_order(stage: str) -> tuple[int, str, int]:
-    """Pipeline order: the frontend, then each target's stages, then reach."""
+    """Pipeline order: the frontend, then each target's stages, then reach and verify."""
     if stage in _FRONT:
         return (0, "", _FRONT.index(stage))
+    if stage in _AFTER:
+        return (2, "", _AFTER.index(stage))
     target, _, step = stage.partition(" ")
     if step in _BACK:
         return (1, target, _BACK.index(step))
-    return (2, stage, 0)
+    return (3, stage, 0)
 
 
 def _rows(runs: list[Run]) -> Iterator[str]:
@@ -445,6 +481,7 @@ def main() -> None:
     parser.add_argument("--no-process", action="store_true", help="skip the npc subprocesses")
     parser.add_argument("--no-apply", action="store_true", help="skip npc apply")
     parser.add_argument("--no-reach", action="store_true", help="skip npc reach")
+    parser.add_argument("--no-verify", action="store_true", help="skip npc verify")
     parser.add_argument(
         "--cpu",
         action="store_true",

@@ -30,6 +30,8 @@ def test_scale_bench_prints_its_table(tmp_path: Path) -> None:
         "  nft render ",
         "  ir render ",
         "  reach ",
+        "  verify read ",
+        "  verify check ",
         "npc compile --target nft ",
         "npc compile --target nft --node node000 ",
         "peak RSS (MiB) compile --target nft ",
