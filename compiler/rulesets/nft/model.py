@@ -9,7 +9,7 @@ Every object carries the :class:`~npc.errors.Location` it was read from.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from npc.errors import Location
 
@@ -167,14 +167,28 @@ class Table:
     chains: tuple[Chain, ...]
     sets: tuple[SetDef, ...]
     location: Location
+    _chains: dict[str, Chain] = field(init=False, repr=False, compare=False)
+    _sets: dict[str, SetDef] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # by name, the first of a name winning as a scan in order would (a table the reader
+        # builds has unique names; the index only spares a scan per lookup)
+        chains: dict[str, Chain] = {}
+        for chain in self.chains:
+            chains.setdefault(chain.name, chain)
+        sets: dict[str, SetDef] = {}
+        for named in self.sets:
+            sets.setdefault(named.name, named)
+        object.__setattr__(self, "_chains", chains)
+        object.__setattr__(self, "_sets", sets)
 
     def chain(self, name: str) -> Chain | None:
         """The chain called ``name``, if the table has one."""
-        return next((c for c in self.chains if c.name == name), None)
+        return self._chains.get(name)
 
     def set(self, name: str) -> SetDef | None:
         """The set or map called ``name``, if the table has one."""
-        return next((s for s in self.sets if s.name == name), None)
+        return self._sets.get(name)
 
     def __str__(self) -> str:
         return f"table {self.family} {self.name}"
