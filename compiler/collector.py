@@ -12,8 +12,10 @@ the youngest generation when the collector resumes, so its next collections trav
 all (once young, once middle-aged: a quarter of a second after loading that cluster). A
 process that owns its heap (the ``npc`` command, see :func:`process_owned`) therefore also
 freezes what the block built (:func:`gc.freeze`): frozen objects are never traversed again,
-and reference counting still frees them. A library caller's heap is left alone: freezing
-would also pin that caller's own objects, and cycles among them would never be collected.
+and reference counting still frees them. A library caller's heap is not pinned (freezing
+would also pin that caller's own objects, and cycles among them would never be collected):
+there the block's objects are frozen and at once unfrozen, which moves them into the oldest
+generation, spared the young collections' traversals (a full collection still sees them).
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ _FREEZE: contextvars.ContextVar[bool] = contextvars.ContextVar("npc_gc_freeze", 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
     """Disable the cyclic collector inside the block; the previous state is restored, also
-    on error (nested uses are fine: only the outermost one turns it back on). Inside
-    :func:`process_owned`, what exists when the outermost block ends is frozen first."""
+    on error (nested uses are fine: only the outermost one turns it back on). What exists
+    when the outermost block ends moves to the oldest generation, or inside
+    :func:`process_owned` is frozen."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
-            if _FREEZE.get():
-                gc.freeze()
+            gc.freeze()
+            if not _FREEZE.get():
+                gc.unfreeze()  # into the oldest generation: no young traversal of it all
             gc.enable()
 
 
