@@ -8,7 +8,7 @@ raises with all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +122,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     repeated_cnps: list[tuple[tiers.ClusterPolicy, ObjectRef]] = []
     saw_snapshot = False
     lowered = Memo()
+    clean: set[Hashable] = set()  # see Decoder.is_clean
 
     for index, src in enumerate(srcs):
         result = parse(index, src)
@@ -141,7 +142,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
             if doc.has_duplicates:
                 located[index].extend(_duplicate_keys(smap, doc))
             for obj in split_objects(doc, problems):
-                out = Decoder(obj.ref, strict=obj.kind in _POLICY_KINDS)
+                out = Decoder(obj.ref, strict=obj.kind in _POLICY_KINDS, clean=clean)
                 if obj.kind is KnownKind.CLUSTER_NETWORK_POLICY:
                     cnp = out.decode(cnp_api.ClusterNetworkPolicy, obj.data)
                     validate_cluster_network_policy(cnp, out)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
 from npc.errors import Code, Key, Path, Severity
@@ -64,12 +64,16 @@ class Decoder:
     """Decodes one object; collects :class:`~npc.frontend.source.Problem` s and broken paths.
 
     ``strict`` reports unknown fields (NetworkPolicy); snapshot objects (pods, namespaces)
-    are decoded leniently, reading only the fields npc uses.
+    are decoded leniently, reading only the fields npc uses. ``clean`` is shared by the
+    decoders of one load: the parts that validation found clean (see :meth:`is_clean`).
     """
 
-    def __init__(self, ref: ObjectRef, *, strict: bool = True) -> None:
+    def __init__(
+        self, ref: ObjectRef, *, strict: bool = True, clean: set[Hashable] | None = None
+    ) -> None:
         self.ref = ref
         self.strict = strict
+        self.clean: set[Hashable] = set() if clean is None else clean
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
         # For each mapping with unknown fields, the fields they look like typos of: "x is
@@ -107,9 +111,22 @@ class Decoder:
             return True
         return bool(path) and path[-1] in self.typos.get(path[:-1], ())
 
+    def is_clean(self, key: Hashable) -> bool:
+        """Whether a part of an object with this ``key`` (its kind and its value as decoded:
+        strings, numbers, tuples) validated without a single problem before, in this load:
+        then validating it again would report nothing wherever it stands."""
+        return key in self.clean
+
+    def mark_clean(self, key: Hashable, before: int) -> None:
+        """Remember ``key`` as clean when validating it added nothing since ``before``
+        problems, and nothing could have been held back (no broken or misspelt path in this
+        object: then every problem found was recorded)."""
+        if len(self.problems) == before and not self.broken and not self.typos:
+            self.clean.add(key)
+
     @property
     def failed(self) -> bool:
-        return any(p.severity is Severity.ERROR for p in self.problems)
+        return bool(self.problems) and any(p.severity is Severity.ERROR for p in self.problems)
 
     def decode(self, cls: type[T], value: Any, path: Path = ()) -> T:
         """Decode ``value`` as ``cls``; never raises on bad input.

@@ -36,6 +36,9 @@ class ClusterBuilder:
         # Labels repeat across thousands of pods; each distinct one is checked once.
         self._valid_labels: set[tuple[str, str]] = set()
         self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
+        # Container ports repeat too (every replica of a deployment declares the same ones):
+        # each distinct clean one is checked and built once.
+        self._ports: dict[api.ContainerPort, snap.ContainerPort] = {}
 
     # -- one object at a time ------------------------------------------------------------
 
@@ -183,6 +186,9 @@ class ClusterBuilder:
     def _container_port(
         self, port: api.ContainerPort, path: Path, out: Decoder
     ) -> snap.ContainerPort | None:
+        found = self._ports.get(port)
+        if found is not None:
+            return found  # a clean port: nothing to report
         ok = True
         if port.container_port is None:
             out.problem(
@@ -211,7 +217,9 @@ class ClusterBuilder:
             ok = False
         if not ok:
             return None
-        return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
+        built = snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
+        self._ports[port] = built
+        return built
 
     def add_service(self, obj: api.Service, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
