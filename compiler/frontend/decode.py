@@ -66,13 +66,21 @@ class Decoder:
     ``strict`` reports unknown fields (NetworkPolicy); snapshot objects (pods, namespaces)
     are decoded leniently, reading only the fields npc uses. ``clean`` is shared by the
     decoders of one load: the parts that validation found clean (see :meth:`is_clean`).
+    ``fast=False`` always decodes with the plan that reports (for tests that compare the
+    two plans).
     """
 
     def __init__(
-        self, ref: ObjectRef, *, strict: bool = True, clean: set[Hashable] | None = None
+        self,
+        ref: ObjectRef,
+        *,
+        strict: bool = True,
+        clean: set[Hashable] | None = None,
+        fast: bool = True,
     ) -> None:
         self.ref = ref
         self.strict = strict
+        self.fast = fast
         self.clean: set[Hashable] = set() if clean is None else clean
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
@@ -135,7 +143,7 @@ class Decoder:
         (:mod:`npc.frontend.fastdecode`); at the first thing that is not, the object is
         decoded again by the plan that reports, from the start, so problems and results are
         the same."""
-        if value is not None:
+        if value is not None and self.fast:
             try:
                 return typing.cast(T, fast_plan(cls, self.strict)(value))
             except Anomaly:
