@@ -213,6 +213,27 @@ def _map(item: Any, strict: bool) -> Fast:
 _STR_MAP_SLOW = _map(str, False)
 
 
+def _plain(cls: type) -> bool:
+    """Whether building ``cls`` is only setting its slots: a frozen, slotted dataclass with
+    no ``__post_init__``, built by the ``__init__`` dataclasses wrote, of ``object``'s
+    ``__new__``."""
+    params = getattr(cls, "__dataclass_params__", None)
+    return (
+        params is not None
+        and params.frozen
+        and params.init
+        and "__slots__" in cls.__dict__
+        and not hasattr(cls, "__post_init__")
+        and cls.__new__ is object.__new__
+        and all(isinstance(_slot(cls, s.attr), types.MemberDescriptorType) for s in fields(cls))
+    )
+
+
+def _slot(cls: type, attr: str) -> Any:
+    """The class attribute ``attr`` (a slot's descriptor), wherever in the MRO it is."""
+    return next((k.__dict__[attr] for k in cls.__mro__ if attr in k.__dict__), None)
+
+
 def _struct(cls: type, strict: bool, cache: dict[bool, Fast]) -> Fast:
     """Generate, compile and cache the plan of one shape."""
     # A shape may contain itself: until its plan is built, it is reached through the cache.
@@ -252,7 +273,17 @@ def _struct(cls: type, strict: bool, cache: dict[bool, Fast]) -> Fast:
         elif kind != "any":
             env[f"c{i}"] = _compile(spec.hint, strict)
             lines += ["    else:", f"        {var} = c{i}({var})"]
-    lines.append(f"    return _cls({', '.join(args)})")
+    if _plain(cls):
+        # A plain frozen, slotted dataclass: fill its slots directly, as its generated
+        # __init__ would (through object.__setattr__, one lookup per field slower).
+        lines.append("    obj = _new(_cls)")
+        for i, spec in enumerate(specs):
+            env[f"s{i}"] = _slot(cls, spec.attr).__set__
+            lines.append(f"    s{i}(obj, v{i})")
+        lines.append("    return obj")
+        env["_new"] = object.__new__
+    else:
+        lines.append(f"    return _cls({', '.join(args)})")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<npc fast plan {cls.__qualname__}>", "exec"), env, namespace)
     plan = typing.cast(Fast, namespace["plan"])
