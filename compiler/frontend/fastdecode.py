@@ -224,7 +224,7 @@ def _plain(cls: type) -> bool:
         and params.init
         and "__slots__" in cls.__dict__
         and not hasattr(cls, "__post_init__")
-        and cls.__new__ is object.__new__
+        and cls.__new__ is object.__new__  # type: ignore[comparison-overlap]
         and all(isinstance(_slot(cls, s.attr), types.MemberDescriptorType) for s in fields(cls))
     )
 
