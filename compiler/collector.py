@@ -27,11 +27,4 @@ def paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
-            # What the block allocated is all in the youngest generation, and the first
-            # allocation after enabling would traverse all of it (a tenth of a second for a
-            # loaded 10,000-pod cluster), then again when it moves on to the middle one.
-            # Freezing and unfreezing moves every tracked object to the oldest generation in
-            # constant time: still collected, by the next full collection.
-            gc.freeze()
-            gc.unfreeze()
             gc.enable()
