@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 
 import netaddr
@@ -218,14 +219,11 @@ class Snapshot:
     _pods_by_ns: Mapping[str, tuple[Pod, ...]] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "namespaces", tuple(sorted(self.namespaces, key=lambda n: n.name)))
-        object.__setattr__(
-            self, "pods", tuple(sorted(self.pods, key=lambda p: (p.namespace, p.name)))
-        )
-        object.__setattr__(
-            self, "services", tuple(sorted(self.services, key=lambda s: (s.namespace, s.name)))
-        )
-        object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))
+        by_name, by_key = attrgetter("name"), attrgetter("namespace", "name")
+        object.__setattr__(self, "namespaces", tuple(sorted(self.namespaces, key=by_name)))
+        object.__setattr__(self, "pods", tuple(sorted(self.pods, key=by_key)))
+        object.__setattr__(self, "services", tuple(sorted(self.services, key=by_key)))
+        object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=by_name)))
         object.__setattr__(self, "_ns", MappingProxyType({n.name: n for n in self.namespaces}))
         by_ns: dict[str, list[Pod]] = {}
         for p in self.pods:

@@ -8,7 +8,7 @@ raises with all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from npc.frontend.k8s.cluster import ClusterBuilder
 from npc.frontend.k8s.cnp_validation import validate_cluster_network_policy
 from npc.frontend.k8s.objects import KnownKind, split_objects
 from npc.frontend.k8s.validation import validate_network_policy
-from npc.frontend.lower import Blocks, lower_network_policy
+from npc.frontend.lower import Memo, lower_network_policy
 from npc.frontend.lower_cnp import lower_cluster_network_policy
 from npc.frontend.positions import SourceMap
 from npc.frontend.source import Document, ObjectRef, Problem, Source, parse
@@ -121,7 +121,8 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     cnps: dict[str, tuple[tiers.ClusterPolicy, ObjectRef]] = {}
     repeated_cnps: list[tuple[tiers.ClusterPolicy, ObjectRef]] = []
     saw_snapshot = False
-    blocks: Blocks = {}
+    lowered = Memo()
+    clean: set[Hashable] = set()  # see Decoder.is_clean
 
     for index, src in enumerate(srcs):
         result = parse(index, src)
@@ -141,7 +142,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
             if doc.has_duplicates:
                 located[index].extend(_duplicate_keys(smap, doc))
             for obj in split_objects(doc, problems):
-                out = Decoder(obj.ref, strict=obj.kind in _POLICY_KINDS)
+                out = Decoder(obj.ref, strict=obj.kind in _POLICY_KINDS, clean=clean)
                 if obj.kind is KnownKind.CLUSTER_NETWORK_POLICY:
                     cnp = out.decode(cnp_api.ClusterNetworkPolicy, obj.data)
                     validate_cluster_network_policy(cnp, out)
@@ -155,7 +156,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
                     np = out.decode(api.NetworkPolicy, obj.data)
                     validate_network_policy(np, out)
                     if not out.failed:
-                        policy = lower_network_policy(np, obj.ref, blocks)
+                        policy = lower_network_policy(np, obj.ref, lowered)
                         key = (policy.namespace, policy.name)
                         if key in policies:
                             repeated.append((policy, obj.ref))

@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_args, get_origin
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
 from npc.errors import Code, Key, Path, Severity
+from npc.frontend.fastdecode import JSON_NAME, Anomaly, fast_plan, fields, shape, zero
 from npc.frontend.source import AS_WRITTEN, ObjectRef, Problem
 
 __all__ = ["Decoder", "did_you_mean", "json_field", "type_name"]
 
 T = TypeVar("T")
 
-_JSON = "json"
 
 
 def json_field(name: str | None = None, default: Any = None) -> Any:
     """A dataclass field decoded from JSON key ``name`` (default: the attribute name)."""
-    return dataclasses.field(default=default, metadata={_JSON: name} if name else {})
+    return dataclasses.field(default=default, metadata={JSON_NAME: name} if name else {})
 
 
 def type_name(value: Any) -> str:
@@ -61,36 +60,28 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _FieldSpec:
-    attr: str
-    json: str
-    hint: Any
-
-
-def _fields(cls: type) -> tuple[_FieldSpec, ...]:
-    cached = cls.__dict__.get("__npc_fields__")
-    if cached is not None:
-        return typing.cast(tuple[_FieldSpec, ...], cached)
-    hints = typing.get_type_hints(cls)
-    specs = tuple(
-        _FieldSpec(f.name, f.metadata.get(_JSON) or f.name, hints[f.name])
-        for f in dataclasses.fields(cls)
-    )
-    type.__setattr__(cls, "__npc_fields__", specs)
-    return specs
-
-
 class Decoder:
     """Decodes one object; collects :class:`~npc.frontend.source.Problem` s and broken paths.
 
     ``strict`` reports unknown fields (NetworkPolicy); snapshot objects (pods, namespaces)
-    are decoded leniently, reading only the fields npc uses.
+    are decoded leniently, reading only the fields npc uses. ``clean`` is shared by the
+    decoders of one load: the parts that validation found clean (see :meth:`is_clean`).
+    ``fast=False`` always decodes with the plan that reports (for tests that compare the
+    two plans).
     """
 
-    def __init__(self, ref: ObjectRef, *, strict: bool = True) -> None:
+    def __init__(
+        self,
+        ref: ObjectRef,
+        *,
+        strict: bool = True,
+        clean: set[Hashable] | None = None,
+        fast: bool = True,
+    ) -> None:
         self.ref = ref
         self.strict = strict
+        self.fast = fast
+        self.clean: set[Hashable] = set() if clean is None else clean
         self.problems: list[Problem] = []
         self.broken: set[Path] = set()
         # For each mapping with unknown fields, the fields they look like typos of: "x is
@@ -128,20 +119,34 @@ class Decoder:
             return True
         return bool(path) and path[-1] in self.typos.get(path[:-1], ())
 
+    def is_clean(self, key: Hashable) -> bool:
+        """Whether a part of an object with this ``key`` (its kind and its value as decoded:
+        strings, numbers, tuples) validated without a single problem before, in this load:
+        then validating it again would report nothing wherever it stands."""
+        return key in self.clean
+
+    def mark_clean(self, key: Hashable, before: int) -> None:
+        """Remember ``key`` as clean when validating it added nothing since ``before``
+        problems, and nothing could have been held back (no broken or misspelt path in this
+        object: then every problem found was recorded)."""
+        if len(self.problems) == before and not self.broken and not self.typos:
+            self.clean.add(key)
+
     @property
     def failed(self) -> bool:
-        return any(p.severity is Severity.ERROR for p in self.problems)
+        return bool(self.problems) and any(p.severity is Severity.ERROR for p in self.problems)
 
     def decode(self, cls: type[T], value: Any, path: Path = ()) -> T:
         """Decode ``value`` as ``cls``; never raises on bad input.
 
         A well-formed object (nothing to report) is decoded by the fast plan
-        (:func:`_fast_plan`); at the first thing that is not, the object is decoded again by
-        the plan that reports, from the start, so problems and results are the same."""
-        if value is not None:
+        (:mod:`npc.frontend.fastdecode`); at the first thing that is not, the object is
+        decoded again by the plan that reports, from the start, so problems and results are
+        the same."""
+        if value is not None and self.fast:
             try:
-                return typing.cast(T, _fast_plan(cls, self.strict)(value))
-            except _Anomaly:
+                return typing.cast(T, fast_plan(cls, self.strict)(value))
+            except Anomaly:
                 pass
         result = None if value is None else _compile(cls)(self, value, path)
         if result is None:
@@ -177,9 +182,9 @@ class Decoder:
     def unknown(self, cls: type, key: Any, path: Path) -> None:
         """Report a field the shape does not have, with a did-you-mean."""
         name = str(key)
-        fields = [s.json for s in _fields(cls)]
+        known = [s.json for s in fields(cls)]
         hint: str | None = None
-        guess = did_you_mean(name, fields)
+        guess = did_you_mean(name, known)
         if guess is not None:
             hint = f"did you mean `{guess}`?"
             self.typos.setdefault(path, set()).add(guess)
@@ -239,35 +244,8 @@ def _int_or_string(dec: Decoder, value: Any, path: Path) -> Any:
     return dec.wrong(value, "a port number or a port name", path, _quote_hint(value))
 
 
-def _shape(tp: Any) -> tuple[str, Any]:
-    """What a field type is, for both kinds of plans: ``("struct", cls)``, ``("int-or-string",
-    None)``, ``("any", None)``, ``("list", item)``, ``("map", item)`` or ``("scalar", type)``
-    (an optional type is its member's)."""
-    while True:
-        if dataclasses.is_dataclass(tp):
-            return "struct", tp
-        origin = get_origin(tp)
-        if origin is typing.Union or origin is types.UnionType:
-            members = [a for a in get_args(tp) if a is not type(None)]
-            if len(members) == 1:
-                tp = members[0]
-                continue
-            if set(members) == {int, str}:
-                return "int-or-string", None
-            raise TypeError(f"npc.frontend.decode: unsupported union {tp!r}")  # a bug in a shape
-        if tp is Any:
-            return "any", None
-        if origin is tuple:
-            return "list", get_args(tp)[0]
-        if origin is Mapping or origin is dict:
-            return "map", get_args(tp)[1]
-        if tp in (str, bool, int):
-            return "scalar", tp
-        raise TypeError(f"npc.frontend.decode: unsupported field type {tp!r}")  # a bug in a shape
-
-
 def _compile(tp: Any) -> _Plan:
-    kind, arg = _shape(tp)
+    kind, arg = shape(tp)
     if kind == "struct":
         return _struct_plan(arg)
     if kind == "list":
@@ -283,7 +261,7 @@ def _struct_plan(cls: type) -> _Plan:
     if cached is not None:
         return typing.cast(_Plan, cached)
     by_json: dict[str, tuple[str, _Plan]] = {}
-    fields: list[tuple[str, tuple[str, _Plan]]] = []
+    ordered: list[tuple[str, tuple[str, _Plan]]] = []
 
     def plan(dec: Decoder, value: Any, path: Path) -> Any:
         if type(value) is not dict:
@@ -292,7 +270,7 @@ def _struct_plan(cls: type) -> _Plan:
         if not dec.strict:
             # Lenient (snapshot objects): visit only the fields the shape has; a pod from
             # `kubectl get` has many more, all ignored.
-            for key, (attr, child) in fields:
+            for key, (attr, child) in ordered:
                 element = value.get(key)
                 if element is None:
                     continue
@@ -315,14 +293,14 @@ def _struct_plan(cls: type) -> _Plan:
         return cls(**kwargs)
 
     type.__setattr__(cls, "__npc_plan__", plan)
-    by_json.update({s.json: (s.attr, _compile(s.hint)) for s in _fields(cls)})
-    fields.extend(by_json.items())
+    by_json.update({s.json: (s.attr, _compile(s.hint)) for s in fields(cls)})
+    ordered.extend(by_json.items())
     return plan
 
 
 def _list_plan(item: Any) -> _Plan:
     child = _compile(item)
-    zero = _zero(item)
+    empty = zero(item)
 
     def plan(dec: Decoder, value: Any, path: Path) -> Any:
         if type(value) is not list:
@@ -332,7 +310,7 @@ def _list_plan(item: Any) -> _Plan:
             decoded = None if element is None else child(dec, element, (*path, i))
             # Keep indices aligned with the source: an unreadable item becomes its zero value
             # (as Go decodes null), and its path is already marked broken.
-            out.append(zero if decoded is None else decoded)
+            out.append(empty if decoded is None else decoded)
         return tuple(out)
 
     return plan
@@ -366,145 +344,6 @@ def _map_plan(item: Any) -> _Plan:
         return out
 
     return plan
-
-
-# -- fast plans -------------------------------------------------------------------------------
-#
-# The same decoding for well-formed values, without paths or a decoder: where a plan above
-# would record a problem, a fast plan raises _Anomaly instead (and Decoder.decode starts over
-# with the plan that reports). Otherwise the two return equal values: each fast plan mirrors
-# its plan above line for line. Decoding a 10,000-pod snapshot is mostly well-formed objects.
-
-_Fast = Callable[[Any], Any]
-
-
-class _Anomaly(Exception):
-    """Something the plans above would report: decode this object with them."""
-
-
-_ANOMALY = _Anomaly()
-
-
-def _fast_plan(cls: type, strict: bool) -> _Fast:
-    cached = cls.__dict__.get("__npc_fast__")
-    if cached is None:
-        cached = {}
-        type.__setattr__(cls, "__npc_fast__", cached)
-    plan = cached.get(strict)
-    if plan is None:
-        plan = _fast_compile(cls, strict, cached)
-    return typing.cast(_Fast, plan)
-
-
-def _fast_compile(tp: Any, strict: bool, cache: dict[bool, _Fast] | None = None) -> _Fast:
-    kind, arg = _shape(tp)
-    if kind == "struct":
-        if cache is None or arg is not tp:
-            return _fast_plan(arg, strict)
-        return _fast_struct(arg, strict, cache)
-    if kind == "list":
-        return _fast_list(arg, strict)
-    if kind == "map":
-        return _fast_map(arg, strict)
-    if kind == "scalar":
-        return _fast_scalar(arg)
-    return _fast_int_or_string if kind == "int-or-string" else _fast_any
-
-
-def _fast_any(value: Any) -> Any:
-    return value
-
-
-def _fast_int_or_string(value: Any) -> Any:
-    if type(value) is str or type(value) is int:
-        return value
-    raise _ANOMALY
-
-
-def _fast_scalar(kind: type) -> _Fast:
-    def plan(value: Any) -> Any:
-        if type(value) is kind:
-            return value
-        raise _ANOMALY
-
-    return plan
-
-
-def _fast_struct(cls: type, strict: bool, cache: dict[bool, _Fast]) -> _Fast:
-    fields: list[tuple[str, str, _Fast | None]] = []
-    by_json: dict[str, tuple[str, _Fast | None]] = {}
-
-    def lenient(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _ANOMALY
-        kwargs: dict[str, Any] = {}
-        for key, attr, child in fields:
-            element = value.get(key)
-            if element is not None:
-                kwargs[attr] = element if child is None else child(element)
-        return cls(**kwargs)
-
-    def strict_plan(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _ANOMALY
-        kwargs: dict[str, Any] = {}
-        for key, element in value.items():
-            entry = by_json.get(key) if type(key) is str else None
-            if entry is None:
-                raise _ANOMALY  # an unknown field
-            if element is not None:
-                attr, child = entry
-                kwargs[attr] = element if child is None else child(element)
-        return cls(**kwargs)
-
-    plan = strict_plan if strict else lenient
-    cache[strict] = plan  # before the fields: a shape may contain itself
-    for spec in _fields(cls):
-        child = _fast_compile(spec.hint, strict)
-        entry = (spec.attr, None if child is _fast_any else child)
-        by_json[spec.json] = entry
-        fields.append((spec.json, *entry))
-    return plan
-
-
-def _fast_list(item: Any, strict: bool) -> _Fast:
-    child = _fast_compile(item, strict)
-    zero = _zero(item)
-
-    def plan(value: Any) -> Any:
-        if type(value) is not list:
-            raise _ANOMALY
-        return tuple([zero if element is None else child(element) for element in value])
-
-    return plan
-
-
-def _fast_map(item: Any, strict: bool) -> _Fast:
-    child = _fast_compile(item, strict)
-    empty = "" if item is str else None
-
-    def plan(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _ANOMALY
-        out: dict[str, Any] = {}
-        for key, element in value.items():
-            if type(key) is not str:
-                raise _ANOMALY
-            if element is None:
-                if empty is not None:
-                    out[key] = empty  # Go decodes `key:` (null) into the empty string
-                continue
-            out[key] = child(element)
-        return out
-
-    return plan
-
-
-def _zero(tp: Any) -> Any:
-    """Go's zero value for a list item type (shared: the values are immutable)."""
-    if dataclasses.is_dataclass(tp):
-        return typing.cast(type, tp)()
-    return {str: "", int: 0, bool: False}.get(tp)
 
 
 def _as_text(value: Any) -> str:

@@ -11,13 +11,21 @@ Only objects that validated cleanly are lowered; nothing here reports problems.
 
 from __future__ import annotations
 
+from typing import Any
+
 from npc import ir
 from npc.errors import Origin
 from npc.frontend.k8s import api, names
 from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
 from npc.frontend.source import ObjectRef
 
-__all__ = ["Blocks", "effective_policy_types", "lower_label_selector", "lower_network_policy"]
+__all__ = [
+    "Blocks",
+    "Memo",
+    "effective_policy_types",
+    "lower_label_selector",
+    "lower_network_policy",
+]
 
 
 def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
@@ -47,6 +55,28 @@ def lower_label_selector(selector: api.LabelSelector | None) -> ir.LabelSelector
 #: CIDRs costs more than the rest of a policy. The peers are immutable, so sharing is safe.
 Blocks = dict[tuple[str, tuple[str, ...]], ir.AddressPeer]
 
+_SelectorKey = tuple[tuple[tuple[str, str], ...], tuple[api.LabelSelectorRequirement, ...]] | None
+_PeerKey = tuple[Any, ...]
+
+
+class Memo:
+    """What the policies of one load have lowered so far, by its API form as written.
+
+    Policies repeat the same selectors, peers, ipBlocks and port lists thousands of times
+    (every namespace gets its copy of "allow DNS"); the IR is immutable, so equal inputs
+    share one lowered value. Keys hold only strings, integers, None and tuples of them, so
+    equal keys mean equal input: the result is what lowering it again would build."""
+
+    __slots__ = ("blocks", "peers", "ports", "selectors")
+
+    def __init__(self, blocks: Blocks | None = None) -> None:
+        self.blocks: Blocks = {} if blocks is None else blocks
+        self.selectors: dict[_SelectorKey, ir.LabelSelector] = {}
+        self.peers: dict[tuple[_PeerKey, ...], ir.Peers] = {}
+        self.ports: dict[
+            tuple[api.NetworkPolicyPort, ...], tuple[ir.Ports, tuple[ir.WrittenPort, ...]]
+        ] = {}
+
 
 def _block(block: api.IPBlock) -> ir.AddressPeer:
     cidr = names.parse_cidr(block.cidr)
@@ -61,17 +91,40 @@ def _block(block: api.IPBlock) -> ir.AddressPeer:
     )
 
 
-def _peer(peer: api.NetworkPolicyPeer, blocks: Blocks) -> ir.Peer:
+def _selector_key(selector: api.LabelSelector | None) -> _SelectorKey:
+    if selector is None:
+        return None
+    return (tuple((selector.match_labels or {}).items()), selector.match_expressions or ())
+
+
+def _selector(
+    selector: api.LabelSelector | None, key: _SelectorKey, memo: Memo
+) -> ir.LabelSelector:
+    found = memo.selectors.get(key)
+    if found is None:
+        found = memo.selectors[key] = lower_label_selector(selector)
+    return found
+
+
+def _peer_key(peer: api.NetworkPolicyPeer) -> _PeerKey:
     if peer.ip_block is not None:
-        key = (peer.ip_block.cidr, tuple(peer.ip_block.except_ or ()))
-        found = blocks.get(key)
+        return ("ipBlock", peer.ip_block.cidr, tuple(peer.ip_block.except_ or ()))
+    if peer.namespace_selector is None:
+        return ("pods", _selector_key(peer.pod_selector))
+    return ("namespaces", _selector_key(peer.namespace_selector), _selector_key(peer.pod_selector))
+
+
+def _peer(peer: api.NetworkPolicyPeer, key: _PeerKey, memo: Memo) -> ir.Peer:
+    if peer.ip_block is not None:
+        block_key = (key[1], key[2])
+        found = memo.blocks.get(block_key)
         if found is None:
-            found = blocks[key] = _block(peer.ip_block)
+            found = memo.blocks[block_key] = _block(peer.ip_block)
         return found
-    pods = lower_label_selector(peer.pod_selector)
+    pods = _selector(peer.pod_selector, key[-1], memo)
     if peer.namespace_selector is None:
         return ir.PodPeer(ir.SAME_NAMESPACE, pods)
-    return ir.PodPeer(lower_label_selector(peer.namespace_selector), pods)
+    return ir.PodPeer(_selector(peer.namespace_selector, key[1], memo), pods)
 
 
 def _ports(ports: tuple[api.NetworkPolicyPort, ...] | None) -> ir.Ports:
@@ -100,32 +153,42 @@ def _rule(
     peers: tuple[api.NetworkPolicyPeer, ...] | None,
     ports: tuple[api.NetworkPolicyPort, ...] | None,
     origin: Origin,
-    blocks: Blocks,
+    memo: Memo,
 ) -> ir.Rule:
-    return ir.Rule(_peers(peers, blocks), _ports(ports), origin, _written(ports))
+    key = ports or ()
+    lowered = memo.ports.get(key)
+    if lowered is None:
+        lowered = memo.ports[key] = (_ports(ports), _written(ports))
+    return ir.Rule(_peers(peers, memo), lowered[0], origin, lowered[1])
 
 
-def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None, blocks: Blocks) -> ir.Peers:
+def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None, memo: Memo) -> ir.Peers:
     if not peers:
         return ir.ANY_PEER
-    return tuple(_peer(p, blocks) for p in peers)
+    keys = tuple(_peer_key(p) for p in peers)
+    found = memo.peers.get(keys)
+    if found is None:
+        found = memo.peers[keys] = tuple(
+            _peer(p, k, memo) for p, k in zip(peers, keys, strict=True)
+        )
+    return found
 
 
 def lower_network_policy(
-    np: api.NetworkPolicy, ref: ObjectRef, blocks: Blocks | None = None
+    np: api.NetworkPolicy, ref: ObjectRef, memo: Memo | Blocks | None = None
 ) -> ir.Policy:
-    """The IR of one validated NetworkPolicy. ``blocks``: ipBlocks lowered so far, shared
-    by the policies of one load (see :data:`Blocks`)."""
-    blocks = {} if blocks is None else blocks
+    """The IR of one validated NetworkPolicy. ``memo``: what the policies of one load have
+    lowered so far (see :class:`Memo`; a plain :data:`Blocks` dict shares only ipBlocks)."""
+    lowered = memo if isinstance(memo, Memo) else Memo(memo)
     meta = np.metadata or api.ObjectMeta()
     spec = np.spec or api.NetworkPolicySpec()
     types = effective_policy_types(spec)
     written_ingress = tuple(
-        _rule(r.from_, r.ports, ref.origin(("spec", "ingress", i)), blocks)
+        _rule(r.from_, r.ports, ref.origin(("spec", "ingress", i)), lowered)
         for i, r in enumerate(spec.ingress or ())
     )
     written_egress = tuple(
-        _rule(r.to, r.ports, ref.origin(("spec", "egress", i)), blocks)
+        _rule(r.to, r.ports, ref.origin(("spec", "egress", i)), lowered)
         for i, r in enumerate(spec.egress or ())
     )
     ingress = written_ingress if "Ingress" in types else None
@@ -139,7 +202,7 @@ def lower_network_policy(
         ignored=ignored,
         namespace=meta.namespace or DEFAULT_NAMESPACE,
         name=meta.name or "",
-        pod_selector=lower_label_selector(spec.pod_selector),
+        pod_selector=_selector(spec.pod_selector, _selector_key(spec.pod_selector), lowered),
         ingress=ingress,
         egress=egress,
         origin=ref.origin(),

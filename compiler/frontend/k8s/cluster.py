@@ -23,6 +23,11 @@ __all__ = ["ClusterBuilder"]
 _GONE_PHASES = ("Succeeded", "Failed")
 
 
+def _ip_path(status: api.PodStatus, i: int) -> Path:
+    """Where the ``i``-th address of a pod's status is written."""
+    return ("status", "podIPs", i, "ip") if status.pod_ips else ("status", "podIP")
+
+
 class ClusterBuilder:
     """Collects snapshot objects one by one, then builds the snapshot."""
 
@@ -36,6 +41,9 @@ class ClusterBuilder:
         # Labels repeat across thousands of pods; each distinct one is checked once.
         self._valid_labels: set[tuple[str, str]] = set()
         self._valid_values: set[tuple[Callable[[str], list[str]], str]] = set()
+        # Container ports repeat too (every replica of a deployment declares the same ones):
+        # each distinct clean one is checked and built once.
+        self._ports: dict[api.ContainerPort, snap.ContainerPort] = {}
 
     # -- one object at a time ------------------------------------------------------------
 
@@ -137,17 +145,22 @@ class ClusterBuilder:
 
     def _pod_ips(self, status: api.PodStatus, out: Decoder) -> tuple[netaddr.IPAddress, ...]:
         found: list[netaddr.IPAddress] = []
-        texts: list[tuple[str, Path]] = []
+        texts: list[str]
         if status.pod_ips:
-            texts = [
-                (p.ip or "", ("status", "podIPs", i, "ip")) for i, p in enumerate(status.pod_ips)
-            ]
+            texts = [p.ip or "" for p in status.pod_ips]
         elif status.pod_ip:
-            texts = [(status.pod_ip, ("status", "podIP"))]
-        for text, path in texts:
+            texts = [status.pod_ip]
+        else:
+            return ()
+        for i, text in enumerate(texts):
             addr, _ = names.parse_ip(text)
             if addr is None:
-                out.problem(Code.SNAPSHOT_INVALID, f'"{text}" is not an IP address', path)
+                out.problem(
+                    Code.SNAPSHOT_INVALID, f'"{text}" is not an IP address', _ip_path(status, i)
+                )
+                continue
+            if not found:
+                found.append(addr)
                 continue
             if addr in found:
                 continue
@@ -156,7 +169,7 @@ class ClusterBuilder:
                 out.problem(
                     Code.SNAPSHOT_INVALID,
                     f'"{text}": may specify no more than one IP for each IP family',
-                    path,
+                    _ip_path(status, i),
                 )
                 continue
             found.append(addr)
@@ -183,6 +196,9 @@ class ClusterBuilder:
     def _container_port(
         self, port: api.ContainerPort, path: Path, out: Decoder
     ) -> snap.ContainerPort | None:
+        found = self._ports.get(port)
+        if found is not None:
+            return found  # a clean port: nothing to report
         ok = True
         if port.container_port is None:
             out.problem(
@@ -211,7 +227,9 @@ class ClusterBuilder:
             ok = False
         if not ok:
             return None
-        return snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
+        built = snap.ContainerPort(port.container_port, Protocol(protocol), port.name or None)
+        self._ports[port] = built
+        return built
 
     def add_service(self, obj: api.Service, out: Decoder) -> None:
         meta = obj.metadata or api.SnapshotMeta()
@@ -305,18 +323,18 @@ class ClusterBuilder:
         """The snapshot, plus the problems that involve several objects (a pod whose
         namespace is not in the snapshot)."""
         problems: list[Problem] = []
-        for (namespace, name), ref in sorted(self._pod_refs.items()):
-            if namespace not in self.namespaces:
-                problems.append(
-                    Problem(
-                        Code.MISSING_NAMESPACE,
-                        f'pod {namespace}/{name} is in namespace "{namespace}", which is not '
-                        f"in the snapshot",
-                        ref,
-                        ("metadata", "namespace"),
-                        "include the namespaces: `kubectl get ns,pods -A -o yaml`",
-                    )
+        # In (namespace, name) order; the keys are distinct, so sorting them sorts the pods.
+        for namespace, name in sorted(k for k in self._pod_refs if k[0] not in self.namespaces):
+            problems.append(
+                Problem(
+                    Code.MISSING_NAMESPACE,
+                    f'pod {namespace}/{name} is in namespace "{namespace}", which is not '
+                    f"in the snapshot",
+                    self._pod_refs[namespace, name],
+                    ("metadata", "namespace"),
+                    "include the namespaces: `kubectl get ns,pods -A -o yaml`",
                 )
+            )
         for key in [k for k in self.pods if k[0] not in self.namespaces]:
             del self.pods[key]
         snapshot = snap.Snapshot(

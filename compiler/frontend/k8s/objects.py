@@ -132,6 +132,14 @@ def split_objects(doc: Document, problems: list[Problem]) -> Iterator[RawObject]
     while pending:
         data, root, inherited = pending.pop()
         ref = ObjectRef(doc.source, doc.index, root)
+        if type(data) is dict:
+            # The common case, decided as _classify decides it: a known kind at its version
+            # (both written: what an item of a typed List inherits counts only when absent).
+            kind = data.get("kind")
+            known = _KNOWN.get(kind) if type(kind) is str else None
+            if known is not None and data.get("apiVersion") == _API_VERSIONS[known]:
+                yield RawObject(known, ref, data)
+                continue
         found = _classify(data, ref, inherited, problems)
         if isinstance(found, RawObject):
             yield found

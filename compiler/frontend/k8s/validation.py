@@ -161,7 +161,19 @@ def validate_labels(labels: Mapping[str, str], path: Path, out: Decoder) -> None
 
 def validate_label_selector(selector: LabelSelector, path: Path, out: Decoder) -> None:
     """``ValidateLabelSelector`` with ``AllowInvalidLabelValueInSelector`` off."""
-    validate_labels(selector.match_labels or {}, (*path, "matchLabels"), out)
+    labels = selector.match_labels or {}
+    key = ("selector", tuple(labels.items()), selector.match_expressions)
+    if out.is_clean(key):
+        return
+    before = len(out.problems)
+    _validate_label_selector(selector, labels, path, out)
+    out.mark_clean(key, before)
+
+
+def _validate_label_selector(
+    selector: LabelSelector, labels: Mapping[str, str], path: Path, out: Decoder
+) -> None:
+    validate_labels(labels, (*path, "matchLabels"), out)
     for i, req in enumerate(selector.match_expressions or ()):
         req_path: Path = (*path, "matchExpressions", i)
         values = req.values or ()
@@ -210,6 +222,15 @@ def validate_label_selector(selector: LabelSelector, path: Path, out: Decoder) -
 
 def validate_port(port: NetworkPolicyPort, path: Path, out: Decoder) -> None:
     """``ValidateNetworkPolicyPort``."""
+    key = ("port", port)
+    if out.is_clean(key):
+        return
+    before = len(out.problems)
+    _validate_port(port, path, out)
+    out.mark_clean(key, before)
+
+
+def _validate_port(port: NetworkPolicyPort, path: Path, out: Decoder) -> None:
     if port.protocol is not None and port.protocol not in PROTOCOLS:
         hint = None
         if port.protocol.upper() in PROTOCOLS:
@@ -300,6 +321,15 @@ def validate_peer(peer: NetworkPolicyPeer, path: Path, out: Decoder) -> None:
 
 def validate_ip_block(block: IPBlock, path: Path, out: Decoder) -> None:
     """``ValidateIPBlock``: a valid cidr, and every except a strict subset of it."""
+    key = ("ipBlock", block.cidr, block.except_)
+    if out.is_clean(key):
+        return
+    before = len(out.problems)
+    _validate_ip_block(block, path, out)
+    out.mark_clean(key, before)
+
+
+def _validate_ip_block(block: IPBlock, path: Path, out: Decoder) -> None:
     if not block.cidr:
         out.problem(Code.REQUIRED, "cidr is required", (*path, "cidr"))
         return
