@@ -28,7 +28,7 @@ import netaddr
 from npc import ir
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, ValidationError
 from npc.intervals import FAMILIES
-from npc.resolve import PodSet, Resolver, bit_indices
+from npc.resolve import PodSet, Resolver
 from npc.snapshot import Pod, Snapshot
 
 __all__ = [
@@ -108,6 +108,8 @@ class _Facts:
     rules: int
     scope: str | None
     used: frozenset[tuple[str, ir.Protocol]]
+    #: The sharing key for a class that resolves none of ``used``.
+    key: tuple[int, str, str | None, Resolution]
 
 
 # -- integer ranges -------------------------------------------------------------------------
@@ -186,20 +188,39 @@ class Grants:
         resolver = self.resolver
         scope = resolver.selectable if self._scope is None else self._scope & resolver.selectable
         isolating = [p for p in self.policies if p.rules(direction) is not None]
-        signature: dict[int, list[int]] = {}
+        # A policy selects pods of its own namespace only: the pods of each namespace are
+        # split by each of its policies in turn (partition refinement on bitsets), so no
+        # pod is visited per policy. Each part ends with exactly the policies selecting it.
+        by_namespace: dict[str, list[int]] = {}
         for number, policy in enumerate(isolating):
-            for idx in bit_indices(resolver.selected(policy).bits & scope):
-                signature.setdefault(idx, []).append(number)
+            by_namespace.setdefault(policy.namespace, []).append(number)
         groups: dict[tuple[int, ...], int] = {}
-        for idx, numbers in signature.items():
-            key = tuple(numbers)
-            groups[key] = groups.get(key, 0) | (1 << idx)
+        for namespace, numbers in by_namespace.items():
+            parts: list[tuple[tuple[int, ...], int]] = [
+                ((), resolver.namespace_bits(namespace) & scope)
+            ]
+            for number in numbers:
+                chosen = resolver.selected(isolating[number]).bits
+                refined: list[tuple[tuple[int, ...], int]] = []
+                for key, part in parts:
+                    inside = part & chosen
+                    if inside:
+                        refined.append(((*key, number), inside))
+                        if inside != part:
+                            refined.append((key, part & ~chosen))
+                    else:
+                        refined.append((key, part))
+                parts = refined
+            for key, part in parts:
+                if key and part:
+                    groups[key] = part
         classes: list[IsolationClass] = []
         for key, bits in groups.items():
             members = tuple(isolating[n] for n in key)
-            names = (
-                named_ports_used(members, direction) if direction is ir.Direction.INGRESS else ()
-            )
+            names: tuple[tuple[str, ir.Protocol], ...] = ()
+            if direction is ir.Direction.INGRESS:  # named_ports_used(members), per policy once
+                used = [self._policy_facts(p, direction).used for p in members]
+                names = tuple(sorted(frozenset().union(*used)))
             for resolution, sub in self._split_by_named_ports(bits, names):
                 classes.append(IsolationClass(members, resolver.podset(sub), resolution))
         classes.sort(
@@ -214,17 +235,15 @@ class Grants:
         self, bits: int, names: tuple[tuple[str, ir.Protocol], ...]
     ) -> list[tuple[Resolution, int]]:
         parts: list[tuple[Resolution, int]] = [((), bits)]
-        pods = self.resolver.pods
         for name, protocol in names:
+            table = self.resolver.named_port_groups(name, protocol)
             refined: list[tuple[Resolution, int]] = []
             for resolution, part in parts:
                 # Pods are grouped by every number they give the name (usually one).
-                by_numbers: dict[tuple[int, ...], int] = {}
-                for idx in bit_indices(part):
-                    numbers = pods[idx].named_port_numbers(name, protocol)
-                    by_numbers[numbers] = by_numbers.get(numbers, 0) | (1 << idx)
-                for numbers, sub in sorted(by_numbers.items()):
-                    refined.append(((*resolution, (name, protocol, numbers)), sub))
+                for numbers, declared in table:
+                    sub = part & declared
+                    if sub:
+                        refined.append(((*resolution, (name, protocol, numbers)), sub))
             parts = refined
         return parts
 
@@ -294,16 +313,17 @@ class Grants:
         """Equal keys mean equal grants. Teams copy policies between namespaces (DNS egress,
         monitoring, ...): rules that do not depend on their namespace share one key, so they
         resolve once for all copies."""
-        direction = ir.Direction(direction)
         facts = self._policy_facts(policy, direction)
+        if not facts.used or not cls.named_ports:
+            return facts.key
         resolution = tuple(
             (name, str(proto), numbers)
             for name, proto, numbers in cls.named_ports
             if (name, proto) in facts.used
         )
-        return (facts.rules, str(direction), facts.scope, resolution)
+        return (*facts.key[:3], resolution)
 
-    def _policy_facts(self, policy: ir.Policy, direction: ir.Direction) -> _Facts:
+    def _policy_facts(self, policy: ir.Policy, direction: ir.Direction | str) -> _Facts:
         """What :meth:`sharing_key` needs of one policy's rules, worked out once per policy.
 
         ``sharing_key`` runs for every (class, policy) pair, and hashing a tuple of rules
@@ -311,14 +331,14 @@ class Grants:
         hash): so equal rules get one small number, and the facts are kept by the policy
         object's id. The entry holds the policy itself, so that id cannot be reused by
         another object while this cache lives."""
-        key = (id(policy), str(direction))
+        key = (id(policy), direction)  # a Direction hashes and compares as its name
         facts = self._facts.get(key)
         if facts is None:
             rules = policy.rules(direction) or ()
             number = self._rules_numbers.setdefault(rules, len(self._rules_numbers))
             scope = policy.namespace if _uses_own_namespace(rules) else None
             used = frozenset(named_ports_used((policy,), direction))
-            facts = _Facts(policy, number, scope, used)
+            facts = _Facts(policy, number, scope, used, (number, str(direction), scope, ()))
             self._facts[key] = facts
         return facts
 

@@ -36,7 +36,7 @@ from npc.backends.grants import Grant, Range, cidr_blocks, merge
 from npc.backends.nft import syntax as nft_syntax
 from npc.intervals import ADDRESS_BITS, FAMILIES
 
-__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups", "element_lines"]
+__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups", "element_lines", "host"]
 
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
@@ -145,7 +145,8 @@ def element_lines(texts: Iterable[str]) -> str:
     return ",\n".join(f"\t\t\t{text}" for text in texts)
 
 
-def _host(version: int, value: int) -> str:
+def host(version: int, value: int) -> str:
+    """An address as nft writes it (as :class:`netaddr.IPAddress` spells it)."""
     if version == 4:  # inet_ntop is ten times faster, and spells IPv4 like everyone
         return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
     return str(ipaddress.IPv6Address(value))  # RFC 5952, whatever the C library
@@ -153,7 +154,7 @@ def _host(version: int, value: int) -> str:
 
 def _block(version: int, block: Range) -> str:
     if block[0] == block[1]:
-        return _host(version, block[0])
+        return host(version, block[0])
     return nft_syntax.address(version, block[0], block[1])
 
 
