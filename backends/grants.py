@@ -28,7 +28,7 @@ import netaddr
 from npc import ir
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError, ValidationError
 from npc.intervals import FAMILIES
-from npc.resolve import PodSet, Resolver
+from npc.resolve import PodSet, Resolver, bit_indices
 from npc.snapshot import Pod, Snapshot
 
 __all__ = [
@@ -196,11 +196,14 @@ class Grants:
             by_namespace.setdefault(policy.namespace, []).append(number)
         groups: dict[tuple[int, ...], int] = {}
         for namespace, numbers in by_namespace.items():
-            parts: list[tuple[tuple[int, ...], int]] = [
-                ((), resolver.namespace_bits(namespace) & scope)
-            ]
+            within = resolver.namespace_bits(namespace) & scope
+            if not within:
+                continue
+            # A namespace's pods are neighbours: work on small ints shifted down to them.
+            offset = (within & -within).bit_length() - 1
+            parts: list[tuple[tuple[int, ...], int]] = [((), within >> offset)]
             for number in numbers:
-                chosen = resolver.selected(isolating[number]).bits
+                chosen = resolver.selected_bits(isolating[number]) >> offset
                 refined: list[tuple[tuple[int, ...], int]] = []
                 for key, part in parts:
                     inside = part & chosen
@@ -213,7 +216,7 @@ class Grants:
                 parts = refined
             for key, part in parts:
                 if key and part:
-                    groups[key] = part
+                    groups[key] = part << offset
         classes: list[IsolationClass] = []
         for key, bits in groups.items():
             members = tuple(isolating[n] for n in key)
@@ -255,8 +258,9 @@ class Grants:
         key = (bits, version)
         found = self._address_ints.get(key)
         if found is None:
+            values = self.resolver.address_values()
             found = frozenset(
-                int(a) for p in self.resolver.pods_of(bits) for a in p.ips if a.version == version
+                value for i in bit_indices(bits) for v, value in values[i] if v == version
             )
             self._address_ints[key] = found
         return found
@@ -336,8 +340,17 @@ class Grants:
         if facts is None:
             rules = policy.rules(direction) or ()
             number = self._rules_numbers.setdefault(rules, len(self._rules_numbers))
-            scope = policy.namespace if _uses_own_namespace(rules) else None
-            used = frozenset(named_ports_used((policy,), direction))
+            own = False
+            names: set[tuple[str, ir.Protocol]] = set()
+            for rule in rules:  # one walk for what _uses_own_namespace and named_ports_used say
+                if isinstance(rule.peers, tuple) and not own:
+                    own = _uses_own_namespace((rule,))
+                if isinstance(rule.ports, ir.PortSet):
+                    for entry in rule.ports.entries:
+                        if entry.named:
+                            names.update((name, entry.protocol) for name in entry.named)
+            scope = policy.namespace if own else None
+            used = frozenset(names)
             facts = _Facts(policy, number, scope, used, (number, str(direction), scope, ()))
             self._facts[key] = facts
         return facts
@@ -407,6 +420,15 @@ def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
 
 def _shared_addresses(resolver: Resolver) -> list[tuple[netaddr.IPAddress, tuple[Pod, ...]]]:
     """Addresses held by more than one selectable pod, with those pods."""
+    values = resolver.address_values()
+    seen: set[tuple[int, int]] = set()
+    count = 0
+    for i in bit_indices(resolver.selectable):
+        held = set(values[i])
+        seen.update(held)
+        count += len(held)
+    if len(seen) == count:
+        return []  # the usual case, found without a list of holders per address
     holders: dict[tuple[int, int], list[Pod]] = {}
     for pod in resolver.pods_of(resolver.selectable):
         for a in set(pod.ips):

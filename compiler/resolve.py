@@ -122,6 +122,7 @@ class Resolver:
         self._labels = _LabelIndex([p.labels for p in self.pods])
         self._ns_labels = _LabelIndex([ns.labels for ns in snapshot.namespaces])
         self._ns_selector: dict[ir.LabelSelector, tuple[str, ...]] = {}
+        self._selected: dict[int, tuple[ir.Policy, int]] = {}
         self._ns_selector_bits: dict[ir.LabelSelector, int] = {}
         self._named: dict[
             tuple[str, ir.Protocol],
@@ -129,6 +130,7 @@ class Resolver:
         ] = {}
         self._declared: dict[tuple[str, ir.Protocol], dict[int, set[int]]] | None = None
         self._by_address: list[tuple[int, int, int]] | None = None
+        self._address_values: tuple[tuple[tuple[int, int], ...], ...] | None = None
         self._address_keys: list[tuple[int, int]] = []
 
     # -- basics -------------------------------------------------------------------------
@@ -143,6 +145,15 @@ class Resolver:
         pods = self.pods
         for index in bit_indices(bits):
             yield pods[index]
+
+    def address_values(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per pod (by number): its addresses as ``(version, integer)`` pairs, in its order
+        (worked out once: netaddr's attribute lookups are slow in loops over every pod)."""
+        if self._address_values is None:
+            self._address_values = tuple(
+                tuple((a.version, a.value) for a in p.ips) for p in self.pods
+            )
+        return self._address_values
 
     def podset(self, bits: int) -> PodSet:
         return PodSet(bits, self)
@@ -181,8 +192,17 @@ class Resolver:
 
     def selected(self, policy: ir.Policy) -> PodSet:
         """Pods ``policy`` applies to (its namespace, its podSelector, no hostNetwork)."""
-        bits = self.namespace_bits(policy.namespace) & self.selectable
-        return PodSet(bits & self.label_bits(policy.pod_selector), self)
+        return PodSet(self.selected_bits(policy), self)
+
+    def selected_bits(self, policy: ir.Policy) -> int:
+        """:meth:`selected` as bits, memoised per policy object (the entry keeps the policy
+        alive, so its id is not reused while the resolver lives)."""
+        found = self._selected.get(id(policy))
+        if found is None:
+            bits = self.namespace_bits(policy.namespace) & self.selectable
+            found = (policy, bits & self.label_bits(policy.pod_selector))
+            self._selected[id(policy)] = found
+        return found[1]
 
     def peer_pods(self, policy: ir.Policy, peer: ir.PodPeer) -> PodSet:
         """Pods a pod peer of ``policy`` matches."""

@@ -24,6 +24,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
 
+import netaddr
+
 from npc import ir, tiers
 from npc.backends.grants import FAMILIES, Grants, IsolationClass
 from npc.backends.nft import syntax as nft_syntax
@@ -288,11 +290,11 @@ class _Planner:
         comparisons are slow); worked out once per pod for both directions."""
         found = self.addresses.get(idx)
         if found is None:
-            pod = self.grants.resolver.pods[idx]
+            values = self.grants.resolver.address_values()[idx]
             # IPv4 spelt by inet_ntop (faster, and the same text); IPv6 as netaddr spells it
             found = [
-                (a.version, a.value, host(4, a.value) if a.version == 4 else str(a))
-                for a in pod.ips
+                (v, value, host(4, value) if v == 4 else str(netaddr.IPAddress(value, v)))
+                for v, value in values
             ]
             self.addresses[idx] = found
         return found
