@@ -20,9 +20,11 @@ of policies and pods: hash sets and verdict maps cost one lookup whatever their 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 
 import netaddr
 
@@ -252,7 +254,7 @@ class _Planner:
                             f"{direction}-v{v}",
                             f"ipv{v}_addr",
                             f"{'ip' if v == 4 else 'ip6'} {side}",
-                            tuple((a, chain) for _, a, chain in sorted(set(targets[v]))),
+                            _by_address(targets[v]),
                             "goto" if self.cluster_policies else "jump",
                         )
                     )
@@ -302,6 +304,19 @@ class _Planner:
     def _in_scope(self, pod: Pod) -> bool:
         node = self.grants.node
         return node is None or pod.node_name == node or not pod.node_name
+
+
+def _by_address(targets: list[tuple[int, str, str]]) -> tuple[tuple[str, str], ...]:
+    """Verdict map elements ``(address, chain)`` sorted by address value, each once.
+
+    A pod is in one class per direction and no two selectable pods share an address
+    (:class:`~npc.backends.grants.Grants` refuses them), so values are unique and sorting
+    by the integer alone gives the order of the whole tuples, faster; should two entries
+    ever share a value, the whole tuples decide."""
+    entries = sorted(set(targets), key=itemgetter(0))
+    if any(a[0] == b[0] for a, b in itertools.pairwise(entries)):
+        entries.sort()
+    return tuple((text, chain) for _, text, chain in entries)
 
 
 def plan(
