@@ -29,7 +29,7 @@ import itertools
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, cast
 
 from npc import ir
 from npc.backends.grants import Grant, Range, cidr_blocks, merge
@@ -89,18 +89,23 @@ class SetContent:
         return element_lines(self.texts())
 
     def texts(self) -> list[str]:
-        """The elements in nft syntax (``10.0.0.1 . tcp . 80``, ``10.0.0.0/8 . udp``)."""
+        """The elements in nft syntax (``10.0.0.1 . tcp . 80``, ``10.0.0.0/8 . udp``): the
+        fields joined with `` . ``, one loop per shape (sets hold thousands of elements)."""
         family = self.family or 4
+        name = nft_syntax.protocol
+        if self.shape == "anyport":
+            anyport = cast(tuple[tuple[ir.Protocol, Range], ...], self.elements)
+            return [f"{name(proto)} . {_ports(port)}" for proto, port in anyport]
+        if self.shape == "addr":
+            addrs = cast(tuple[tuple[Range], ...], self.elements)
+            return [_block(family, addr) for (addr,) in addrs]
+        if self.shape == "proto":
+            protos = cast(tuple[tuple[Range, ir.Protocol], ...], self.elements)
+            return [f"{_block(family, addr)} . {name(proto)}" for addr, proto in protos]
+        ports = cast(tuple[tuple[Range, ir.Protocol, Range], ...], self.elements)
         return [
-            " . ".join(
-                nft_syntax.protocol(part)
-                if isinstance(part, ir.Protocol)
-                else _block(family, part)
-                if i == 0 and self.shape != "anyport"
-                else _ports(part)
-                for i, part in enumerate(element)
-            )
-            for element in self.elements
+            f"{_block(family, addr)} . {name(proto)} . {_ports(port)}"
+            for addr, proto, port in ports
         ]
 
 
@@ -142,7 +147,8 @@ class Lookups:
 def element_lines(texts: Iterable[str]) -> str:
     """Set or map elements as the lines of an ``elements = { ... }`` block: indented three
     tabs, comma-separated, without the last line's newline."""
-    return ",\n".join(f"\t\t\t{text}" for text in texts)
+    lines = list(texts)
+    return "\t\t\t" + ",\n\t\t\t".join(lines) if lines else ""
 
 
 def host(version: int, value: int) -> str:
