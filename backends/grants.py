@@ -173,6 +173,7 @@ class Grants:
                 if p.node_name == node or not p.node_name
             )
         self._address_ints: dict[tuple[int, int], frozenset[int]] = {}
+        self._pod_addresses: dict[int, Addresses] = {}
         self._grants: dict[Hashable, tuple[Grant, ...]] = {}
         # Per (policy object, direction): what sharing_key needs (see _facts).
         self._facts: dict[tuple[int, str], _Facts] = {}
@@ -266,15 +267,20 @@ class Grants:
         return found
 
     def pod_addresses(self, bits: int) -> Addresses:
-        """The addresses of a set of pods, as exact hosts."""
-        return Addresses(hosts={v: self.address_ints(bits, v) for v in FAMILIES})
+        """The addresses of a set of pods, as exact hosts (memoised, like
+        :meth:`address_ints`)."""
+        found = self._pod_addresses.get(bits)
+        if found is None:
+            found = Addresses(hosts={v: self.address_ints(bits, v) for v in FAMILIES})
+            self._pod_addresses[bits] = found
+        return found
 
     def _peer_addresses(self, policy: ir.Policy, peers: tuple[ir.Peer, ...]) -> Addresses:
         bits = 0
         blocks: dict[int, list[Range]] = {v: [] for v in FAMILIES}
         for peer in peers:
             if isinstance(peer, ir.PodPeer):
-                bits |= self.resolver.peer_pods(policy, peer).bits
+                bits |= self.resolver.peer_bits(policy, peer)
             else:
                 for cidr in peer.addresses.cidrs:
                     blocks[cidr.version].append((cidr.first, cidr.last))
@@ -296,7 +302,7 @@ class Grants:
             hosts: dict[int, set[int]] = {v: set() for v in FAMILIES}
             for peer in peers:
                 if isinstance(peer, ir.PodPeer):
-                    bits |= candidates & resolver.peer_pods(policy, peer).bits
+                    bits |= candidates & resolver.peer_bits(policy, peer)
                     continue
                 inside = candidates & resolver.address_pods(peer.addresses).bits
                 for pod in resolver.pods_of(inside):

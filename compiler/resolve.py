@@ -206,6 +206,10 @@ class Resolver:
 
     def peer_pods(self, policy: ir.Policy, peer: ir.PodPeer) -> PodSet:
         """Pods a pod peer of ``policy`` matches."""
+        return PodSet(self.peer_bits(policy, peer), self)
+
+    def peer_bits(self, policy: ir.Policy, peer: ir.PodPeer) -> int:
+        """:meth:`peer_pods` as bits."""
         if isinstance(peer.namespaces, ir.SameNamespace):
             scope = self.namespace_bits(policy.namespace)
         else:
@@ -213,7 +217,7 @@ class Resolver:
         bits = scope & self.selectable
         if bits:
             bits &= self.label_bits(peer.pods)
-        return PodSet(bits, self)
+        return bits
 
     def address_pods(self, addresses: ir.AddressSet) -> PodSet:
         """Pods (hostNetwork included) with at least one address in ``addresses``."""
