@@ -188,18 +188,21 @@ class _Family:
 def build_lookups(grants: Iterable[Grant]) -> Lookups:
     """Turn grants into lookups with disjoint interval elements and exact hash elements."""
     any_ports: dict[ir.Protocol, list[Range]] = {}
-    families = {v: _Family() for v in FAMILIES}
+    families: dict[int, _Family] = {}  # made for the families that have some grant
     for grant in grants:
         if grant.addresses is None:
             if grant.protocol is None:
                 return Lookups(unconditional=True)
             any_ports.setdefault(grant.protocol, []).extend(grant.ports)
             continue
-        for version, fam in families.items():
+        for version in FAMILIES:
             hosts = grant.addresses.hosts.get(version, frozenset())
             blocks = grant.addresses.blocks.get(version, ())
             if not hosts and not blocks:
                 continue
+            fam = families.get(version)
+            if fam is None:
+                fam = families[version] = _Family()
             if grant.protocol is None:
                 fam.addr_hosts |= hosts
                 fam.addr_blocks.extend(blocks)
@@ -226,8 +229,9 @@ def build_lookups(grants: Iterable[Grant]) -> Lookups:
             (exact_any if port[0] == port[1] else ranged_any).append((proto, port))
     _add(tests, "anyport", None, False, exact_any)
     _add(tests, "anyport", None, True, ranged_any)
-    for version, fam in families.items():
-        tests.extend(_family_tests(version, fam))
+    for version in FAMILIES:
+        if version in families:
+            tests.extend(_family_tests(version, families[version]))
     return Lookups(False, protocols, tuple(tests))
 
 
