@@ -108,6 +108,8 @@ class _Facts:
     rules: int
     scope: str | None
     used: frozenset[tuple[str, ir.Protocol]]
+    #: The sharing key for a class that resolves none of ``used``.
+    key: tuple[int, str, str | None, Resolution]
 
 
 # -- integer ranges -------------------------------------------------------------------------
@@ -171,6 +173,7 @@ class Grants:
                 if p.node_name == node or not p.node_name
             )
         self._address_ints: dict[tuple[int, int], frozenset[int]] = {}
+        self._pod_addresses: dict[int, Addresses] = {}
         self._grants: dict[Hashable, tuple[Grant, ...]] = {}
         # Per (policy object, direction): what sharing_key needs (see _facts).
         self._facts: dict[tuple[int, str], _Facts] = {}
@@ -186,20 +189,42 @@ class Grants:
         resolver = self.resolver
         scope = resolver.selectable if self._scope is None else self._scope & resolver.selectable
         isolating = [p for p in self.policies if p.rules(direction) is not None]
-        signature: dict[int, list[int]] = {}
+        # A policy selects pods of its own namespace only: the pods of each namespace are
+        # split by each of its policies in turn (partition refinement on bitsets), so no
+        # pod is visited per policy. Each part ends with exactly the policies selecting it.
+        by_namespace: dict[str, list[int]] = {}
         for number, policy in enumerate(isolating):
-            for idx in bit_indices(resolver.selected(policy).bits & scope):
-                signature.setdefault(idx, []).append(number)
+            by_namespace.setdefault(policy.namespace, []).append(number)
         groups: dict[tuple[int, ...], int] = {}
-        for idx, numbers in signature.items():
-            key = tuple(numbers)
-            groups[key] = groups.get(key, 0) | (1 << idx)
+        for namespace, numbers in by_namespace.items():
+            within = resolver.namespace_bits(namespace) & scope
+            if not within:
+                continue
+            # A namespace's pods are neighbours: work on small ints shifted down to them.
+            offset = (within & -within).bit_length() - 1
+            parts: list[tuple[tuple[int, ...], int]] = [((), within >> offset)]
+            for number in numbers:
+                chosen = resolver.selected_bits(isolating[number]) >> offset
+                refined: list[tuple[tuple[int, ...], int]] = []
+                for key, part in parts:
+                    inside = part & chosen
+                    if inside:
+                        refined.append(((*key, number), inside))
+                        if inside != part:
+                            refined.append((key, part & ~chosen))
+                    else:
+                        refined.append((key, part))
+                parts = refined
+            for key, part in parts:
+                if key and part:
+                    groups[key] = part << offset
         classes: list[IsolationClass] = []
         for key, bits in groups.items():
             members = tuple(isolating[n] for n in key)
-            names = (
-                named_ports_used(members, direction) if direction is ir.Direction.INGRESS else ()
-            )
+            names: tuple[tuple[str, ir.Protocol], ...] = ()
+            if direction is ir.Direction.INGRESS:  # named_ports_used(members), per policy once
+                used = [self._policy_facts(p, direction).used for p in members]
+                names = tuple(sorted(frozenset().union(*used)))
             for resolution, sub in self._split_by_named_ports(bits, names):
                 classes.append(IsolationClass(members, resolver.podset(sub), resolution))
         classes.sort(
@@ -214,17 +239,15 @@ class Grants:
         self, bits: int, names: tuple[tuple[str, ir.Protocol], ...]
     ) -> list[tuple[Resolution, int]]:
         parts: list[tuple[Resolution, int]] = [((), bits)]
-        pods = self.resolver.pods
         for name, protocol in names:
+            table = self.resolver.named_port_groups(name, protocol)
             refined: list[tuple[Resolution, int]] = []
             for resolution, part in parts:
                 # Pods are grouped by every number they give the name (usually one).
-                by_numbers: dict[tuple[int, ...], int] = {}
-                for idx in bit_indices(part):
-                    numbers = pods[idx].named_port_numbers(name, protocol)
-                    by_numbers[numbers] = by_numbers.get(numbers, 0) | (1 << idx)
-                for numbers, sub in sorted(by_numbers.items()):
-                    refined.append(((*resolution, (name, protocol, numbers)), sub))
+                for numbers, declared in table:
+                    sub = part & declared
+                    if sub:
+                        refined.append(((*resolution, (name, protocol, numbers)), sub))
             parts = refined
         return parts
 
@@ -236,22 +259,28 @@ class Grants:
         key = (bits, version)
         found = self._address_ints.get(key)
         if found is None:
+            values = self.resolver.address_values()
             found = frozenset(
-                int(a) for p in self.resolver.pods_of(bits) for a in p.ips if a.version == version
+                value for i in bit_indices(bits) for v, value in values[i] if v == version
             )
             self._address_ints[key] = found
         return found
 
     def pod_addresses(self, bits: int) -> Addresses:
-        """The addresses of a set of pods, as exact hosts."""
-        return Addresses(hosts={v: self.address_ints(bits, v) for v in FAMILIES})
+        """The addresses of a set of pods, as exact hosts (memoised, like
+        :meth:`address_ints`)."""
+        found = self._pod_addresses.get(bits)
+        if found is None:
+            found = Addresses(hosts={v: self.address_ints(bits, v) for v in FAMILIES})
+            self._pod_addresses[bits] = found
+        return found
 
     def _peer_addresses(self, policy: ir.Policy, peers: tuple[ir.Peer, ...]) -> Addresses:
         bits = 0
         blocks: dict[int, list[Range]] = {v: [] for v in FAMILIES}
         for peer in peers:
             if isinstance(peer, ir.PodPeer):
-                bits |= self.resolver.peer_pods(policy, peer).bits
+                bits |= self.resolver.peer_bits(policy, peer)
             else:
                 for cidr in peer.addresses.cidrs:
                     blocks[cidr.version].append((cidr.first, cidr.last))
@@ -273,7 +302,7 @@ class Grants:
             hosts: dict[int, set[int]] = {v: set() for v in FAMILIES}
             for peer in peers:
                 if isinstance(peer, ir.PodPeer):
-                    bits |= candidates & resolver.peer_pods(policy, peer).bits
+                    bits |= candidates & resolver.peer_bits(policy, peer)
                     continue
                 inside = candidates & resolver.address_pods(peer.addresses).bits
                 for pod in resolver.pods_of(inside):
@@ -294,16 +323,17 @@ class Grants:
         """Equal keys mean equal grants. Teams copy policies between namespaces (DNS egress,
         monitoring, ...): rules that do not depend on their namespace share one key, so they
         resolve once for all copies."""
-        direction = ir.Direction(direction)
         facts = self._policy_facts(policy, direction)
+        if not facts.used or not cls.named_ports:
+            return facts.key
         resolution = tuple(
             (name, str(proto), numbers)
             for name, proto, numbers in cls.named_ports
             if (name, proto) in facts.used
         )
-        return (facts.rules, str(direction), facts.scope, resolution)
+        return (*facts.key[:3], resolution)
 
-    def _policy_facts(self, policy: ir.Policy, direction: ir.Direction) -> _Facts:
+    def _policy_facts(self, policy: ir.Policy, direction: ir.Direction | str) -> _Facts:
         """What :meth:`sharing_key` needs of one policy's rules, worked out once per policy.
 
         ``sharing_key`` runs for every (class, policy) pair, and hashing a tuple of rules
@@ -311,14 +341,23 @@ class Grants:
         hash): so equal rules get one small number, and the facts are kept by the policy
         object's id. The entry holds the policy itself, so that id cannot be reused by
         another object while this cache lives."""
-        key = (id(policy), str(direction))
+        key = (id(policy), direction)  # a Direction hashes and compares as its name
         facts = self._facts.get(key)
         if facts is None:
             rules = policy.rules(direction) or ()
             number = self._rules_numbers.setdefault(rules, len(self._rules_numbers))
-            scope = policy.namespace if _uses_own_namespace(rules) else None
-            used = frozenset(named_ports_used((policy,), direction))
-            facts = _Facts(policy, number, scope, used)
+            own = False
+            names: set[tuple[str, ir.Protocol]] = set()
+            for rule in rules:  # one walk for what _uses_own_namespace and named_ports_used say
+                if isinstance(rule.peers, tuple) and not own:
+                    own = _uses_own_namespace((rule,))
+                if isinstance(rule.ports, ir.PortSet):
+                    for entry in rule.ports.entries:
+                        if entry.named:
+                            names.update((name, entry.protocol) for name in entry.named)
+            scope = policy.namespace if own else None
+            used = frozenset(names)
+            facts = _Facts(policy, number, scope, used, (number, str(direction), scope, ()))
             self._facts[key] = facts
         return facts
 
@@ -387,6 +426,15 @@ def _uses_own_namespace(rules: tuple[ir.Rule, ...]) -> bool:
 
 def _shared_addresses(resolver: Resolver) -> list[tuple[netaddr.IPAddress, tuple[Pod, ...]]]:
     """Addresses held by more than one selectable pod, with those pods."""
+    values = resolver.address_values()
+    seen: set[tuple[int, int]] = set()
+    count = 0
+    for i in bit_indices(resolver.selectable):
+        held = set(values[i])
+        seen.update(held)
+        count += len(held)
+    if len(seen) == count:
+        return []  # the usual case, found without a list of holders per address
     holders: dict[tuple[int, int], list[Pod]] = {}
     for pod in resolver.pods_of(resolver.selectable):
         for a in set(pod.ips):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -34,12 +33,10 @@ from npc.errors import (
     UnsupportedError,
     snapshot_required,
 )
-from npc.flows import Probe
 from npc.frontend import Bundle
 from npc.frontend import load as load_bundle
 from npc.frontend.source import Source
 from npc.passes import optimize
-from npc.rulesets.base import Judge, Text
 from npc.snapshot import Snapshot
 from npc.targets import (
     REGISTRY,
@@ -55,6 +52,8 @@ if TYPE_CHECKING:  # imported where used: a process running `npc compile` never 
     from npc.analysis.diff import DiffReport
     from npc.analysis.lint import Finding
     from npc.analysis.verify import Difference, VerifyReport
+    from npc.flows import Probe
+    from npc.rulesets.base import Judge, Text
 
 __all__ = [
     "Applied",
@@ -438,6 +437,8 @@ def explain_reason(bundle: Bundle, src: str, dst: str, protocol: str, port: int)
 
     snapshot = _snapshot(bundle, "npc explain")
     ends = [snapshot.pod(e) or e for e in (src, dst)]
+    from npc.flows import Probe  # noqa: PLC0415
+
     probe = Probe(port, ir.Protocol(protocol))
     text = explain_flow(
         bundle.policies, snapshot, ends[0], ends[1], probe, bundle.locate, bundle.cluster_policies
@@ -460,6 +461,8 @@ def live_ruleset(target: str) -> tuple[Source, ...]:
                 hint="give the ruleset with --ruleset PATH",
             )
         )
+    import subprocess  # noqa: PLC0415
+
     found = []
     for command in commands:
         name = f"<{' '.join(command)}>"

@@ -83,3 +83,36 @@ def test_a_name_declared_by_two_containers_resolves_to_both_numbers() -> None:
         for ranges, pods in res.resolve_ports(ports, res.podset(res.all_bits))
     }
     assert groups == {("a/web",): (ir.PortRange(8080, 8080), ir.PortRange(9090, 9090))}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_named_port_groups_and_namespaces_agree_with_the_pods(seed: int) -> None:
+    """The indexes (declared ports, namespace labels, addresses) say what a scan says."""
+    rng = random.Random(seed)
+    snap = random_cluster(rng, namespaces=4, pods=16, host_network=True, ipv6=seed % 2 == 0)
+    res = Resolver(snap)
+    for name in ("http", "dns", "metrics", "nosuch"):
+        for proto in ir.Protocol:
+            groups = res.named_port_groups(name, proto)
+            assert [numbers for numbers, _ in groups] == sorted(numbers for numbers, _ in groups)
+            seen = 0
+            for numbers, bits in groups:
+                assert not seen & bits
+                seen |= bits
+                for p in res.pods_of(bits):
+                    assert p.named_port_numbers(name, proto) == numbers
+            assert seen == res.all_bits
+    for policy in random_policies(rng, snap, count=6):
+        for rules in (policy.ingress or (), policy.egress or ()):
+            for rule in rules:
+                for peer in rule.peers if isinstance(rule.peers, tuple) else ():
+                    if isinstance(peer, ir.PodPeer) and isinstance(
+                        peer.namespaces, ir.LabelSelector
+                    ):
+                        want = tuple(
+                            ns.name for ns in snap.namespaces if peer.namespaces.matches(ns.labels)
+                        )
+                        assert res.namespaces_matching(peer.namespaces) == want
+    assert res.address_values() == tuple(
+        tuple((a.version, int(a)) for a in p.ips) for p in snap.pods
+    )

@@ -29,14 +29,14 @@ import itertools
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, cast
 
 from npc import ir
 from npc.backends.grants import Grant, Range, cidr_blocks, merge
 from npc.backends.nft import syntax as nft_syntax
 from npc.intervals import ADDRESS_BITS, FAMILIES
 
-__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups", "element_lines"]
+__all__ = ["Element", "Lookups", "SetContent", "Test", "build_lookups", "element_lines", "host"]
 
 _ALL: Final = (ir.ALL_PORTS.start, ir.ALL_PORTS.end)
 
@@ -89,18 +89,23 @@ class SetContent:
         return element_lines(self.texts())
 
     def texts(self) -> list[str]:
-        """The elements in nft syntax (``10.0.0.1 . tcp . 80``, ``10.0.0.0/8 . udp``)."""
+        """The elements in nft syntax (``10.0.0.1 . tcp . 80``, ``10.0.0.0/8 . udp``): the
+        fields joined with `` . ``, one loop per shape (sets hold thousands of elements)."""
         family = self.family or 4
+        name = nft_syntax.protocol
+        if self.shape == "anyport":
+            anyport = cast(tuple[tuple[ir.Protocol, Range], ...], self.elements)
+            return [f"{name(proto)} . {_ports(port)}" for proto, port in anyport]
+        if self.shape == "addr":
+            addrs = cast(tuple[tuple[Range], ...], self.elements)
+            return [_block(family, addr) for (addr,) in addrs]
+        if self.shape == "proto":
+            protos = cast(tuple[tuple[Range, ir.Protocol], ...], self.elements)
+            return [f"{_block(family, addr)} . {name(proto)}" for addr, proto in protos]
+        ports = cast(tuple[tuple[Range, ir.Protocol, Range], ...], self.elements)
         return [
-            " . ".join(
-                nft_syntax.protocol(part)
-                if isinstance(part, ir.Protocol)
-                else _block(family, part)
-                if i == 0 and self.shape != "anyport"
-                else _ports(part)
-                for i, part in enumerate(element)
-            )
-            for element in self.elements
+            f"{_block(family, addr)} . {name(proto)} . {_ports(port)}"
+            for addr, proto, port in ports
         ]
 
 
@@ -142,10 +147,12 @@ class Lookups:
 def element_lines(texts: Iterable[str]) -> str:
     """Set or map elements as the lines of an ``elements = { ... }`` block: indented three
     tabs, comma-separated, without the last line's newline."""
-    return ",\n".join(f"\t\t\t{text}" for text in texts)
+    lines = list(texts)
+    return "\t\t\t" + ",\n\t\t\t".join(lines) if lines else ""
 
 
-def _host(version: int, value: int) -> str:
+def host(version: int, value: int) -> str:
+    """An address as nft writes it (as :class:`netaddr.IPAddress` spells it)."""
     if version == 4:  # inet_ntop is ten times faster, and spells IPv4 like everyone
         return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
     return str(ipaddress.IPv6Address(value))  # RFC 5952, whatever the C library
@@ -153,7 +160,7 @@ def _host(version: int, value: int) -> str:
 
 def _block(version: int, block: Range) -> str:
     if block[0] == block[1]:
-        return _host(version, block[0])
+        return host(version, block[0])
     return nft_syntax.address(version, block[0], block[1])
 
 
@@ -181,18 +188,21 @@ class _Family:
 def build_lookups(grants: Iterable[Grant]) -> Lookups:
     """Turn grants into lookups with disjoint interval elements and exact hash elements."""
     any_ports: dict[ir.Protocol, list[Range]] = {}
-    families = {v: _Family() for v in FAMILIES}
+    families: dict[int, _Family] = {}  # made for the families that have some grant
     for grant in grants:
         if grant.addresses is None:
             if grant.protocol is None:
                 return Lookups(unconditional=True)
             any_ports.setdefault(grant.protocol, []).extend(grant.ports)
             continue
-        for version, fam in families.items():
+        for version in FAMILIES:
             hosts = grant.addresses.hosts.get(version, frozenset())
             blocks = grant.addresses.blocks.get(version, ())
             if not hosts and not blocks:
                 continue
+            fam = families.get(version)
+            if fam is None:
+                fam = families[version] = _Family()
             if grant.protocol is None:
                 fam.addr_hosts |= hosts
                 fam.addr_blocks.extend(blocks)
@@ -219,8 +229,9 @@ def build_lookups(grants: Iterable[Grant]) -> Lookups:
             (exact_any if port[0] == port[1] else ranged_any).append((proto, port))
     _add(tests, "anyport", None, False, exact_any)
     _add(tests, "anyport", None, True, ranged_any)
-    for version, fam in families.items():
-        tests.extend(_family_tests(version, fam))
+    for version in FAMILIES:
+        if version in families:
+            tests.extend(_family_tests(version, families[version]))
     return Lookups(False, protocols, tuple(tests))
 
 

@@ -20,16 +20,21 @@ of policies and pods: hash sets and verdict maps cost one lookup whatever their 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
+
+import netaddr
 
 from npc import ir, tiers
 from npc.backends.grants import FAMILIES, Grants, IsolationClass
 from npc.backends.nft import syntax as nft_syntax
-from npc.backends.nft.elements import Lookups, SetContent, build_lookups, element_lines
+from npc.backends.nft.elements import Lookups, SetContent, build_lookups, element_lines, host
 from npc.backends.nft.tiers import TierChain, plan_tiers
 from npc.errors import Diagnostic
+from npc.resolve import bit_indices
 from npc.snapshot import Pod, Snapshot
 
 __all__ = ["Chain", "NamedSet", "Plan", "VerdictMap", "plan"]
@@ -113,6 +118,11 @@ class _Planner:
     # key (every element) is costly to hash each time. The content objects stay alive in
     # `lookups` (and in the NamedSet), so their ids are not reused.
     by_content: dict[int, NamedSet] = field(default_factory=dict)
+    # Per lookups object (alive in `lookups`, so its id is not reused): its chain matches.
+    matches: dict[int, list[str]] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+    # Per pod number: (family, address as an integer, address as nft writes it).
+    addresses: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
 
     def _lookups(self, policy: ir.Policy, direction: ir.Direction, cls: IsolationClass) -> Lookups:
         key = self.grants.sharing_key(policy, direction, cls)
@@ -152,6 +162,24 @@ class _Planner:
         self.by_content[id(content)] = found
         return found
 
+    def _comment(self, text: str) -> str:
+        found = self.comments.get(text)
+        if found is None:
+            found = self.comments[text] = nft_syntax.comment(text)
+        return found
+
+    def _matches(self, lookups: Lookups, policy: ir.Policy, direction: str) -> list[str]:
+        """The matches of a chain's rules for ``lookups`` (memoised by the lookups object,
+        shared by the classes and policies using it: its sets are named when first met)."""
+        found = self.matches.get(id(lookups))
+        if found is None:
+            found = [f"meta l4proto {nft_syntax.protocol(proto)}" for proto in lookups.protocols]
+            for test in lookups.tests:
+                named = self._named_set(test.content, policy, direction)
+                found.append(test.match(_PEER_SIDE[direction], named.name))
+            self.matches[id(lookups)] = found
+        return found
+
     # -- chains -------------------------------------------------------------------------
 
     def _chain(self, name: str, direction: ir.Direction, cls: IsolationClass) -> Chain | None:
@@ -161,16 +189,13 @@ class _Planner:
         rules: dict[str, str] = {}  # lookup -> rule; policies sharing a set test it once
         for policy in cls.policies:
             lookups = self._lookups(policy, direction, cls)
-            tag = f"comment {nft_syntax.comment(policy.key)}"
             if lookups.unconditional:
                 return None
-            for proto in lookups.protocols:
-                match = f"meta l4proto {nft_syntax.protocol(proto)}"
-                rules.setdefault(match, f"{match} {verdict} {tag}")
-            for test in lookups.tests:
-                named = self._named_set(test.content, policy, direction)
-                match = test.match(_PEER_SIDE[direction], named.name)
-                rules.setdefault(match, f"{match} {verdict} {tag}")
+            tag = ""
+            for match in self._matches(lookups, policy, direction):
+                if match not in rules:
+                    tag = tag or f"comment {self._comment(policy.key)}"
+                    rules[match] = f"{match} {verdict} {tag}"
         rules["drop"] = "drop"
         keys = ", ".join(p.key for p in cls.policies)
         ports = ", ".join(
@@ -218,9 +243,9 @@ class _Planner:
                     )
                     continue
                 chains.append(chain)
-                for pod in cls.pods:
-                    for a in pod.ips:  # sorted by value: netaddr comparisons are slow
-                        targets[a.version].append((a.value, str(a), name))
+                for idx in bit_indices(cls.pods.bits):
+                    for version, value, text in self._pod_addresses(idx):
+                        targets[version].append((value, text, name))
             side = _POD_SIDE[direction]
             for v in FAMILIES:
                 if targets[v]:
@@ -229,7 +254,7 @@ class _Planner:
                             f"{direction}-v{v}",
                             f"ipv{v}_addr",
                             f"{'ip' if v == 4 else 'ip6'} {side}",
-                            tuple((a, chain) for _, a, chain in sorted(set(targets[v]))),
+                            _by_address(targets[v]),
                             "goto" if self.cluster_policies else "jump",
                         )
                     )
@@ -262,9 +287,36 @@ class _Planner:
             tier_chains,
         )
 
+    def _pod_addresses(self, idx: int) -> list[tuple[int, int, str]]:
+        """A pod's addresses for the verdict maps, sorted there by integer value (netaddr
+        comparisons are slow); worked out once per pod for both directions."""
+        found = self.addresses.get(idx)
+        if found is None:
+            values = self.grants.resolver.address_values()[idx]
+            # IPv4 spelt by inet_ntop (faster, and the same text); IPv6 as netaddr spells it
+            found = [
+                (v, value, host(4, value) if v == 4 else str(netaddr.IPAddress(value, v)))
+                for v, value in values
+            ]
+            self.addresses[idx] = found
+        return found
+
     def _in_scope(self, pod: Pod) -> bool:
         node = self.grants.node
         return node is None or pod.node_name == node or not pod.node_name
+
+
+def _by_address(targets: list[tuple[int, str, str]]) -> tuple[tuple[str, str], ...]:
+    """Verdict map elements ``(address, chain)`` sorted by address value, each once.
+
+    A pod is in one class per direction and no two selectable pods share an address
+    (:class:`~npc.backends.grants.Grants` refuses them), so values are unique and sorting
+    by the integer alone gives the order of the whole tuples, faster; should two entries
+    ever share a value, the whole tuples decide."""
+    entries = sorted(set(targets), key=itemgetter(0))
+    if any(a[0] == b[0] for a, b in itertools.pairwise(entries)):
+        entries.sort()
+    return tuple((text, chain) for _, text, chain in entries)
 
 
 def plan(

@@ -16,6 +16,8 @@ __all__ = ["dedupe_peers"]
 def _rule(rule: ir.Rule) -> ir.Rule | None:
     if not isinstance(rule.peers, tuple):
         return rule
+    if len(rule.peers) == 1 and not isinstance(rule.peers[0], ir.AddressPeer):
+        return rule  # the usual case: one pod peer, nothing to drop
     seen: list[ir.Peer] = []
     for peer in rule.peers:
         if isinstance(peer, ir.AddressPeer) and not peer.addresses:

@@ -67,6 +67,8 @@ def drop_subsumed(policies: ir.PolicySet) -> ir.PolicySet:
     first stays): what is left is what a backend has to emit."""
 
     def rules_fn(rules: tuple[ir.Rule, ...]) -> tuple[ir.Rule, ...]:
+        if len(rules) < 2:
+            return rules
         kept: list[ir.Rule] = []
         for i, r in enumerate(rules):
             covered = any(

@@ -25,11 +25,28 @@ def _peers_key(peers: ir.Peers) -> object:
     return peers if isinstance(peers, ir.AnyPeer) else frozenset(peers)
 
 
+def _same_peers(a: ir.Peers, b: ir.Peers) -> bool:
+    if a == b:
+        return True
+    if isinstance(a, ir.AnyPeer) or isinstance(b, ir.AnyPeer):
+        return False
+    return all(p in b for p in a) and all(p in a for p in b)
+
+
+def _any_same_peers(rules: tuple[ir.Rule, ...]) -> bool:
+    """Whether two rules have the same peers: a few comparisons (which stop at the first
+    difference) instead of hashing every selector of every rule, when there is nothing to
+    merge (the usual case)."""
+    return any(_same_peers(r.peers, s.peers) for i, r in enumerate(rules) for s in rules[i + 1 :])
+
+
 def merge_same_peers(policies: ir.PolicySet) -> ir.PolicySet:
     """One rule per set of peers (in any order), with the union of their ports: fewer rules
     for a backend to emit, and ``merge_same_ports`` then sees whole port sets."""
 
     def rules_fn(rules: tuple[ir.Rule, ...]) -> tuple[ir.Rule, ...]:
+        if len(rules) < 2 or not _any_same_peers(rules):
+            return rules
         groups: dict[object, ir.Rule] = {}
         for r in rules:
             key = _peers_key(r.peers)

@@ -25,6 +25,10 @@ def merge_same_ports(policies: ir.PolicySet) -> ir.PolicySet:
     they admit become one, so a backend emits one port match for all of them."""
 
     def rules_fn(rules: tuple[ir.Rule, ...]) -> tuple[ir.Rule, ...]:
+        # Nothing to merge (the usual case) is found by comparisons that stop at the first
+        # difference, without hashing every port set.
+        if not any(r.ports == s.ports for i, r in enumerate(rules) for s in rules[i + 1 :]):
+            return rules
         groups: dict[ir.Ports, ir.Rule] = {}
         for r in rules:
             prev = groups.get(r.ports)
