@@ -9,13 +9,14 @@ as a :class:`~npc.backends.alibaba.jsontext.Line`, written once however often it
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring
 from typing import Any
 
 import netaddr
 
 from npc import ir
 from npc.backends.alibaba.attach import LABEL, Attachment
-from npc.backends.alibaba.jsontext import Line, line
+from npc.backends.alibaba.jsontext import Line, compact_text
 from npc.backends.alibaba.plan import Group, Plan, Rule
 from npc.backends.grants import Grants
 
@@ -56,25 +57,22 @@ _CIDR_KEYS = {
 
 
 class Permissions:
-    """The ``Permissions.N`` of rules, each distinct (rule, direction) made once, with the
-    texts rules share (CIDR blocks, descriptions) made once too: one per compile (never
-    kept between compiles). ``compact``: make each a :class:`Line` (for the JSON text)
-    instead of a mapping."""
+    """The ``Permissions.N`` of rules, what rules share made once (the text of each
+    distinct CIDR block and description, and for a line everything around its block): one
+    per compile (never kept between compiles). ``compact``: make each a :class:`Line` (for
+    the JSON text) instead of a mapping, its text what ``json.dumps(mapping,
+    sort_keys=True, ensure_ascii=False)`` writes."""
 
     def __init__(self, *, compact: bool = False) -> None:
         self._compact = compact
-        self._made: dict[tuple[Rule, ir.Direction], dict[str, str] | Line] = {}
         self._blocks: dict[tuple[int, int, int], str] = {}
         self._descriptions: dict[tuple[str, ...], str] = {}
+        #: a line's text around its CIDR block, per everything else it says
+        self._around: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def __call__(self, rule: Rule, direction: ir.Direction) -> dict[str, str] | Line:
         """The permission of ``rule`` in a group of ``direction``."""
-        key = (rule, direction)
-        found = self._made.get(key)
-        if found is None:
-            made = self.mapping(rule, direction)
-            found = self._made[key] = line(made) if self._compact else made
-        return found
+        return self._line(rule, direction) if self._compact else self.mapping(rule, direction)
 
     def mapping(self, rule: Rule, direction: ir.Direction) -> dict[str, str]:
         """The permission of ``rule`` in the API's keys and values."""
@@ -88,13 +86,34 @@ class Permissions:
             _CIDR_KEYS[direction, rule.family]: self._cidr(rule.family, rule.block),
         }
 
+    def _line(self, rule: Rule, direction: ir.Direction) -> Line:
+        """``json.dumps(mapping, sort_keys=True, ensure_ascii=False)``: the text around the
+        block is the same for every block of a bucket, so it is written once per bucket
+        (by the C encoder, with the string NUL standing for the block: no other value is that
+        string, the descriptions start with ``npc:``)."""
+        around: tuple[object, ...] = (
+            direction,
+            rule.family,
+            rule.protocol,
+            rule.ports,
+            rule.policies,
+            rule.priority,
+            rule.action,
+        )  # all but the block
+        parts = self._around.get(around)
+        if parts is None:
+            mapping = self.mapping(rule, direction)
+            mapping[_CIDR_KEYS[direction, rule.family]] = "\0"
+            head, _, tail = compact_text(mapping).partition('"\\u0000"')
+            parts = self._around[around] = (head, tail)
+        head, tail = parts
+        return Line(head + encode_basestring(self._cidr(rule.family, rule.block)) + tail)
+
     def _description(self, policies: tuple[str, ...]) -> str:
         found = self._descriptions.get(policies)
         if found is None:
             text = "npc: " + ", ".join(policies) if policies else "npc: not isolated by policy"
-            found = self._descriptions[policies] = (
-                text if len(text) <= 512 else text[:509] + "..."
-            )
+            found = self._descriptions[policies] = text if len(text) <= 512 else text[:509] + "..."
         return found
 
     def _cidr(self, family: int, block: tuple[int, int]) -> str:

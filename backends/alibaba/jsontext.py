@@ -13,26 +13,25 @@ hold it (a group lists its permissions twice: flat, and in requests of at most 1
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Line", "dumps", "line"]
+__all__ = ["Line", "compact_text", "dumps", "line"]
 
 #: ``json.dumps(value, sort_keys=True, ensure_ascii=False)`` without its per-call set-up.
-_COMPACT = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+compact_text = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """A value already written as JSON text on one line (see :func:`line`)."""
+class Line(NamedTuple):
+    """A value already written as JSON text on one line (see :func:`line`); a named tuple,
+    made in C (a document at 10,000 pods has some 75,000)."""
 
     text: str
 
 
 def line(value: Any) -> Line:
     """``value`` as one line of JSON, with sorted keys, for :func:`dumps` to place as is."""
-    return Line(_COMPACT(value))
+    return Line(compact_text(value))
 
 
 def dumps(data: Any, end: str = "") -> str:
