@@ -154,8 +154,24 @@ class AlibabaBackend(Backend):
         return Emitted(text, tuple(diagnostics))
 
 
+def _names_sctp(policies: ir.PolicySet) -> bool:
+    """Whether a rule names SCTP ports: most inputs do not, and then :func:`_sctp` need not
+    walk every feature of every policy (``feature_uses``: 5,000 policies, 45,000 uses)."""
+    return any(
+        entry.protocol is ir.Protocol.SCTP
+        for policy in policies
+        for rules in (policy.ingress, policy.egress)
+        if rules
+        for rule in rules
+        if not isinstance(rule.ports, ir.AnyPort)
+        for entry in rule.ports.entries
+    )
+
+
 def _sctp(policies: ir.PolicySet, *, deny: bool) -> list[Diagnostic]:
     """Every use of SCTP ports: errors, or with ``deny`` warnings that they are left out."""
+    if not _names_sctp(policies):
+        return []
     seen = set()
     out = []
     for use in feature_uses(policies):

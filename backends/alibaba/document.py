@@ -2,9 +2,9 @@
 and values (``Permissions.N`` of ``AuthorizeSecurityGroup`` / ``AuthorizeSecurityGroupEgress``,
 listed flat and batched 100 per request), the PodNetworkings and the labels that attach them.
 
-A permission is made once per compile for each distinct rule (:class:`Permissions`), and the
-flat list and the requests of its group hold the same object; for the JSON text it is made
-as a :class:`~npc.backends.alibaba.jsontext.Line`, written once however often it is listed.
+What permissions share is made once per compile (:class:`Permissions`), and the flat list
+and the requests of a group hold the same objects; for the JSON text each permission is made
+as its one line of JSON text, in :class:`~npc.backends.alibaba.jsontext.Lines`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import netaddr
 
 from npc import ir
 from npc.backends.alibaba.attach import LABEL, Attachment
-from npc.backends.alibaba.jsontext import Line, compact_text
+from npc.backends.alibaba.jsontext import Lines, compact_text
 from npc.backends.alibaba.plan import Group, Plan, Rule
 from npc.backends.grants import Grants
 
@@ -59,23 +59,17 @@ _CIDR_KEYS = {
 class Permissions:
     """The ``Permissions.N`` of rules, what rules share made once (the text of each
     distinct CIDR block and description, and for a line everything around its block): one
-    per compile (never kept between compiles). ``compact``: make each a :class:`Line` (for
-    the JSON text) instead of a mapping, its text what ``json.dumps(mapping,
-    sort_keys=True, ensure_ascii=False)`` writes."""
+    per compile (never kept between compiles)."""
 
-    def __init__(self, *, compact: bool = False) -> None:
-        self._compact = compact
+    def __init__(self) -> None:
         self._blocks: dict[tuple[int, int, int], str] = {}
         self._descriptions: dict[tuple[str, ...], str] = {}
         #: a line's text around its CIDR block, per everything else it says
         self._around: dict[tuple[object, ...], tuple[str, str]] = {}
 
-    def __call__(self, rule: Rule, direction: ir.Direction) -> dict[str, str] | Line:
-        """The permission of ``rule`` in a group of ``direction``."""
-        return self._line(rule, direction) if self._compact else self.mapping(rule, direction)
-
     def mapping(self, rule: Rule, direction: ir.Direction) -> dict[str, str]:
-        """The permission of ``rule`` in the API's keys and values."""
+        """The permission of ``rule`` in a group of ``direction``, in the API's keys and
+        values."""
         ports = rule.ports
         return {
             "Description": self._description(rule.policies),
@@ -86,8 +80,9 @@ class Permissions:
             _CIDR_KEYS[direction, rule.family]: self._cidr(rule.family, rule.block),
         }
 
-    def _line(self, rule: Rule, direction: ir.Direction) -> Line:
-        """``json.dumps(mapping, sort_keys=True, ensure_ascii=False)``: the text around the
+    def line(self, rule: Rule, direction: ir.Direction) -> str:
+        """:meth:`mapping` as one line of JSON text, what ``json.dumps(mapping,
+        sort_keys=True, ensure_ascii=False)`` writes: the text around the
         block is the same for every block of a bucket, so it is written once per bucket
         (by the C encoder, with the string NUL standing for the block: no other value is that
         string, the descriptions start with ``npc:``)."""
@@ -107,7 +102,7 @@ class Permissions:
             head, _, tail = compact_text(mapping).partition('"\\u0000"')
             parts = self._around[around] = (head, tail)
         head, tail = parts
-        return Line(head + encode_basestring(self._cidr(rule.family, rule.block)) + tail)
+        return head + encode_basestring(self._cidr(rule.family, rule.block)) + tail
 
     def _description(self, policies: tuple[str, ...]) -> str:
         found = self._descriptions.get(policies)
@@ -159,8 +154,8 @@ def _describe(group: Group) -> str:
 def document(
     plan: Plan, attachment: Attachment, grants: Grants, region: str, *, compact: bool = False
 ) -> dict[str, Any]:
-    """The whole output as data (serialised with sorted keys). ``compact``: permissions as
-    :class:`~npc.backends.alibaba.jsontext.Line` objects, for
+    """The whole output as data (serialised with sorted keys). ``compact``: the permissions
+    as :class:`~npc.backends.alibaba.jsontext.Lines` of their JSON texts, for
     :func:`~npc.backends.alibaba.jsontext.dumps` (one line each); else as mappings."""
     pods = grants.resolver.pods
     # Each group's members, from one pass over the pods (not one pass per group).
@@ -172,13 +167,19 @@ def document(
         for i, names in of.items():
             for name in names:
                 members_of.setdefault((direction, name), []).append(pods[i].key)
-    permission = Permissions(compact=compact)
+    permissions = Permissions()
     groups = []
     for group in plan.groups:
         direction = group.direction
-        rules = [permission(r, direction) for r in group.rules]
+        rules: Lines | list[dict[str, str]]
+        batches: list[Lines] | list[list[dict[str, str]]]
+        if compact:
+            rules = Lines([permissions.line(r, direction) for r in group.rules])
+            batches = [Lines(rules[i : i + BATCH]) for i in range(0, len(rules), BATCH)]
+        else:
+            rules = [permissions.mapping(r, direction) for r in group.rules]
+            batches = [rules[i : i + BATCH] for i in range(0, len(rules), BATCH)]
         members = sorted(members_of.get((direction, group.name), ()))
-        batches = [rules[i : i + BATCH] for i in range(0, len(rules), BATCH)]
         ingress = direction is ir.Direction.INGRESS
         entry: dict[str, Any] = {
             "name": group.name,
