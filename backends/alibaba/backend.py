@@ -6,8 +6,11 @@ cloud, outside the node. This backend turns policies and a cluster snapshot into
 (``enterprise``) security groups, their rules in the API's own words (the ``Permissions.N``
 of ``AuthorizeSecurityGroup`` / ``AuthorizeSecurityGroupEgress``, batched 100 per request),
 and the PodNetworkings that attach them: :mod:`npc.backends.alibaba.plan` decides the groups
-and rules, :mod:`npc.backends.alibaba.attach` the attachment. ``--format aliyun-cli`` prints
-the same as ``aliyun ecs`` and ``kubectl`` commands (:mod:`npc.backends.alibaba.cli`).
+and rules, :mod:`npc.backends.alibaba.attach` the attachment,
+:mod:`npc.backends.alibaba.document` the output as data, which
+:mod:`npc.backends.alibaba.jsontext` writes as JSON (one permission per line).
+``--format aliyun-cli`` prints the same as ``aliyun ecs`` and ``kubectl`` commands
+(:mod:`npc.backends.alibaba.cli`).
 
 What ECS cannot do is refused (SCTP, unless ``--unsupported=deny`` drops those allow
 entries) or said: pod security groups do not filter traffic between pods of one node, nor
