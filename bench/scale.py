@@ -156,6 +156,12 @@ _BACKEND_TIMERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("npc.backends.calico.backend", "dump", "render"),
     ),
     "ir": (("npc.kubeyaml", "safe_dump", "render"), ("yaml", "safe_dump", "render")),
+    "alibaba": (
+        ("npc.backends.alibaba.backend", "build", "plan"),
+        ("npc.backends.alibaba.backend", "attach", "plan"),
+        ("npc.backends.alibaba.backend", "document", "render"),
+        ("npc.backends.alibaba.backend", "dumps", "render"),
+    ),
 }
 
 

@@ -1,103 +1,104 @@
-"""The Alibaba document as JSON text: ``json.dumps(data, sort_keys=True, indent=2,
-ensure_ascii=False)``, byte for byte, several times faster.
+"""The Alibaba document as JSON text: laid out as ``json.dumps(data, sort_keys=True,
+indent=2, ensure_ascii=False)`` does, except that the items of a :class:`Lines` list (the
+permissions) are JSON texts already, each written on a line of its own.
 
-With ``indent`` set, the standard library serialises in Python, one generator step per token
-(its C encoder only writes compact JSON); at 10,000 pods the document has millions of tokens.
-:func:`dumps` builds each container's text with one ``str.join`` instead, and strings go
-through the same C escaper (``json.encoder.encode_basestring``). Whatever it does not handle
-exactly as the standard library does (a key that is not a string, a float, a value of another
-type) sends the whole document to ``json.dumps`` itself, so the text is always the same.
+One permission per line keeps the document smaller (a third less at 10,000 pods), lets
+``grep`` find a rule with all its fields, and lets each permission be written once, however
+many lists hold it (a group lists its permissions twice: flat, and in requests of at most
+100). With ``indent`` set, the standard library serialises in Python, one generator step per
+token; :func:`dumps` appends each token to one list instead and joins it once, so at 30,000
+pods (hundreds of thousands of permissions) the text exists once, next to a list of
+references to the permissions' texts.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import chain, repeat
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["Lines", "compact_text", "dumps", "lines"]
+
+#: ``json.dumps(value, sort_keys=True, ensure_ascii=False)`` without its per-call set-up.
+compact_text = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
-class _Other(Exception):
-    """A value :func:`_text` leaves to ``json.dumps``."""
+class Lines(list[str]):
+    """A JSON array whose items are JSON texts already, each on one line (as
+    ``json.dumps(value, sort_keys=True, ensure_ascii=False)`` writes them, see
+    :func:`lines`): :func:`dumps` writes each as it is, one per line."""
+
+
+def lines(values: Any) -> Lines:
+    """``values`` (an iterable) as a :class:`Lines` of their one-line texts."""
+    return Lines(compact_text(v) for v in values)
 
 
 def dumps(data: Any, end: str = "") -> str:
-    """``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + end``."""
+    """``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + end``, with the
+    items of each :class:`Lines` in ``data`` as their texts, one per line. Keys must be
+    strings; values strings, integers, booleans, None, lists, tuples or dicts (else
+    TypeError)."""
     out: list[str] = []
-    try:
-        _write(data, "\n", out, _PIECES)
-    except _Other:
-        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + end
+    _write(data, "\n", out)
     out.append(end)
     return "".join(out)
 
 
-#: Levels written as pieces of one list, joined once at the end (below them, each value is
-#: one string): at 30,000 pods the text is hundreds of megabytes, and joining it level by
-#: level would hold several copies at once.
-_PIECES = 2
-
-
-def _write(value: Any, newline: str, out: list[str], levels: int) -> None:
-    """Append ``value``'s text (as :func:`_text` makes it) to ``out``, in pieces."""
-    kind = type(value)
-    if not levels or not value or (kind is not dict and kind is not list and kind is not tuple):
-        out.append(_text(value, newline))
-        return
-    inner = newline + "  "
-    separator = inner
-    if kind is dict:
-        out.append("{")
-        for key, item in sorted(value.items()):
-            if type(key) is not str:
-                raise _Other
-            out.append(separator + encode_basestring(key) + ": ")
-            separator = "," + inner
-            _write(item, inner, out, levels - 1)
-        out.append(newline + "}")
-        return
-    out.append("[")
-    for item in value:
-        out.append(separator)
-        separator = "," + inner
-        _write(item, inner, out, levels - 1)
-    out.append(newline + "]")
-
-
-def _text(value: Any, newline: str) -> str:
-    """``value`` as JSON, its lines after the first indented as ``newline`` says."""
+def _write(value: Any, newline: str, out: list[str]) -> None:
+    """Append ``value``'s text to ``out`` in pieces, its lines after the first indented as
+    ``newline`` says (the pieces are shared strings: references, not copies)."""
     kind = type(value)
     if kind is str:
-        return encode_basestring(value)
-    if kind is dict:
+        out.append(encode_basestring(value))
+    elif kind is Lines:
         if not value:
-            return "{}"
+            out.append("[]")
+            return
         inner = newline + "  "
-        try:  # most mappings map strings to strings (the permissions): one join
-            items = [
-                encode_basestring(k) + ": " + encode_basestring(v)
-                for k, v in sorted(value.items())
-            ]
-            return "{" + inner + ("," + inner).join(items) + newline + "}"
-        except TypeError:  # a key or value that is not a string
-            items = []
-        for key, item in sorted(value.items()):
+        start = len(out)
+        # separator, text, separator, text...: appended in C, the first separator opens
+        out.extend(chain.from_iterable(zip(repeat("," + inner), value)))
+        out[start] = "[" + inner
+        out.append(newline + "]")
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        comma = "," + inner
+        separator = "{" + inner
+        for key in sorted(value):
             if type(key) is not str:
-                raise _Other
-            items.append(encode_basestring(key) + ": " + _text(item, inner))
-        return "{" + inner + ("," + inner).join(items) + newline + "}"
-    if kind is list or kind is tuple:
+                raise TypeError(f"a JSON key that is not a string: {key!r}")
+            out.append(separator)
+            out.append(encode_basestring(key) + ": ")
+            separator = comma
+            _write(value[key], inner, out)
+        out.append(newline + "}")
+    elif kind is list or kind is tuple:
         if not value:
-            return "[]"
+            out.append("[]")
+            return
         inner = newline + "  "
-        return "[" + inner + ("," + inner).join([_text(v, inner) for v in value]) + newline + "]"
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if kind is int:
-        return int.__repr__(value)
-    raise _Other
+        comma = "," + inner
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            separator = comma
+            if type(item) is str:  # the members: written without a call
+                out.append(encode_basestring(item))
+            else:
+                _write(item, inner, out)
+        out.append(newline + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    else:
+        raise TypeError(f"not a value of the alibaba document: {value!r}")

@@ -30,10 +30,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from npc import ir, tiers
 from npc.backends.alibaba.tiers import TierPlanner, levels, overflow_error
-from npc.backends.grants import FAMILIES, Grants, IsolationClass, Range, cidr_blocks, merge
+from npc.backends.grants import (
+    FAMILIES,
+    Grant,
+    Grants,
+    IsolationClass,
+    Range,
+    cidr_blocks,
+    merge,
+)
 from npc.errors import Code, Diagnostic, Severity, UnsupportedError
 from npc.resolve import bit_indices
 
@@ -53,12 +62,15 @@ MAX_GROUPS_PER_ENI = 5
 _BITS = {4: 32, 6: 128}
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """One permission: traffic of ``family`` with ``protocol`` (None: every protocol; ICMP,
     ICMPv6 or GRE by name only in tier groups) on ``ports`` (None: every port) from/to the
     CIDR-aligned ``block``; the policies (``namespace/name``, or a tier rule's description)
-    it comes from; its ``priority`` and ``action`` (``accept`` at 1 but in tier groups)."""
+    it comes from; its ``priority`` and ``action`` (``accept`` at 1 but in tier groups).
+
+    A named tuple rather than a frozen dataclass: a plan at 10,000 pods makes some 75,000
+    of them, and a tuple is made and hashed in C (a frozen dataclass sets each field
+    through ``object.__setattr__``)."""
 
     family: int
     protocol: ir.Protocol | str | None
@@ -113,6 +125,7 @@ def build(
     groups: list[Group] = []
     of: dict[ir.Direction, dict[int, tuple[str, ...]]] = {d: {} for d in ir.DIRECTIONS}
     problems: list[Diagnostic] = []
+    seen: _Seen = {}
     for direction in (ir.Direction.INGRESS, ir.Direction.EGRESS):
         subjects = planner.subjects(direction) if planner is not None else {}
         tiered = sum(1 << idx for idx in subjects)
@@ -121,7 +134,7 @@ def build(
         taken = {g.name for g in groups}  # kept as groups are added: no rescans
         covered = 0
         for number, cls in enumerate(classes):
-            rules = _rules(grants, direction, cls, families, drop_sctp)
+            rules = _rules(grants, direction, cls, families, drop_sctp, seen)
             accepts[number] = rules
             covered |= cls.pods.bits
             bits = cls.pods.bits & ~tiered
@@ -294,6 +307,43 @@ def _subtract(ranges: list[Range], minus: list[Range]) -> list[Range]:
 
 
 _Bucket = tuple[int, ir.Protocol | None, Range | None]
+#: per compile: the buckets of a policy's grants (by the identity of the grants' tuple,
+#: which :meth:`Grants.grants` shares between the classes it means the same for; the tuple
+#: is kept with them, so its identity is not reused)
+_Seen = dict[int, tuple[tuple[Grant, ...], dict[_Bucket, list[Range]]]]
+
+
+def _buckets(
+    found: tuple[Grant, ...], families: tuple[int, ...], drop_sctp: bool, seen: _Seen
+) -> dict[_Bucket, list[Range]]:
+    """The addresses ``found`` (one policy's grants) allows per (family, protocol, port
+    range), merged; made once per grants tuple."""
+    known = seen.get(id(found))
+    if known is not None:
+        return known[1]
+    addresses: dict[_Bucket, list[Range]] = {}
+    for grant in found:
+        if grant.protocol is ir.Protocol.SCTP:
+            if drop_sctp:
+                continue
+            raise AssertionError("SCTP reaches the Alibaba plan")  # refused before
+        for v in FAMILIES:
+            if grant.addresses is None:
+                ranges = [(0, (1 << _BITS[v]) - 1)] if v in families else []
+            else:
+                ranges = [(h, h) for h in grant.addresses.hosts.get(v, ())]
+                ranges.extend(grant.addresses.blocks.get(v, ()))
+            if not ranges:
+                continue
+            if grant.protocol is None:
+                keys: list[_Bucket] = [(v, None, None)]
+            else:
+                keys = [(v, grant.protocol, r) for r in _ports(grant.ports)]
+            for key in keys:
+                addresses.setdefault(key, []).extend(ranges)
+    merged = {key: merge(ranges) for key, ranges in addresses.items()}
+    seen[id(found)] = (found, merged)
+    return merged
 
 
 def _rules(
@@ -302,31 +352,19 @@ def _rules(
     cls: IsolationClass,
     families: tuple[int, ...],
     drop_sctp: bool,
+    seen: _Seen,
 ) -> tuple[Rule, ...]:
-    addresses: dict[_Bucket, list[Range]] = {}
-    sources: dict[_Bucket, set[str]] = {}
+    parts: dict[_Bucket, list[list[Range]]] = {}
+    sources: dict[_Bucket, list[str]] = {}
     for policy in cls.policies:
-        for grant in grants.grants(policy, direction, cls):
-            if grant.protocol is ir.Protocol.SCTP:
-                if drop_sctp:
-                    continue
-                raise AssertionError("SCTP reaches the Alibaba plan")  # refused before
-            for v in FAMILIES:
-                if grant.addresses is None:
-                    ranges = [(0, (1 << _BITS[v]) - 1)] if v in families else []
-                else:
-                    ranges = [(h, h) for h in grant.addresses.hosts.get(v, ())]
-                    ranges.extend(grant.addresses.blocks.get(v, ()))
-                if not ranges:
-                    continue
-                if grant.protocol is None:
-                    keys: list[_Bucket] = [(v, None, None)]
-                else:
-                    keys = [(v, grant.protocol, r) for r in _ports(grant.ports)]
-                for key in keys:
-                    addresses.setdefault(key, []).extend(ranges)
-                    sources.setdefault(key, set()).add(policy.key)
-    merged = {key: merge(ranges) for key, ranges in addresses.items()}
+        buckets = _buckets(grants.grants(policy, direction, cls), families, drop_sctp, seen)
+        for key, ranges in buckets.items():
+            parts.setdefault(key, []).append(ranges)
+            sources.setdefault(key, []).append(policy.key)
+    merged = {  # one policy's ranges are merged already
+        key: each[0] if len(each) == 1 else merge(r for ranges in each for r in ranges)
+        for key, each in parts.items()
+    }
     reduced: dict[_Bucket, list[Range]] = {}
     for key, found in merged.items():
         v, protocol, ports = key
@@ -342,15 +380,20 @@ def _rules(
                     and (r2[0] <= ports[0] and ports[1] <= r2[1])
                 ):
                     wider.extend(other)
-            ranges = _subtract(ranges, merge(wider))
+            if wider:
+                ranges = _subtract(ranges, merge(wider))
         if ranges:
             reduced[key] = ranges
     rules = []
     for key in sorted(reduced, key=_bucket_order):
         v, protocol, ports = key
+        names = tuple(sorted(sources[key]))
         for lo, hi in reduced[key]:
+            if lo == hi:  # most ranges are one pod's address: its block, without a search
+                rules.append(Rule(v, protocol, ports, (lo, hi), names))
+                continue
             for block in cidr_blocks(lo, hi, _BITS[v]):
-                rules.append(Rule(v, protocol, ports, block, tuple(sorted(sources[key]))))
+                rules.append(Rule(v, protocol, ports, block, names))
     return tuple(rules)
 
 
