@@ -122,7 +122,7 @@ def _load(srcs: tuple[Source, ...]) -> Bundle:
     repeated_cnps: list[tuple[tiers.ClusterPolicy, ObjectRef]] = []
     saw_snapshot = False
     lowered = Memo()
-    clean: set[Hashable] = set()  # see Decoder.is_clean
+    clean: set[Hashable] = set()  # see Decoder.validate_once
 
     for index, src in enumerate(srcs):
         result = parse(index, src)

@@ -65,7 +65,7 @@ class Decoder:
 
     ``strict`` reports unknown fields (NetworkPolicy); snapshot objects (pods, namespaces)
     are decoded leniently, reading only the fields npc uses. ``clean`` is shared by the
-    decoders of one load: the parts that validation found clean (see :meth:`is_clean`).
+    decoders of one load: the parts that validation found clean (see :meth:`validate_once`).
     ``fast=False`` always decodes with the plan that reports (for tests that compare the
     two plans).
     """
@@ -119,16 +119,17 @@ class Decoder:
             return True
         return bool(path) and path[-1] in self.typos.get(path[:-1], ())
 
-    def is_clean(self, key: Hashable) -> bool:
-        """Whether a part of an object with this ``key`` (its kind and its value as decoded:
-        strings, numbers, tuples) validated without a single problem before, in this load:
-        then validating it again would report nothing wherever it stands."""
-        return key in self.clean
-
-    def mark_clean(self, key: Hashable, before: int) -> None:
-        """Remember ``key`` as clean when validating it added nothing since ``before``
-        problems, and nothing could have been held back (no broken or misspelt path in this
-        object: then every problem found was recorded)."""
+    def validate_once(self, key: Hashable, check: Callable[[], None]) -> None:
+        """Run ``check`` (a validation reporting into this decoder) unless a part of an
+        object with this ``key`` (its kind and its value as decoded: strings, numbers,
+        tuples) validated without a single problem before, in this load: then validating it
+        again would report nothing wherever it stands. ``key`` is remembered as clean when
+        ``check`` added no problem and nothing could have been held back (no broken or
+        misspelt path in this object: then every problem found was recorded)."""
+        if key in self.clean:
+            return
+        before = len(self.problems)
+        check()
         if len(self.problems) == before and not self.broken and not self.typos:
             self.clean.add(key)
 

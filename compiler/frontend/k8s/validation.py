@@ -163,11 +163,7 @@ def validate_label_selector(selector: LabelSelector, path: Path, out: Decoder) -
     """``ValidateLabelSelector`` with ``AllowInvalidLabelValueInSelector`` off."""
     labels = selector.match_labels or {}
     key = ("selector", tuple(labels.items()), selector.match_expressions)
-    if out.is_clean(key):
-        return
-    before = len(out.problems)
-    _validate_label_selector(selector, labels, path, out)
-    out.mark_clean(key, before)
+    out.validate_once(key, lambda: _validate_label_selector(selector, labels, path, out))
 
 
 def _validate_label_selector(
@@ -223,11 +219,7 @@ def _validate_label_selector(
 def validate_port(port: NetworkPolicyPort, path: Path, out: Decoder) -> None:
     """``ValidateNetworkPolicyPort``."""
     key = ("port", port)
-    if out.is_clean(key):
-        return
-    before = len(out.problems)
-    _validate_port(port, path, out)
-    out.mark_clean(key, before)
+    out.validate_once(key, lambda: _validate_port(port, path, out))
 
 
 def _validate_port(port: NetworkPolicyPort, path: Path, out: Decoder) -> None:
@@ -322,11 +314,7 @@ def validate_peer(peer: NetworkPolicyPeer, path: Path, out: Decoder) -> None:
 def validate_ip_block(block: IPBlock, path: Path, out: Decoder) -> None:
     """``ValidateIPBlock``: a valid cidr, and every except a strict subset of it."""
     key = ("ipBlock", block.cidr, block.except_)
-    if out.is_clean(key):
-        return
-    before = len(out.problems)
-    _validate_ip_block(block, path, out)
-    out.mark_clean(key, before)
+    out.validate_once(key, lambda: _validate_ip_block(block, path, out))
 
 
 def _validate_ip_block(block: IPBlock, path: Path, out: Decoder) -> None:
