@@ -120,9 +120,10 @@ def load(sources: Iterable[Source]) -> Bundle:
     Raises :class:`~npc.errors.InputError` or :class:`~npc.errors.ValidationError`
     carrying every diagnostic; does no file I/O."""
     bundle = load_bundle(sources)
+    written = written_findings(bundle.policies)
     found = [
-        f.located(bundle.locate(f.origin)).to_diagnostic()
-        for f in written_findings(bundle.policies)
+        f.located(where).to_diagnostic()
+        for f, where in zip(written, bundle.locate_all([f.origin for f in written]), strict=True)
     ]
     if not found:
         return bundle
@@ -156,9 +157,10 @@ def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[
         )
     bundle = source if isinstance(source, Bundle) else load(source)
     options = LintOptions(get_cni(cni) if cni is not None else None)
+    findings = run_lint(bundle.policies, bundle.snapshot, options, bundle.cluster_policies)
     found = [
-        f.located(bundle.locate(f.origin))
-        for f in run_lint(bundle.policies, bundle.snapshot, options, bundle.cluster_policies)
+        f.located(where)
+        for f, where in zip(findings, bundle.locate_all([f.origin for f in findings]), strict=True)
     ]
     mine = {Code.IGNORED_RULES, Code.AND_OR_CONFUSION}  # load's copies of written_findings
     starts = _policy_starts(bundle)
@@ -189,8 +191,10 @@ def lint(source: Bundle | Iterable[Source], *, cni: str | None = None) -> tuple[
 
 def _policy_starts(bundle: Bundle) -> dict[str, list[tuple[int, str]]]:
     starts: dict[str, list[tuple[int, str]]] = {}
-    for policy in bundle.policies:
-        where = bundle.locate(policy.origin)
+    policies = list(bundle.policies)
+    for policy, where in zip(
+        policies, bundle.locate_all([p.origin for p in policies]), strict=True
+    ):
         if where is not None:
             starts.setdefault(where.file, []).append((where.line, policy.key))
     for lines in starts.values():
@@ -235,9 +239,7 @@ def compile(
             run_passes = optimize_ir and backend.optimizes(opts)
             policies = optimize(bundle.policies) if run_passes else bundle.policies
             log.debug("compiling %d policies for %s", len(policies), target)
-            emitted = backend.emit_tiered(
-                policies, bundle.cluster_policies, bundle.snapshot, opts
-            )
+            emitted = backend.emit_tiered(policies, bundle.cluster_policies, bundle.snapshot, opts)
     except NpcError as exc:
         raise type(exc)(_located(bundle, exc.diagnostics)) from None
     diagnostics = bundle.diagnostics + _located(bundle, emitted.diagnostics)
@@ -498,9 +500,9 @@ def _needs_snapshot(target: str) -> str:
 
 def _located(bundle: Bundle, diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
     """Give file positions to diagnostics that only know their origin (backends' ones)."""
+    found = list(diagnostics)
+    unplaced = [d.location is None and d.origin is not None for d in found]
+    wheres = iter(bundle.locate_all([d.origin for d, u in zip(found, unplaced, strict=True) if u]))
     return tuple(
-        replace(d, location=bundle.locate(d.origin))
-        if d.location is None and d.origin is not None
-        else d
-        for d in diagnostics
+        replace(d, location=next(wheres)) if u else d for d, u in zip(found, unplaced, strict=True)
     )

@@ -8,7 +8,7 @@ raises with all of them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,15 @@ class Bundle:
         if origin is None or self.source_map is None:
             return None
         return self.source_map.locate(origin.source, origin.document, origin.path)
+
+    def locate_all(self, origins: Sequence[ir.Origin | None]) -> list[Location | None]:
+        """:meth:`locate` for many origins, the paths of each source found in one walk of it
+        (asking one at a time walks a big source once per origin)."""
+        smap = self.source_map
+        if smap is None:
+            return [None] * len(origins)
+        smap.prepare((o.source, o.document, o.path, False) for o in origins if o is not None)
+        return [self.locate(o) for o in origins]
 
 
 def _duplicate_hint(path: Path, value: str | None, data: object) -> str:
