@@ -11,7 +11,8 @@ input format (JSON as ``kubectl get -o json`` prints it, YAML as ``-o yaml``), i
   ``yaml.CSafeLoader`` for YAML);
 * each stage of ``npc.load`` + ``npc.compile`` in this process (load, validate, lower, the
   capability check, the passes, and per target: resolve, plan and render), and ``npc reach``
-  (classes, matrices and the summary), and ``npc verify --target nft --node node000`` of that
+  (classes, matrices and the summary), ``npc lint`` (every check, findings located), and
+  ``npc verify --target nft --node node000`` of that
   node's ruleset (``verify read``: the nft judge reading it; ``verify check``: every flow the
   node enforces),
   as seconds and as ratios to the floor;
@@ -256,6 +257,11 @@ def _in_process(
                 )
             )
         stages.update(watch.totals)
+    if reach:  # and lint, the other whole-cluster analysis
+        watch = Stopwatch(clock)
+        with watch.stage("lint"):
+            _Block.run(lambda: npc.lint(bundle))
+        stages.update(watch.totals)
     if verify:
         stages.update(_verify(bundle, clock))
     return stages, sizes
@@ -404,7 +410,7 @@ def measure(size: int, fmt: str, args: argparse.Namespace, launcher: Launcher) -
 
 _FRONT = ("load", "validate", "lower", "check", "passes")
 _BACK = ("resolve", "plan", "render", "emit")
-_AFTER = ("reach", "verify read", "verify check")
+_AFTER = ("reach", "lint", "verify read", "verify check")
 
 
 def _stage_order(stage: str) -> tuple[int, str, int]:
@@ -486,7 +492,7 @@ def main() -> None:
     )
     parser.add_argument("--no-process", action="store_true", help="skip the npc subprocesses")
     parser.add_argument("--no-apply", action="store_true", help="skip npc apply")
-    parser.add_argument("--no-reach", action="store_true", help="skip npc reach")
+    parser.add_argument("--no-reach", action="store_true", help="skip npc reach and npc lint")
     parser.add_argument("--no-verify", action="store_true", help="skip npc verify")
     parser.add_argument(
         "--cpu",

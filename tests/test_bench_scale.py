@@ -30,6 +30,7 @@ def test_scale_bench_prints_its_table(tmp_path: Path) -> None:
         "  nft render ",
         "  ir render ",
         "  reach ",
+        "  lint ",
         "  verify read ",
         "  verify check ",
         "npc compile --target nft ",
