@@ -10,12 +10,19 @@ evaluation of :mod:`.evaluate` (whose docstring cites nft(8) for each) and agree
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from npc import ir
 from npc.flows import Endpoint
 from npc.resolve import bit_indices
-from npc.rulesets.base import IANA_PROTOCOLS, Candidates, Packet, address_signatures
+from npc.rulesets.base import (
+    IANA_PROTOCOLS,
+    Candidates,
+    Packet,
+    address_signatures,
+    span_holders,
+)
 from npc.rulesets.nft.lookup import FAMILIES, Index, value_of
 from npc.rulesets.nft.model import (
     Chain,
@@ -31,6 +38,20 @@ from npc.rulesets.nft.model import (
 )
 
 __all__ = ["NftRows"]
+
+#: A verdict map's source signature (version, address -> number) and the elements whose
+#: chains test a span holding the source (version, address -> element indices).
+_Fan = tuple[Callable[[int, int], int], Callable[[int, int], tuple[int, ...]]]
+
+
+@dataclass
+class _Base:
+    """Per verdict map, family and probe: what each element does for a source in none of
+    its chain's spans (``kinds``; ``unknown``: not yet seen), as outcome -> candidates."""
+
+    unknown: set[int]
+    kinds: dict[int, str] = field(default_factory=dict)
+    effects: dict[str, int] = field(default_factory=dict)
 
 
 class _Judge(Protocol):
@@ -63,7 +84,9 @@ class NftRows:
         self._lookups: dict[tuple[int, int, tuple[int | None, ...]], list[tuple[Element, int]]] = {}
         self._memo: dict[tuple[int, int, int, int, int], str] = {}
         self._effects: dict[tuple[int, int, int, int, int], dict[str, int]] = {}
-        self._map_signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
+        #: id of a verdict map's hits -> its :class:`_Fan` (None: a chain reads the destination)
+        self._fans: dict[int, _Fan | None] = {}
+        self._bases: dict[tuple[int, int, int, int], _Base] = {}
         self._cached: set[int] = set()  # ids of the lookups kept in _lookups
         self._signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
         #: id of a lookup's hits -> (those hits, candidate -> index of its hit)
@@ -133,43 +156,82 @@ class NftRows:
         hits = self._hits(table, statement, live, packet)
         if not hits or id(hits) not in self._cached or live.bit_count() * 4 < len(hits):
             return None
-        signature = self._map_signatures.get(id(hits))
-        if signature is None:
-            spans: list[tuple[int, int, int]] = []
-            blind = True
-            for element, _ in hits:
-                verdict = element.verdict
-                assert verdict is not None
-                if verdict.kind in ("jump", "goto"):
-                    inner = self.judge._chains[id(table), verdict.target]
-                    blind = blind and self._blind(table, inner, spans, set())
-            signature = self._map_signatures[id(hits)] = (
-                (address_signatures(spans) if blind else None),
-            )
-        if signature[0] is None:
+        fan = self._fans.get(id(hits))
+        if fan is None:
+            fan = self._fans[id(hits)] = self._fan(table, hits)
+        if fan is None:
             return None
         version = packet.version
-        key = (
-            id(hits),
-            version,
-            signature[0](version, int(packet.src)),
-            packet.protocol,
-            packet.port,
-        )
+        source = int(packet.src)
+        key = (id(hits), version, fan[0](version, source), packet.protocol, packet.port)
         effects = self._effects.get(key)
         if effects is None:
-            effects = self._effects[key] = {}
-            for element, bits in hits:
-                verdict = element.verdict
-                assert verdict is not None
-                kind = verdict.kind
-                if kind in ("jump", "goto"):
-                    inner = self.judge._chains[id(table), verdict.target]
-                    kind = self._enter(table, inner, bits, packet)[0][0]
-                    if kind == "return":
-                        kind = "return" if verdict.kind == "goto" else "continue"
-                effects[kind] = effects.get(kind, 0) | bits
+            effects = self._effects[key] = self._fan_out(
+                table, hits, fan[1](version, source), packet
+            )
         return effects
+
+    def _fan(self, table: Table, hits: list[tuple[Element, int]]) -> _Fan | None:
+        """For a verdict map's elements: the signature of a source over the spans every
+        chain they jump to tests, and which elements' chains test spans holding it; None
+        when one of those chains reads the destination address."""
+        spans: list[tuple[int, int, int]] = []
+        held: list[tuple[int, int, int, int]] = []
+        for e, (element, _) in enumerate(hits):
+            verdict = element.verdict
+            assert verdict is not None
+            if verdict.kind in ("jump", "goto"):
+                inner = self.judge._chains[id(table), verdict.target]
+                mine: list[tuple[int, int, int]] = []
+                if not self._blind(table, inner, mine, set()):
+                    return None
+                spans.extend(mine)
+                held.extend((*span, e) for span in mine)
+        return address_signatures(spans), span_holders(held)
+
+    def _fan_out(
+        self,
+        table: Table,
+        hits: list[tuple[Element, int]],
+        touched: tuple[int, ...],
+        packet: Packet,
+    ) -> dict[str, int]:
+        """What the map's elements do to their candidates, by outcome, for ``packet``'s
+        source. An element whose chain tests no span holding the source (not in
+        ``touched``) does what it does for every such source: that outcome is kept per
+        family and probe, found once from the first source outside its spans, so a source
+        costs only the chains that single it out."""
+        base = self._bases.get((id(hits), packet.version, packet.protocol, packet.port))
+        if base is None:
+            base = _Base(set(range(len(hits))))
+            self._bases[id(hits), packet.version, packet.protocol, packet.port] = base
+        if base.unknown:
+            for e in sorted(base.unknown.difference(touched)):
+                kind = base.kinds[e] = self._outcome(table, hits[e], packet)
+                base.effects[kind] = base.effects.get(kind, 0) | hits[e][1]
+                base.unknown.discard(e)
+        effects = dict(base.effects)
+        for e in touched:
+            bits = hits[e][1]
+            old = base.kinds.get(e)
+            if old is not None:
+                effects[old] &= ~bits
+            kind = self._outcome(table, hits[e], packet)
+            effects[kind] = effects.get(kind, 0) | bits
+        return effects
+
+    def _outcome(self, table: Table, hit: tuple[Element, int], packet: Packet) -> str:
+        """What a verdict map's element does to its candidates (``continue``: a jump that
+        came back)."""
+        verdict = hit[0].verdict
+        assert verdict is not None
+        if verdict.kind not in ("jump", "goto"):
+            return verdict.kind
+        inner = self.judge._chains[id(table), verdict.target]
+        kind = self._enter(table, inner, hit[1], packet)[0][0]
+        if kind == "return":
+            return "return" if verdict.kind == "goto" else "continue"
+        return kind
 
     def _enter(self, table: Table, chain: Chain, live: int, packet: Packet) -> _Parts:
         """:meth:`_run` of a jumped-to chain; one whose rules (and the chains they reach)
