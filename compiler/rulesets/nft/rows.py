@@ -39,6 +39,10 @@ from npc.rulesets.nft.model import (
 
 __all__ = ["NftRows"]
 
+#: The family under which :meth:`NftRows._blind` collects spans of destination ports (the
+#: only field besides the addresses that a probe's packet varies in; see ``value_of``).
+_PORTS = 0
+
 #: A verdict map's source signature (version, address -> number) and the elements whose
 #: chains test a span holding the source (version, address -> element indices).
 _Fan = tuple[Callable[[int, int], int], Callable[[int, int], tuple[int, ...]]]
@@ -186,7 +190,7 @@ class NftRows:
                 if not self._blind(table, inner, mine, set()):
                     return None
                 spans.extend(mine)
-                held.extend((*span, e) for span in mine)
+                held.extend((*span, e) for span in mine if span[0] != _PORTS)
         return address_signatures(spans), span_holders(held)
 
     def _fan_out(
@@ -236,7 +240,8 @@ class NftRows:
     def _enter(self, table: Table, chain: Chain, live: int, packet: Packet) -> _Parts:
         """:meth:`_run` of a jumped-to chain; one whose rules (and the chains they reach)
         never look at the destination address treats all of ``live`` alike, so its outcome
-        is remembered per source signature (the elements its source lookups hold)."""
+        is remembered per source signature (the elements its source lookups hold) and port
+        signature (those its port lookups hold: probes it does not tell apart share one)."""
         signature = self._signature(table, chain)
         if signature is None:
             return self._run(table, chain, live, packet)
@@ -246,7 +251,7 @@ class NftRows:
             version,
             signature(version, int(packet.src)),
             packet.protocol,
-            packet.port,
+            signature(_PORTS, packet.port) if packet.has_ports else -1,  # a port read is None
         )
         kind = self._memo.get(key)
         if kind is None:
@@ -267,7 +272,8 @@ class NftRows:
         self, table: Table, chain: Chain, spans: list[tuple[int, int, int]], seen: set[int]
     ) -> bool:
         """Whether nothing ``chain`` runs reads the destination address; collects the
-        spans its source address lookups test."""
+        spans its source address lookups test, and (as family ``_PORTS``) those its port
+        lookups test."""
         if id(chain) in seen:
             return True
         seen.add(id(chain))
@@ -285,6 +291,8 @@ class NftRows:
                                 return False
                             v = 4 if f.kind is Kind.IPV4_ADDR else 6
                             spans.extend((v, *e.key[i]) for e in elements)
+                        elif f.kind is Kind.INET_SERVICE:
+                            spans.extend((_PORTS, *e.key[i]) for e in elements)
                     if isinstance(statement, VerdictMap):
                         targets.extend(e.verdict for e in elements if e.verdict is not None)
                 for verdict in targets:
