@@ -48,6 +48,14 @@ _PORTS = 0
 _Fan = tuple[Callable[[int, int], int], Callable[[int, int], tuple[int, ...]]]
 
 
+def _lone_map(rule: Rule) -> VerdictMap | None:
+    """The rule's verdict map when that is its only statement (besides no-ops)."""
+    statements = [s for s in rule.statements if not isinstance(s, Nop)]
+    if len(statements) == 1 and isinstance(statements[0], VerdictMap):
+        return statements[0]
+    return None
+
+
 @dataclass
 class _Base:
     """Per verdict map, family and probe: what each element does for a source in none of
@@ -91,6 +99,8 @@ class NftRows:
         #: id of a verdict map's hits -> its :class:`_Fan` (None: a chain reads the destination)
         self._fans: dict[int, _Fan | None] = {}
         self._bases: dict[tuple[int, int, int, int], _Base] = {}
+        #: id of a rule -> its verdict map when that is all it does, else None
+        self._lone: dict[int, tuple[VerdictMap | None]] = {}
         self._cached: set[int] = set()  # ids of the lookups kept in _lookups
         self._signatures: dict[int, tuple[Callable[[int, int], int] | None]] = {}
         #: id of a lookup's hits -> (those hits, candidate -> index of its hit)
@@ -117,17 +127,26 @@ class NftRows:
         for rule in chain.rules:
             if not live:
                 return out
-            effects = self._dispatch(table, rule, live, packet)
-            if effects is not None:
-                matched = 0
-                for kind, every in effects.items():
-                    bits = every & live
-                    if bits and kind != "continue":
-                        matched |= bits
-                        out.append((kind, bits))
-                live &= ~matched
-                continue
-            for verdict, bits in self._rule(table, rule, live, packet):
+            found = self._lone.get(id(rule))
+            if found is None:
+                found = self._lone[id(rule)] = (_lone_map(rule),)
+            lone = found[0]
+            if lone is None:
+                parts = self._rule(table, rule, live, packet)
+            else:  # as _rule would, but a map into blind chains is applied at once
+                hits = self._hits(table, lone, live, packet)
+                effects = self._dispatch(table, hits, live, packet) if hits else None
+                if effects is not None:
+                    matched = 0
+                    for kind, every in effects.items():
+                        bits = every & live
+                        if bits and kind != "continue":
+                            matched |= bits
+                            out.append((kind, bits))
+                    live &= ~matched
+                    continue
+                parts = [] if hits is None else self._split(hits, live)
+            for verdict, bits in parts:
                 if verdict.kind == "continue":
                     continue
                 live &= ~bits
@@ -147,18 +166,14 @@ class NftRows:
         return out
 
     def _dispatch(
-        self, table: Table, rule: Rule, live: int, packet: Packet
+        self, table: Table, hits: list[tuple[Element, int]], live: int, packet: Packet
     ) -> dict[str, int] | None:
-        """For a rule that is only a verdict map of the destination into chains blind to
-        it (``ip daddr vmap @ingress``), met by many candidates: what it does to every
-        candidate at once, by outcome (``continue``: on with the next rule), remembered
-        per source signature over all those chains. None for every other rule."""
-        statements = [s for s in rule.statements if not isinstance(s, Nop)]
-        if len(statements) != 1 or not isinstance(statements[0], VerdictMap):
-            return None
-        statement = statements[0]
-        hits = self._hits(table, statement, live, packet)
-        if not hits or id(hits) not in self._cached or live.bit_count() * 4 < len(hits):
+        """For a rule that is only a verdict map of the destination (``hits``: its look-up)
+        into chains blind to it (``ip daddr vmap @ingress``), met by many candidates: what
+        it does to every candidate at once, by outcome (``continue``: on with the next
+        rule), remembered per source signature over all those chains. None for every other
+        map."""
+        if id(hits) not in self._cached or live.bit_count() * 4 < len(hits):
             return None
         fan = self._fans.get(id(hits))
         if fan is None:
