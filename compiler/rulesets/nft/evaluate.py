@@ -34,10 +34,10 @@ The rules of evaluation, and where they are documented:
 PAYLOAD EXPRESSION": ``th`` is the transport header, whatever it holds); the judge cannot know
 them and refuses to decide where the verdict depends on them.
 
-:class:`NftRows` decides one source towards many destinations at once by the same rules: the
-destination address is a set of candidates (a bitset) that each match narrows and each
-verdict map splits, everything else about the packet is concrete. It agrees with
-:meth:`NftJudge.decide` flow by flow (``tests/test_verify_scale.py`` compares them).
+:class:`~npc.rulesets.nft.rows.NftRows` decides one source towards many destinations at once
+by the same rules: the destination address is a set of candidates (a bitset) that each match
+narrows and each verdict map splits, everything else about the packet is concrete. It agrees
+with :meth:`NftJudge.decide` flow by flow (``tests/test_verify_scale.py`` compares them).
 """
 
 from __future__ import annotations
