@@ -58,8 +58,9 @@ def _lone_map(rule: Rule) -> VerdictMap | None:
 
 @dataclass
 class _Base:
-    """Per verdict map, family and probe: what each element does for a source in none of
-    its chain's spans (``kinds``; ``unknown``: not yet seen), as outcome -> candidates."""
+    """Per verdict map, family, protocol and port signature: what each element does for a
+    source in none of its chain's spans (``kinds``; ``unknown``: not yet seen), as outcome
+    -> candidates."""
 
     unknown: set[int]
     kinds: dict[int, str] = field(default_factory=dict)
@@ -182,12 +183,14 @@ class NftRows:
             return None
         version = packet.version
         source = int(packet.src)
-        key = (id(hits), version, fan[0](version, source), packet.protocol, packet.port)
+        # the chains' port spans are in the signature too: probes no chain tells apart share
+        ports = fan[0](_PORTS, packet.port) if packet.has_ports else -1
+        key = (id(hits), version, fan[0](version, source), packet.protocol, ports)
         effects = self._effects.get(key)
         if effects is None:
-            effects = self._effects[key] = self._fan_out(
-                table, hits, fan[1](version, source), packet
-            )
+            held = fan[1](version, source)
+            base = (id(hits), version, packet.protocol, ports)
+            effects = self._effects[key] = self._fan_out(table, hits, held, packet, base)
         return effects
 
     def _fan(self, table: Table, hits: list[tuple[Element, int]]) -> _Fan | None:
@@ -214,16 +217,16 @@ class NftRows:
         hits: list[tuple[Element, int]],
         touched: tuple[int, ...],
         packet: Packet,
+        key: tuple[int, int, int, int],
     ) -> dict[str, int]:
         """What the map's elements do to their candidates, by outcome, for ``packet``'s
         source. An element whose chain tests no span holding the source (not in
         ``touched``) does what it does for every such source: that outcome is kept per
-        family and probe, found once from the first source outside its spans, so a source
-        costs only the chains that single it out."""
-        base = self._bases.get((id(hits), packet.version, packet.protocol, packet.port))
+        ``key`` (family, protocol, port signature), found once from the first source
+        outside its spans, so a source costs only the chains that single it out."""
+        base = self._bases.get(key)
         if base is None:
-            base = _Base(set(range(len(hits))))
-            self._bases[id(hits), packet.version, packet.protocol, packet.port] = base
+            base = self._bases[key] = _Base(set(range(len(hits))))
         if base.unknown:
             for e in sorted(base.unknown.difference(touched)):
                 kind = base.kinds[e] = self._outcome(table, hits[e], packet)
