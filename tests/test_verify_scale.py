@@ -72,12 +72,14 @@ def _doctorings(target: str, text: str) -> Iterator[str]:
             yield "".join(lines[:i] + lines[i + 1 :])
 
 
-def _check_batched(judge: Judge, endpoints: list[Endpoint]) -> int:
+def _check_batched(
+    judge: Judge, endpoints: list[Endpoint], probes: tuple[Probe, ...] = PROBES
+) -> int:
     assert isinstance(judge, Batched)
     rows = judge.rows(endpoints)
     checked = 0
     for src in endpoints:
-        for probe in PROBES:
+        for probe in probes:
             bits = rows.allowed(src, probe.protocol, probe.port)
             for k, dst in enumerate(endpoints):
                 want = False
@@ -141,6 +143,58 @@ def test_batched_nft_hand_written_ruleset() -> None:
     judge = _judge("nft", HAND_NFT, snap)
     extra = [Endpoint.of_address(f"10.77.{a}.{b}") for a in (0, 1, 2) for b in (2, 3, 4, 5)]
     assert _check_batched(judge, _endpoints(snap) + extra) > 0
+
+
+HAND_NFT_BLIND = """table inet t {
+	set allowed {
+		type ipv4_addr
+		flags interval
+		elements = { 10.77.0.2, 10.77.1.0/30 }
+	}
+	set svc {
+		type ipv4_addr . inet_proto . inet_service
+		flags interval
+		elements = { 10.77.0.3 . tcp . 80-90, 10.77.2.4 . udp . 53 }
+	}
+	map in {
+		type ipv4_addr : verdict
+		flags interval
+		elements = { 10.77.1.2 : jump a, 10.77.1.3 : goto b, 10.77.2.0/24 : jump c,
+			10.77.0.4 : accept, 10.77.1.4 : drop, 10.77.1.5 : jump a }
+	}
+	chain a {
+		ip saddr @allowed tcp dport 80 accept
+		ip saddr . meta l4proto . th dport @svc accept
+		tcp dport 443 return
+		drop
+	}
+	chain b {
+		ip saddr != @allowed udp dport 53-60 drop
+		jump a
+	}
+	chain c {
+		ip saddr 10.77.0.0/16 tcp dport { 22, 80-81 } accept
+		ip saddr 10.77.2.5 drop
+	}
+	chain f {
+		type filter hook forward priority 0; policy accept;
+		ip daddr vmap @in
+		tcp dport 8080 drop
+	}
+}
+"""
+
+
+def test_batched_nft_map_into_chains_blind_to_the_destination() -> None:
+    """A verdict map into chains that read only the source and the port (each source
+    singled out by some chains' sets, not by others; probes the port sets tell apart and
+    ones they do not), many candidates per element: rows take the map at once."""
+    snap, _ = _random(2)
+    judge = _judge("nft", HAND_NFT_BLIND, snap)
+    extra = [Endpoint.of_address(f"10.77.{a}.{b}") for a in (0, 1, 2) for b in range(1, 7)]
+    probes = (*PROBES, Probe(81), Probe(22), Probe(54, ir.Protocol.UDP), Probe(85), Probe(90))
+    for _ in range(2):  # once more: the second pass meets what the first remembered
+        assert _check_batched(judge, extra * 3 + _endpoints(snap), probes) > 0
 
 
 KUBE_ROUTER = Path(__file__).resolve().parent / "data" / "iptables" / "kube-router"

@@ -156,13 +156,24 @@ def _spec_rows(
     local_groups = sum(1 << b for b, i in enumerate(reps) if space.local[i])
     kinds = [(expectation.full, expectation.full_classes), *expectation.sides]
 
-    def members(classes: list[int], count: int) -> list[int]:
+    # Only some groups' bits of a kind's row are used (with a node: the full row's and the
+    # ingress side's towards local groups, the egress side's towards remote ones), so each
+    # kind spreads over its classes holding such a group, its members cut to them.
+    masks = (
+        [everyone] if len(kinds) == 1 else [local_groups, everyone & ~local_groups, local_groups]
+    )
+
+    def members(classes: list[int], count: int, mask: int) -> tuple[list[int], int]:
         found = [0] * count
         for b, i in enumerate(reps):
-            found[classes[i]] |= 1 << b
-        return found
+            if mask >> b & 1:
+                found[classes[i]] |= 1 << b
+        return found, sum(1 << c for c, bits in enumerate(found) if bits)
 
-    spreads = [members(classes, len(reach.classes)) for reach, classes in kinds]
+    spreads = [
+        members(classes, len(reach.classes), mask)
+        for (reach, classes), mask in zip(kinds, masks, strict=True)
+    ]
     cache: dict[tuple[int, int, Probe], int] = {}
 
     def spread_of(kind: int, i: int, probe: Probe) -> int:
@@ -171,7 +182,9 @@ def _spec_rows(
         found = cache.get((kind, c, probe))
         if found is None:
             row = reach.matrix(probe).rows[c]
-            found = cache[kind, c, probe] = spread(row, spreads[kind], everyone)
+            found_members, relevant = spreads[kind]
+            found = spread(row, found_members, masks[kind], relevant)
+            cache[kind, c, probe] = found
         return found
 
     def row(a: int, probe: Probe) -> int:

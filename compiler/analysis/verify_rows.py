@@ -57,17 +57,20 @@ class _OneByOne:
         return bits
 
 
-def spread(row: int, members: Sequence[int], universe: int) -> int:
-    """A class row (bit c: class c) as the union of ``members[c]`` (bits of groups), from
-    whichever of the row's set or clear bits are fewer."""
-    width = len(members)
-    if row.bit_count() * 2 <= width:
+def spread(row: int, members: Sequence[int], universe: int, relevant: int | None = None) -> int:
+    """A class row (bit c: class c) as the union of ``members[c]`` (bits of groups; they
+    partition ``universe``), from whichever of the row's set or clear bits are fewer.
+    ``relevant``: the classes whose members are not empty (default: every class)."""
+    if relevant is None:
+        relevant = (1 << len(members)) - 1
+    held = row & relevant
+    if held.bit_count() * 2 <= relevant.bit_count():
         found = 0
-        for c in bit_indices(row):
+        for c in bit_indices(held):
             found |= members[c]
         return found
     missing = 0
-    for c in bit_indices(~row & ((1 << width) - 1)):
+    for c in bit_indices(relevant & ~row):
         missing |= members[c]
     return universe & ~missing
 

@@ -41,6 +41,7 @@ __all__ = [
     "Text",
     "address_signatures",
     "own_node_decision",
+    "span_holders",
     "where",
 ]
 
@@ -303,6 +304,48 @@ def address_signatures(spans: Iterable[tuple[int, int, int]]) -> Callable[[int, 
         return empty if i < 0 else ids[i]
 
     return number
+
+
+def span_holders(
+    spans: Iterable[tuple[int, int, int, int]],
+) -> Callable[[int, int], tuple[int, ...]]:
+    """For (version, first, last, label) spans: a function from (version, address) to the
+    labels of the spans holding the address, ascending and without repeats (a sweep over
+    span boundaries, like :func:`address_signatures`, so a look-up is one bisection)."""
+    by_version: dict[int, list[tuple[int, int, int]]] = {}
+    for version, first, last, label in spans:
+        by_version.setdefault(version, []).append((first, last, label))
+    tables: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
+    for version, items in by_version.items():
+        events: dict[int, list[tuple[int, int]]] = {}
+        for first, last, label in set(items):
+            events.setdefault(first, []).append((1, label))
+            events.setdefault(last + 1, []).append((-1, label))
+        starts: list[int] = []
+        held: list[tuple[int, ...]] = []
+        active: dict[int, int] = {}  # label -> how many of its spans hold the point
+        interned: dict[tuple[int, ...], tuple[int, ...]] = {}
+        for point in sorted(events):
+            for step, label in events[point]:
+                count = active.get(label, 0) + step
+                if count:
+                    active[label] = count
+                else:
+                    del active[label]
+            labels = tuple(sorted(active))
+            starts.append(point)
+            held.append(interned.setdefault(labels, labels))
+        tables[version] = (starts, held)
+
+    def holders(version: int, address: int) -> tuple[int, ...]:
+        table = tables.get(version)
+        if table is None:
+            return ()
+        starts, held = table
+        i = bisect.bisect_right(starts, address) - 1
+        return () if i < 0 else held[i]
+
+    return holders
 
 
 def own_node_decision(flow: Flow, nodes: Mapping[netaddr.IPAddress, str]) -> Decision | None:

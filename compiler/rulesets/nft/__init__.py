@@ -36,9 +36,10 @@ from npc.rulesets.base import (
     Text,
     own_node_decision,
 )
-from npc.rulesets.nft.evaluate import NftJudge, NftRows
+from npc.rulesets.nft.evaluate import NftJudge
 from npc.rulesets.nft.model import Element, Kind, Match, VerdictMap
 from npc.rulesets.nft.read import read_ruleset
+from npc.rulesets.nft.rows import NftRows
 from npc.snapshot import Snapshot
 
 __all__ = ["Decision", "NftJudge", "NftRows", "NodeLocal", "NodeLocalRows", "Packet", "read"]
