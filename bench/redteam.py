@@ -76,12 +76,20 @@ def commands(
     cmds = [("validate", [*g, "validate", *f], [])]
     for target in ("nft", "iptables", "calico", "ir"):
         extra = ["--no-optimize"] if rng.random() < 0.15 else []
+        if rng.random() < 0.3:  # the options that change what a target writes
+            extra += {
+                "nft": ["--table", "t2"],
+                "iptables": rng.choice((["--sets", "none"], ["--family", "6"], ["--family", "4"])),
+                "calico": ["--calico-scope", "namespaced"],
+                "ir": [],
+            }[target]
         outputs = [out] + ([out + ".ipset"] if target == "iptables" else [])
         cmds.append((target, [*g, "compile", "--target", target, *extra, *f, "-o", out], outputs))
     cmds.append(
         (
             "alibaba",
-            [*g, "compile", "--target", "alibaba", "--same-node", "trust", *f, "-o", out],
+            [*g, "compile", "--target", "alibaba", "--same-node", "trust", *f, "-o", out]
+            + (["--no-optimize"] if rng.random() < 0.15 else []),
             [out],
         )
     )

@@ -265,7 +265,8 @@ def rand_cnp(rng: random.Random, name: str, nss: list[str]) -> dict[str, Any]:
 
 
 def rand_cluster(rng: random.Random) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    nss = [f"ns{i}" for i in range(rng.randint(1, 4))]
+    large = rng.random() < 0.2  # enough pods for several words of bits, many classes
+    nss = [f"ns{i}" for i in range(rng.randint(1, 8 if large else 4))]
     nodes = [f"node{i}" for i in range(rng.randint(1, 3))]
     items: list[dict[str, Any]] = []
     for ns in nss:
@@ -286,7 +287,7 @@ def rand_cluster(rng: random.Random) -> tuple[list[dict[str, Any]], list[str], l
             }
         )
     ip = 10
-    for i in range(rng.randint(1, 9)):
+    for i in range(rng.randint(20, 90) if large else rng.randint(1, 9)):
         ns = rng.choice(nss)
         hostnet = rng.random() < 0.1
         containers = [{"name": "c", "image": "x", "ports": []}]
@@ -351,7 +352,7 @@ def rand_cluster(rng: random.Random) -> tuple[list[dict[str, Any]], list[str], l
 
 def rand_policies(rng: random.Random, nss: list[str]) -> list[dict[str, Any]]:
     docs = []
-    for i in range(rng.randint(1, 5)):
+    for i in range(rng.randint(1, 5 + len(nss))):
         docs.append(rand_np(rng, f"np{i}", rng.choice(nss), nss))
     if rng.random() < 0.3:
         for i in range(rng.randint(1, 2)):
