@@ -390,16 +390,19 @@ def mutate(rng: random.Random, docs: list[dict[str, Any]]) -> None:
     if not docs:
         return
     kind = rng.random()
-    if kind < 0.1:  # an invalid copy after (or before) a valid one
+    if kind < 0.25:  # an invalid copy after (or before) a valid one
         i = rng.randrange(len(docs))
         d = copy.deepcopy(docs[i])
-        mutate_value(rng, d)
+        if rng.random() < 0.6:
+            mutate_part(rng, d)
+        else:
+            mutate_value(rng, d)
         d.setdefault("metadata", {})
         if isinstance(d["metadata"], dict):
             d["metadata"]["name"] = f"{d['metadata'].get('name', 'x')}-copy"
         docs.insert(i + rng.choice((0, 1)), d)
         return
-    if kind < 0.18:  # the same object in many namespaces
+    if kind < 0.33:  # the same object in many namespaces
         i = rng.randrange(len(docs))
         for n in range(rng.randint(2, 5)):
             d = copy.deepcopy(docs[i])
@@ -407,10 +410,45 @@ def mutate(rng: random.Random, docs: list[dict[str, Any]]) -> None:
                 d["metadata"]["namespace"] = f"ns{n}"
             docs.append(d)
         return
-    if kind < 0.22:  # an exact duplicate
+    if kind < 0.37:  # an exact duplicate
         docs.append(copy.deepcopy(rng.choice(docs)))
         return
     mutate_value(rng, rng.choice(docs))
+
+
+#: What to put in a part a load remembers (a selector, a port, an ipBlock), by field name.
+_PART_VALUES: dict[str, tuple[Any, ...]] = {
+    "cidr": CIDRS,
+    "except": CIDRS,
+    "port": PORTS,
+    "endPort": (0, 1, 79, 80, 65536, "x", None),
+    "protocol": PROTOCOLS,
+    "operator": OPERATORS,
+    "values": (*ODD_STRINGS, None, 1),
+    "key": ODD_STRINGS,
+    "matchLabels": ODD_STRINGS,
+}
+
+
+def mutate_part(rng: random.Random, doc: Any) -> None:
+    """One leaf inside a selector, port or ipBlock made odd, the rest of ``doc`` kept: the
+    same part is then valid in one object and not in its copy (or the other way round)."""
+    leaves = []
+    for path in _paths(doc):
+        names = [p for p in path if isinstance(p, str)]
+        if names and names[-1] in _PART_VALUES and not isinstance(_get(doc, path), dict | list):
+            leaves.append((path, names[-1]))
+        elif len(path) >= 2 and path[-2] == "matchLabels":
+            leaves.append((path, "matchLabels"))
+    if not leaves:
+        mutate_value(rng, doc)
+        return
+    path, name = rng.choice(leaves)
+    parent = _get(doc, path[:-1])
+    if name == "matchLabels" and isinstance(parent, dict) and rng.random() < 0.5:
+        parent[rng.choice(ODD_STRINGS)] = parent.pop(path[-1])  # an odd key
+        return
+    parent[path[-1]] = rng.choice(_PART_VALUES[name])
 
 
 def mutate_value(rng: random.Random, doc: Any) -> None:
