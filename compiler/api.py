@@ -500,9 +500,9 @@ def _needs_snapshot(target: str) -> str:
 
 def _located(bundle: Bundle, diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
     """Give file positions to diagnostics that only know their origin (backends' ones)."""
-    found = list(diagnostics)
-    unplaced = [d.location is None and d.origin is not None for d in found]
-    wheres = iter(bundle.locate_all([d.origin for d, u in zip(found, unplaced, strict=True) if u]))
+    found = tuple(diagnostics)
+    wheres = bundle.locate_all([d.origin if d.location is None else None for d in found])
     return tuple(
-        replace(d, location=next(wheres)) if u else d for d, u in zip(found, unplaced, strict=True)
+        replace(d, location=where) if d.location is None and d.origin is not None else d
+        for d, where in zip(found, wheres, strict=True)
     )

@@ -19,13 +19,7 @@ from npc.frontend.k8s import api, names
 from npc.frontend.k8s.validation import DEFAULT_NAMESPACE
 from npc.frontend.source import ObjectRef
 
-__all__ = [
-    "Blocks",
-    "Memo",
-    "effective_policy_types",
-    "lower_label_selector",
-    "lower_network_policy",
-]
+__all__ = ["Memo", "effective_policy_types", "lower_label_selector", "lower_network_policy"]
 
 
 def effective_policy_types(spec: api.NetworkPolicySpec) -> tuple[str, ...]:
@@ -69,8 +63,8 @@ class Memo:
 
     __slots__ = ("blocks", "peers", "ports", "selectors")
 
-    def __init__(self, blocks: Blocks | None = None) -> None:
-        self.blocks: Blocks = {} if blocks is None else blocks
+    def __init__(self) -> None:
+        self.blocks: Blocks = {}
         self.selectors: dict[_SelectorKey, ir.LabelSelector] = {}
         self.peers: dict[tuple[_PeerKey, ...], ir.Peers] = {}
         self.ports: dict[
@@ -175,11 +169,11 @@ def _peers(peers: tuple[api.NetworkPolicyPeer, ...] | None, memo: Memo) -> ir.Pe
 
 
 def lower_network_policy(
-    np: api.NetworkPolicy, ref: ObjectRef, memo: Memo | Blocks | None = None
+    np: api.NetworkPolicy, ref: ObjectRef, memo: Memo | None = None
 ) -> ir.Policy:
     """The IR of one validated NetworkPolicy. ``memo``: what the policies of one load have
-    lowered so far (see :class:`Memo`; a plain :data:`Blocks` dict shares only ipBlocks)."""
-    lowered = memo if isinstance(memo, Memo) else Memo(memo)
+    lowered so far (see :class:`Memo`)."""
+    lowered = Memo() if memo is None else memo
     meta = np.metadata or api.ObjectMeta()
     spec = np.spec or api.NetworkPolicySpec()
     types = effective_policy_types(spec)
