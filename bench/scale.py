@@ -12,10 +12,9 @@ input format (JSON as ``kubectl get -o json`` prints it, YAML as ``-o yaml``), i
 * each stage of ``npc.load`` + ``npc.compile`` in this process (load, validate, lower, the
   capability check, the passes, and per target: resolve, plan and render), and ``npc reach``
   (classes, matrices and the summary), ``npc lint`` (every check, findings located), and
-  ``npc verify --target nft --node node000`` of that
-  node's ruleset (``verify read``: the nft judge reading it; ``verify check``: every flow the
-  node enforces),
-  as seconds and as ratios to the floor;
+  ``npc verify --target nft --node node000`` of that node's ruleset (``verify read``: the
+  nft judge reading it; ``verify check``: every flow the node enforces), as seconds and as
+  ratios to the floor;
 * the whole ``npc compile --target T`` process (a subprocess reading the files, writing
   ``-o``), with its peak RSS and output size; ``--node`` for one node of
   :data:`~bench.clusters.NODES` against the whole cluster; ``npc apply --target nft`` into a
@@ -256,10 +255,7 @@ def _in_process(
                     ReachView.of(Reach(bundle.policies, snapshot), default_probes(snapshot))
                 )
             )
-        stages.update(watch.totals)
-    if reach:  # and lint, the other whole-cluster analysis
-        watch = Stopwatch(clock)
-        with watch.stage("lint"):
+        with watch.stage("lint"):  # the other whole-cluster analysis
             _Block.run(lambda: npc.lint(bundle))
         stages.update(watch.totals)
     if verify:
